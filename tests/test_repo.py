@@ -1,0 +1,43 @@
+"The repository's own promises: pinned environment, two README commands, CI runs the test command."
+import configparser
+import re
+
+from conftest import ROOT
+
+
+def pins(path):
+    found = {}
+    for line in path.read_text().splitlines():
+        m = re.match(r"^\s*(?:-\s*)?([A-Za-z0-9_.\-]+)==([^\s#]+)", line)
+        if m:
+            found[m.group(1).lower()] = m.group(2)
+    return found
+
+
+def test_environment_yml_matches_constraints():
+    constraints, conda = pins(ROOT / "constraints.txt"), pins(ROOT / "environment.yml")
+    assert conda, "environment.yml pins nothing"
+    for name, version in conda.items():
+        assert constraints.get(name) == version, f"{name}: environment.yml has {version}, constraints.txt {constraints.get(name)}"
+    assert constraints["torch"] == "2.11.0" and constraints["torchaudio"] == "2.11.0"
+
+
+def test_settings_requirements_are_constrained():
+    cfg = configparser.ConfigParser(delimiters=["="])
+    cfg.read(ROOT / "settings.ini")
+    constraints = pins(ROOT / "constraints.txt")
+    for req in (cfg["DEFAULT"]["requirements"] + " " + cfg["DEFAULT"]["dev_requirements"]).split():
+        name = re.split(r"[<>=!\[]", req)[0].lower()
+        assert name in constraints, f"{name} (settings.ini) is not pinned in constraints.txt"
+
+
+def test_readme_names_exactly_two_commands():
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```bash\n(.*?)```", readme, re.S)
+    assert [b.strip() for b in blocks] == ["bash scripts/main.sh", "bash scripts/test.sh"]
+
+
+def test_ci_runs_the_test_command_and_nothing_else():
+    lines = [l for l in (ROOT / ".ci" / "run").read_text().splitlines() if l.strip() and not l.startswith("#")]
+    commands = [l for l in lines if not l.startswith(("set ", "cd "))]
+    assert commands == ["exec bash scripts/test.sh"]
