@@ -16,10 +16,10 @@ from pathlib import Path
 
 import torch
 
-from .synth import DELTA_GRID, delta_grid_pairs, plot_delta_grid, view_distance_by_delta
+from .synth import DELTA_GRID, atomic_write, delta_grid_pairs, plot_delta_grid, view_distance_by_delta
 
 # %% auto #0
-__all__ = ['environment_info', 'write_atomic', 'run_main', 'main_cli']
+__all__ = ['environment_info', 'run_main', 'main_cli']
 
 # %% ../nbs/11_main.ipynb #ae18e683
 def environment_info() -> dict:
@@ -32,17 +32,9 @@ def environment_info() -> dict:
         except PackageNotFoundError: info[package] = None
     return info
 
-def write_atomic(path: Path, data: bytes | str):
-    "Write `path` through a temporary file in the same folder and rename it into place."
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data.encode() if isinstance(data, str) else data)
-    os.replace(tmp, path)
-
 # %% ../nbs/11_main.ipynb #3b4fef93
 def run_main(out="results", seed: int = 0, n_sources: int = 3, n_pairs: int = 256) -> dict:
     "Render example doppelgänger pairs and measure view distance vs δ; write WAVs, figures, CSV and the run's config under `out`."
-    import io
     import soundfile as sf
     if n_sources < 1 or n_pairs < 2: raise ValueError(f"n_sources must be >= 1 and n_pairs >= 2, got {n_sources}, {n_pairs}")
     out = Path(out)
@@ -56,24 +48,22 @@ def run_main(out="results", seed: int = 0, n_sources: int = 3, n_pairs: int = 25
     for k in range(n_sources):
         views = [("source", grid["source"][k])] + [(f"delta{d:.2f}_{v}", grid[d][i][k]) for d in DELTA_GRID for i, v in enumerate("ab")]
         for name, audio in views:
-            buffer = io.BytesIO(); sf.write(buffer, audio.numpy(), 16000, format="WAV", subtype="PCM_16")
-            write_atomic(out / "pairs" / f"source{k}_{name}.wav", buffer.getvalue())
+            atomic_write(out / "pairs" / f"source{k}_{name}.wav", lambda p: sf.write(p, audio.numpy(), 16000, format="WAV", subtype="PCM_16"))
     fig = plot_delta_grid(grid, 0)
-    buffer = io.BytesIO(); fig.savefig(buffer, format="png", dpi=110); write_atomic(out / "pairs_grid.png", buffer.getvalue())
+    atomic_write(out / "pairs_grid.png", lambda p: fig.savefig(p, format="png", dpi=110))
     distances, unrelated = view_distance_by_delta(n_pairs, seed=seed)
     summary = distances.groupby("delta")["distance"].agg(["mean", "std", "count"]).reset_index()
-    write_atomic(out / "view_distance.csv", summary.to_csv(index=False))
+    atomic_write(out / "view_distance.csv", summary.to_csv(index=False))
     import matplotlib.pyplot as plt, seaborn as sns
     fig, ax = plt.subplots(figsize=(6, 3.5))
     sns.pointplot(distances, x="delta", y="distance", errorbar=("ci", 95), ax=ax)
     ax.axhline(unrelated, ls="--", c="gray", label="unrelated sounds")
     ax.set(xlabel="δ", ylabel="log-mel distance between views", title=f"View distance vs δ ({n_pairs} pairs per δ)"); ax.legend()
-    fig.tight_layout(); buffer = io.BytesIO(); fig.savefig(buffer, format="png", dpi=110); plt.close("all")
-    write_atomic(out / "view_distance.png", buffer.getvalue())
+    fig.tight_layout(); atomic_write(out / "view_distance.png", lambda p: fig.savefig(p, format="png", dpi=110)); plt.close("all")
     record = dict(config=config, environment=environment_info(), finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                   seconds=round(time.perf_counter() - started, 1), unrelated_distance=unrelated,
                   view_distance=summary.to_dict(orient="records"))
-    write_atomic(out / "run.json", json.dumps(record, indent=2))
+    atomic_write(out / "run.json", json.dumps(record, indent=2))
     return record
 
 # %% ../nbs/11_main.ipynb #4fa9a5b3

@@ -25,7 +25,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 __all__ = ['NEBULAE', 'PARAMETER_GROUPS', 'PARAM_LOW', 'PARAM_HIGH', 'DELTA_GRID', 'import_torchsynth', 'build_synth',
            'parameter_names', 'parameter_group', 'parameter_mask', 'draw_params', 'check_delta', 'perturb',
            'DoppelgangerBatch', 'stream_seed', 'DoppelgangerSynth', 'delta_grid_pairs', 'vggish_log_mel',
-           'plot_delta_grid', 'spectral_distance', 'view_distance_by_delta', 'write_pairs', 'pairs_cli',
+           'plot_delta_grid', 'spectral_distance', 'view_distance_by_delta', 'atomic_write', 'write_pairs', 'pairs_cli',
            'benchmark_synth', 'bench_cli']
 
 # %% ../nbs/00_synth.ipynb #d3dff376
@@ -372,11 +372,14 @@ def view_distance_by_delta(n_pairs: int = 256, deltas: Sequence[float] = (0.0, *
     return pd.DataFrame(rows), float(spectral_distance(unrelated[:half], unrelated[half:], gen.sample_rate).nanmean())
 
 # %% ../nbs/00_synth.ipynb #4a849d0f
-def _atomic_write(path: Path, write):
-    "Write `path` via a temporary file in the same folder, then rename (never leaves a half-written file)."
+def atomic_write(path, data):
+    """Write `path` via a temporary file in the same folder, then rename it into place, so a crash never leaves a half-written file.
+    `data` is bytes, str, or a function that writes to the temporary path it is given."""
+    path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        write(tmp)
+        if callable(data): data(tmp)
+        else: tmp.write_bytes(data.encode() if isinstance(data, str) else data)
         os.replace(tmp, path)
     finally:
         if tmp.exists(): tmp.unlink()
@@ -400,12 +403,12 @@ def write_pairs(out_dir, n: int, delta: float = 0.25, seed: int = 0, overwrite: 
             k = len(rows) // 2
             for view, audio, params in (("a", b.view_a[i], b.params_a[i]), ("b", b.view_b[i], b.params_b[i])):
                 name = f"pair_{k:04d}_{view}.wav"
-                _atomic_write(out_dir / name, lambda p: sf.write(p, audio.cpu().numpy(), gen.sample_rate, subtype="PCM_16", format="WAV"))
+                atomic_write(out_dir / name, lambda p: sf.write(p, audio.cpu().numpy(), gen.sample_rate, subtype="PCM_16", format="WAV"))
                 rows.append([name, k, view, gen.delta, seed] + [f"{x:.6g}" for x in params.tolist()])
     def write_csv(p):
         with open(p, "w", newline="") as f:
             w = csv.writer(f); w.writerow(["file", "pair", "view", "delta", "seed"] + gen.names); w.writerows(rows)
-    _atomic_write(out_dir / "params.csv", write_csv)
+    atomic_write(out_dir / "params.csv", write_csv)
     return out_dir / "params.csv"
 
 def pairs_cli(argv=None):
@@ -470,4 +473,3 @@ def bench_cli(argv=None):
               f"pairs rendered {r['pairs_rendered_xrt']:,.0f}× (ratio {r['ratio_rendered']:.3f}) | "
               f"pairs delivered {r['pairs_delivered_xrt']:,.0f}× (ratio {r['ratio_delivered']:.3f})", flush=True)
     if a.json: Path(a.json).write_text(json.dumps(results, indent=2))
-    return results

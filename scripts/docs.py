@@ -26,6 +26,7 @@ NBS = ROOT / "nbs"
 README = ROOT / "README.md"
 README_ASSETS = ROOT / "assets" / "readme"
 DIRECTIVE = re.compile(r"^\s*#\s*\|\s*(.*)$")
+QUARTO_ATTRS = re.compile(r"\{target=[^}]*\}")
 
 
 def settings() -> configparser.SectionProxy:
@@ -134,6 +135,10 @@ def process_notebooks(proc: Path) -> list[Path]:
                     tags.append("remove_input")
                 if not code.strip() and not cell.get("outputs"):
                     continue
+                for out in cell.get("outputs", []):  # show_doc writes quarto link attributes: {target="_blank" ...}
+                    if "text/markdown" in out.get("data", {}):
+                        md = "".join(out["data"]["text/markdown"])
+                        out["data"]["text/markdown"] = QUARTO_ATTRS.sub("", md)
             cells.append(cell)
         header = f"# {meta['title']}\n\n" + (f"> {meta['description']}\n" if meta["description"] else "")
         cells.insert(0, dict(cell_type="markdown", metadata={}, source=header))
@@ -146,14 +151,25 @@ def process_notebooks(proc: Path) -> list[Path]:
     return pages
 
 
+def signature(obj) -> str:
+    "`obj`'s signature with annotations evaluated where possible (the modules use `from __future__ import annotations`)."
+    import inspect
+    for kw in (dict(eval_str=True), {}):
+        try:
+            return str(inspect.signature(obj, **kw)).replace("'", "")
+        except Exception:
+            continue
+    return ""
+
+
 def api_page(proc: Path) -> Path:
     "A page listing every exported name of doppelnb with its signature, docstring and the notebook that defines it."
     import importlib
     import inspect
-    from doppelnb._modidx import d
+    from doppelnb._modidx import d  # the modules nbdev exported
     lines = ["# API reference", "", "Everything `doppelnb` exports, module by module. Each module is generated from one notebook; "
              "follow the link for the prose, examples and tests.", ""]
-    for module_name, symbols in sorted(d["syms"].items()):
+    for module_name in sorted(d["syms"]):
         module = importlib.import_module(module_name)
         nb_name = Path(inspect.getsourcefile(module)).stem
         source_nb = next((p for p in notebooks() if re.sub(r"^\d+_", "", p.stem) == nb_name), None)
@@ -161,17 +177,12 @@ def api_page(proc: Path) -> Path:
         lines += [f"## `{module_name}`{link}", ""]
         if module.__doc__:
             lines += [module.__doc__.strip(), ""]
-        for qualname in sorted(symbols):
-            name = qualname.split(".", 1)[1]
-            if "." in name or name.startswith("_"):
-                continue  # methods are documented with their class
-            obj = getattr(module, name, None)
-            if obj is None:
+        for name in getattr(module, "__all__", []):
+            obj = getattr(module, name)
+            if not callable(obj):
+                lines += [f"### `{name}`", "", f"```python\n{name} = {obj!r}\n```", ""]
                 continue
-            try:
-                sig = str(inspect.signature(obj))
-            except (TypeError, ValueError):
-                sig = ""
+            sig = signature(obj)
             kind = "class" if inspect.isclass(obj) else "def"
             lines += [f"### `{name}`", "", f"```python\n{kind} {name}{sig}\n```", "", (inspect.getdoc(obj) or "").strip(), ""]
             if inspect.isclass(obj):
@@ -179,7 +190,7 @@ def api_page(proc: Path) -> Path:
                     if meth_name.startswith("_") or meth.__qualname__.split(".")[0] != obj.__name__:
                         continue
                     doc = (inspect.getdoc(meth) or "").strip().splitlines()
-                    lines += [f"- `{meth_name}{inspect.signature(meth)}`" + (f": {doc[0]}" if doc else "")]
+                    lines += [f"- `{meth_name}{signature(meth)}`" + (f": {doc[0]}" if doc else "")]
                 lines.append("")
     page = proc / "api.md"
     page.write_text("\n".join(lines), encoding="utf-8")
@@ -203,7 +214,8 @@ def build_site(out: Path) -> Path:
         "theme": {"name": "material", "font": False, "features": ["navigation.sections", "content.code.copy"]},
         "plugins": [{"search": {}}, {"mkdocs-jupyter": {"include": ["*.ipynb"], "execute": False, "include_source": False,
                                                          "remove_tag_config": {"remove_input_tags": ["remove_input"]},
-                                                         "include_requirejs": False, "ignore_h1_titles": False}}],
+                                                         "include_requirejs": False, "ignore_h1_titles": False,
+                                                         "no_prompt": True}}],
         "markdown_extensions": ["admonition", "tables", "fenced_code", "toc"],
         "nav": nav,
     }
