@@ -24,7 +24,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 # %% auto #0
 __all__ = ['NEBULAE', 'PARAMETER_GROUPS', 'PARAM_LOW', 'PARAM_HIGH', 'DELTA_GRID', 'import_torchsynth', 'build_synth',
            'parameter_names', 'parameter_group', 'parameter_mask', 'draw_params', 'check_delta', 'perturb',
-           'DoppelgangerBatch', 'stream_seed', 'DoppelgangerSynth', 'delta_grid_pairs', 'vggish_log_mel',
+           'DoppelgangerBatch', 'stream_seed', 'DoppelgangerSynth', 'delta_grid_pairs', 'diagnostic_log_mel',
            'plot_delta_grid', 'spectral_distance', 'view_distance_by_delta', 'atomic_write', 'write_pairs', 'pairs_cli',
            'benchmark_synth', 'bench_cli']
 
@@ -324,8 +324,9 @@ def delta_grid_pairs(n_sources: int = 1, deltas: Sequence[float] = DELTA_GRID, s
     return grid
 
 # %% ../nbs/00_synth.ipynb #5e988ba6
-def vggish_log_mel(audio: torch.Tensor, sample_rate: int = 16000) -> torch.Tensor:
-    "Log-mel spectrogram `[..., 64, frames]` of audio `[..., N]` in the paper's VGGish setting: 25 ms window, 10 ms hop, 125–7500 Hz, log(mel + 0.01)."
+def diagnostic_log_mel(audio: torch.Tensor, sample_rate: int = 16000) -> torch.Tensor:
+    """Log-mel spectrogram `[..., 64, frames]` of audio `[..., N]` for diagnostics: 25 ms window, 10 ms hop, 64 bands 125–7500 Hz,
+    log(mel + 0.01), computed with torchaudio's defaults. `doppelnb.features.LogMel` is the exact VGGish front end used for training."""
     import torchaudio
     mel = torchaudio.transforms.MelSpectrogram(sample_rate, n_fft=512, win_length=int(0.025 * sample_rate), hop_length=int(0.010 * sample_rate),
                                                f_min=125, f_max=min(7500, sample_rate / 2), n_mels=64).to(audio.device)
@@ -341,7 +342,7 @@ def plot_delta_grid(grid: dict, index: int = 0, sample_rate: int = 16000):
         for row, x in enumerate((a, b)):
             ax = axes[row, col]
             if x is None: ax.axis("off"); continue
-            ax.imshow(vggish_log_mel(x.cpu(), sample_rate).numpy(), origin="lower", aspect="auto", cmap="magma", vmin=-4.6, vmax=4, interpolation="nearest")
+            ax.imshow(diagnostic_log_mel(x.cpu(), sample_rate).numpy(), origin="lower", aspect="auto", cmap="magma", vmin=-4.6, vmax=4, interpolation="nearest")
             ax.set_title(label if row == 0 else "", fontsize=9)
         axes[0, col].set_ylabel("view a" if col else "", fontsize=8); axes[1, col].set_ylabel("view b" if col else "", fontsize=8)
     fig.supxlabel("frame (10 ms)"); fig.supylabel("mel band"); fig.tight_layout()
@@ -350,7 +351,7 @@ def plot_delta_grid(grid: dict, index: int = 0, sample_rate: int = 16000):
 # %% ../nbs/00_synth.ipynb #495b0b6c
 def spectral_distance(a: torch.Tensor, b: torch.Tensor, sample_rate: int = 16000) -> torch.Tensor:
     "Mean absolute log-mel difference per example between audio batches `a` and `b` `[B, N]` (VGGish-style log(mel + 0.01))."
-    return (vggish_log_mel(a, sample_rate) - vggish_log_mel(b, sample_rate)).abs().mean(dim=(-2, -1))
+    return (diagnostic_log_mel(a, sample_rate) - diagnostic_log_mel(b, sample_rate)).abs().mean(dim=(-2, -1))
 
 @torch.no_grad()
 def view_distance_by_delta(n_pairs: int = 256, deltas: Sequence[float] = (0.0, *DELTA_GRID, 1.0), seed: int = 3,
