@@ -22,11 +22,11 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 # %% auto #0
-__all__ = ['NEBULAE', 'PARAMETER_GROUPS', 'PARAM_LOW', 'PARAM_HIGH', 'DELTA_GRID', 'import_torchsynth', 'build_synth',
-           'parameter_names', 'parameter_group', 'parameter_mask', 'draw_params', 'check_delta', 'perturb',
-           'DoppelgangerBatch', 'stream_seed', 'DoppelgangerSynth', 'delta_grid_pairs', 'diagnostic_log_mel',
-           'plot_delta_grid', 'spectral_distance', 'view_distance_by_delta', 'atomic_write', 'write_pairs', 'pairs_cli',
-           'benchmark_synth', 'bench_cli']
+__all__ = ['NEBULAE', 'PARAMETER_GROUPS', 'PARAM_LOW', 'PARAM_HIGH', 'NOISE_STREAM', 'NOISE_BANK_SECONDS', 'DELTA_GRID',
+           'import_torchsynth', 'build_synth', 'parameter_names', 'parameter_group', 'parameter_mask', 'draw_params',
+           'check_delta', 'perturb', 'DoppelgangerBatch', 'stream_seed', 'DoppelgangerSynth', 'delta_grid_pairs',
+           'diagnostic_log_mel', 'plot_delta_grid', 'spectral_distance', 'view_distance_by_delta', 'atomic_write',
+           'write_pairs', 'pairs_cli', 'benchmark_synth', 'bench_cli']
 
 # %% ../nbs/00_synth.ipynb #d3dff376
 def import_torchsynth():
@@ -151,6 +151,9 @@ class DoppelgangerBatch:
     rounds: int = 1
 
 # %% ../nbs/00_synth.ipynb #5c7cbfed
+NOISE_STREAM = 2**32 - 1  # stream key of the white-noise bank (batch indices stay below it)
+NOISE_BANK_SECONDS = 16.0  # each pair's noise is a random window of this much noise
+
 def stream_seed(seed: int, *keys: int) -> int:
     "A 63-bit seed for the stream `(seed, *keys)`, via numpy's SeedSequence (independent streams for distinct keys)."
     state = np.random.SeedSequence(int(seed), spawn_key=tuple(int(k) for k in keys)).generate_state(2, np.uint32)
@@ -166,7 +169,7 @@ class DoppelgangerSynth(IterableDataset):
     "Seeded stream of doppelgänger pair batches `(view_a, view_b)` `[B, N]`, rendered with torchsynth."
     def __init__(self, delta: float = 0.25, sample_rate: int = 16000, duration: float = 1.0, batch_size: int = 128, seed: int = 0,
                  *, synth="voice", nebula: str = "default", control_rate: int = 480, perturb_only=None, keep_fixed=None,
-                 sampling: str = "real", min_rms: float = 1e-3, spare_fraction: float = 1 / 16, max_rounds: int = 16,
+                 sampling: str = "real", min_rms: float = 1e-3, spare_fraction: float = 1 / 32, max_rounds: int = 16,
                  fresh_noise: bool = True, return_params: bool = False, num_batches: int | None = None, start_batch: int = 0,
                  rank: int | None = None, device="cpu"):
         self.delta = check_delta(delta)
@@ -220,14 +223,22 @@ class DoppelgangerSynth(IterableDataset):
         padded = torch.cat([params, params[-1:].expand(size - n, -1)]) if size > n else params
         padded = padded.to(self.device, torch.float32).clamp(PARAM_LOW, PARAM_HIGH)
         for j, p in enumerate(synth.get_parameters().values()): p.data = padded[:, j]
-        if hasattr(synth, "noise"):
-            if not self.fresh_noise: generator = torch.Generator().manual_seed(stream_seed(self.seed, 2**31 - 1))
-            if generator is not None:
-                buffer, m = synth.noise.noise, (n // 2 if noise_pairs else n)
-                if buffer.device.type == "cpu": buffer[:m].uniform_(-1, 1, generator=generator)
-                else: buffer[:m] = torch.empty(m, buffer.shape[1]).uniform_(-1, 1, generator=generator).to(buffer.device)
-                if noise_pairs: buffer[m:2 * m] = buffer[:m]
+        if hasattr(synth, "noise") and generator is not None:
+            m = n // 2 if noise_pairs else n
+            windows = self.noise_windows()
+            offsets = torch.randint(0, windows.shape[0], (m,), generator=generator) if self.fresh_noise \
+                else torch.arange(m) * 4099 % windows.shape[0]  # fixed offsets: the same noise in every batch
+            offsets = (offsets.repeat(2) if noise_pairs else offsets).to(windows.device)
+            torch.index_select(windows, 0, offsets, out=synth.noise.noise[:len(offsets)])
         return synth.output().as_subclass(torch.Tensor)[:n]
+
+    def noise_windows(self) -> torch.Tensor:
+        "All `N`-sample windows `[L - N + 1, N]` (a strided view, no copy) of this stream's white-noise bank of `NOISE_BANK_SECONDS`."
+        if getattr(self, "_noise_windows", None) is None:
+            g = torch.Generator().manual_seed(stream_seed(self.seed, self.rank, NOISE_STREAM))
+            bank = torch.empty(int(NOISE_BANK_SECONDS * self.sample_rate) + self.num_samples).uniform_(-1, 1, generator=g)
+            self._noise_windows = bank.to(self.device).unfold(0, self.num_samples, 1)
+        return self._noise_windows
 
     def render_pairs(self, params_a: torch.Tensor, params_b: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         "Render `n` pairs of parameter vectors to audio `[2n, N]` (views a then b), both views of a pair sharing their noise waveform."
