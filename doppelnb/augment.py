@@ -384,7 +384,7 @@ def bench_cli(argv=None):
     p.add_argument("--preset", default="all", choices=PRESETS)
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--encoder", help="MODULE:CALLABLE returning an nn.Module that takes [batch, 1, frames, bands], e.g. doppelnb.model:<factory>")
+    p.add_argument("--encoder", default="doppelnb.model:SmallCNN", help="MODULE:CALLABLE returning an nn.Module that takes [batch, 1, frames, bands], e.g. doppelnb.model:<factory>")
     p.add_argument("--json", help="also write the result to this JSON file")
     a = p.parse_args(argv)
     try:
@@ -404,4 +404,3 @@ def bench_cli(argv=None):
     if "encoder_ms" in r:
         print(f"encoder {r['encoder']} forward+backward: {r['encoder_ms']:.1f} ms/batch; views / encoder = {r['ratio']:.3f}")
     if a.json: Path(a.json).write_text(json.dumps(r, indent=2))
-    return r

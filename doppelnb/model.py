@@ -444,4 +444,3 @@ def bench_cli(argv=None):
     except ValueError as e:
         p.exit(2, f"doppelnb_bench_model: error: {e}\n")
     if a.json: Path(a.json).write_text(json.dumps(dict(torch=torch.__version__, results=rows), indent=2))
-    return rows

@@ -41,3 +41,24 @@ def test_ci_runs_the_test_command_and_nothing_else():
     lines = [l for l in (ROOT / ".ci" / "run").read_text().splitlines() if l.strip() and not l.startswith("#")]
     commands = [l for l in lines if not l.startswith(("set ", "cd "))]
     assert commands == ["exec bash scripts/test.sh"]
+
+
+def test_every_console_script_answers_help():
+    "Each entry point in settings.ini is installed and starts (`--help` exits 0 and prints its usage)."
+    from conftest import run_cli
+    cfg = configparser.ConfigParser(delimiters=["="])
+    cfg.read(ROOT / "settings.ini")
+    names = [line.split("=")[0].strip() for line in cfg["DEFAULT"]["console_scripts"].splitlines() if line.strip()]
+    assert len(names) >= 8
+    for name in names:
+        result = run_cli(name, "--help", timeout=120)
+        assert result.returncode == 0 and "usage:" in result.stdout, f"{name} --help failed:\n{result.stderr}"
+
+
+def test_benchmark_commands_exit_cleanly(tmp_path):
+    "The model and view benchmarks print their numbers and exit 0 (a returned object must not become the exit status)."
+    from conftest import run_cli
+    r = run_cli("doppelnb_bench_model", "--encoders", "small_cnn", "--batch-size", 4, "--repeats", 1, "--warmup", 0, check=True)
+    assert "patches/s" in r.stdout
+    r = run_cli("doppelnb_bench_views", "--batch-size", 8, "--repeats", 1, "--warmup", 0, check=True)
+    assert "views / encoder" in r.stdout
