@@ -1,0 +1,162 @@
+"Pretraining engine end to end: CLI run, SIGKILL + exact resume, two gloo ranks with distinct batches, bad inputs."
+import errno
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import ROOT
+from doppelnb.pretrain import pretrain_cli, write_audio_folder
+
+# tiny settings: 0.5 s sounds, 48-frame patches, a narrow small_cnn, batch 8
+TINY = ["--batch-size", "8", "--duration", "0.5", "--patch-frames", "48", "--encoder-kwargs", '{"channels": [8, 16]}',
+        "--log-every", "1", "--no-progress"]
+CLI = [sys.executable, "-c", "from doppelnb.pretrain import pretrain_cli; pretrain_cli()"]
+ENV = {**os.environ, "MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore"}
+
+
+def run(*args, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, timeout=300, env=ENV, cwd=ROOT, **kwargs)
+
+
+def last(out: Path) -> dict:
+    return torch.load(out / "last.pt", map_location="cpu", weights_only=True)
+
+
+def cli_error(capsys, *args) -> str:
+    "Run pretrain_cli in-process, expect exit status 2, return stderr."
+    with pytest.raises(SystemExit) as e:
+        pretrain_cli([*map(str, args)])
+    assert e.value.code == 2
+    return capsys.readouterr().err
+
+
+def test_cli_run_writes_config_metrics_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    r = run(*TINY, "--steps", "4", "--checkpoint-every", "2", "--out", out, "--progress")
+    assert r.returncode == 0, r.stderr
+    assert "doppelnb pretrain" in r.stdout and "batch_size" in r.stdout            # the config is printed at the start
+    config = json.loads((out / "config.json").read_text())
+    assert config["batch_size"] == 8 and config["encoder"] == "small_cnn"
+    rows = (out / "metrics.csv").read_text().splitlines()
+    assert rows[0].startswith("step,loss") and len(rows) == 5
+    ckpt = last(out)
+    assert ckpt["step"] == 4 and ckpt["config"] == config and ckpt["data"]["next_batch"] == 4
+    assert {"encoder", "encoder_kwargs", "state_dict", "optimizer", "scheduler", "rng"} <= set(ckpt)
+    assert (out / "loss.png").stat().st_size > 1000
+
+
+def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
+    args = [*TINY, "--steps", "30", "--checkpoint-every", "5", "--workers", "1"]
+    whole = tmp_path / "whole"
+    assert run(*args, "--out", whole).returncode == 0
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([*CLI, *args, "--out", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV, cwd=ROOT)
+    deadline = time.time() + 240
+    while not (killed / "last.pt").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.005)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    stopped_at = last(killed)["step"]
+    assert 5 <= stopped_at < 30
+    r = run("--out", killed, "--resume", "--no-progress")                          # the config comes from the run folder
+    assert r.returncode == 0, r.stderr
+    a, b = last(whole), last(killed)
+    assert a["step"] == b["step"] == 30
+    assert abs(a["loss"] - b["loss"]) <= 1e-6 * max(1.0, abs(a["loss"])), (a["loss"], b["loss"])
+    for k, v in a["state_dict"].items():
+        torch.testing.assert_close(b["state_dict"][k], v, rtol=1e-5, atol=1e-6)
+    steps = [int(line.split(",")[0]) for line in (killed / "metrics.csv").read_text().splitlines()[1:]]
+    assert steps == list(range(1, 31))                                              # one history, no duplicated rows
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_gloo_ranks_see_different_batches(tmp_path):
+    script = tmp_path / "ranked.py"
+    script.write_text(textwrap.dedent("""
+        import hashlib, json, os, sys
+        import doppelnb.pretrain as P
+        seen, original = [], P.SynthViews.batch
+        def batch(self, index):
+            a, b = original(self, index)
+            seen.append([index, hashlib.sha1(a.numpy().tobytes() + b.numpy().tobytes()).hexdigest()])
+            return a, b
+        P.SynthViews.batch = batch
+        result = P.pretrain_from_args(sys.argv[1:])
+        weights = hashlib.sha1(b"".join(p.detach().numpy().tobytes() for p in result["model"].parameters())).hexdigest()
+        out = result["out"] / f"rank{os.environ['RANK']}.json"
+        out.write_text(json.dumps(dict(seen=seen, weights=weights, step=result["step"], loss=result["loss"])))
+    """))
+    out = tmp_path / "ddp"
+    torchrun = Path(sys.executable).parent / "torchrun"
+    cmd = [str(torchrun), "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port", str(free_port()), str(script),
+           *TINY, "--batch-size", "16", "--steps", "3", "--checkpoint-every", "3", "--workers", "0", "--out", str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**ENV, "OMP_NUM_THREADS": "1"}, cwd=ROOT)
+    assert r.returncode == 0, r.stdout + r.stderr
+    ranks = [json.loads((out / f"rank{i}.json").read_text()) for i in range(2)]
+    assert [i for i, _ in ranks[0]["seen"]] == [i for i, _ in ranks[1]["seen"]] == [0, 1, 2]
+    assert not {h for _, h in ranks[0]["seen"]} & {h for _, h in ranks[1]["seen"]}, "two ranks trained on the same batch"
+    assert ranks[0]["weights"] == ranks[1]["weights"], "DDP left the ranks with different weights"  # (BN running stats are per rank)
+    assert ranks[0]["loss"] == ranks[1]["loss"]                                     # the whole-batch loss, on every rank
+    ckpt = last(out)
+    assert ckpt["world_size"] == 2 and ckpt["step"] == 3 and len(ckpt["rng"]) == 2 and ckpt["data"]["per_rank_batch"] == 8
+
+
+def test_bad_inputs_give_clear_errors(tmp_path, capsys):
+    out = tmp_path / "run"
+    fast = [*TINY, "--workers", "0", "--steps", "2", "--out", str(out)]
+    assert "encoder: unknown name 'resnet50'" in cli_error(capsys, *fast, "--encoder", "resnet50")
+    assert "loss: unknown name 'infonce'" in cli_error(capsys, *fast, "--loss", "infonce")
+    assert "delta: must lie in [0, 1]" in cli_error(capsys, *fast, "--delta", "1.5")
+    assert not out.exists()                                                         # nothing written for a bad config
+    (tmp_path / "empty").mkdir()
+    assert "holds no audio files" in cli_error(capsys, *fast, "--source", "audio", "--audio-dir", tmp_path / "empty")
+    clips = write_audio_folder(tmp_path / "clips", n=10, seconds=1.0, rate=16000)
+    (clips / "deep").mkdir()
+    (clips / "deep" / "corrupt.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEjunk" + bytes(64))
+    err = cli_error(capsys, *fast, "--source", "audio", "--audio-dir", clips)
+    assert "corrupt.wav" in err and "cannot read audio" in err
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    assert "cannot write to" in cli_error(capsys, *fast[:-1], blocker / "run")     # unwritable out: its parent is a file
+
+    # a finished run's checkpoint survives every later failure byte for byte
+    (clips / "deep" / "corrupt.wav").unlink()
+    pretrain_cli([*fast, "--source", "audio", "--audio-dir", str(clips), "--views", "fonseca"])
+    before = (out / "last.pt").read_bytes()
+    assert "different configuration" in (err := cli_error(capsys, "--out", out, "--resume", "--encoder", "vgglike", "--steps", "4"))
+    assert "encoder: 'small_cnn' → 'vgglike'" in err
+    assert "pass --resume" in cli_error(capsys, *fast, "--source", "audio", "--audio-dir", clips)
+    assert "unknown name" in cli_error(capsys, "--out", out, "--resume", "--steps", "4", "--loss", "nope")
+    assert (out / "last.pt").read_bytes() == before
+
+
+def test_disk_full_keeps_previous_checkpoint(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "run"
+    pretrain_cli([*TINY, "--workers", "0", "--steps", "2", "--out", str(out)])
+    before = (out / "last.pt").read_bytes()
+    real_save = torch.save
+
+    def full_disk(obj, f, *args, **kwargs):  # write part of the file, then run out of space
+        real_save(obj, f, *args, **kwargs)
+        with open(f, "r+b") as fh: fh.truncate(100)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(torch, "save", full_disk)
+    err = cli_error(capsys, "--out", out, "--resume", "--steps", "4", "--no-progress")
+    assert "No space left on device" in err and "is intact" in err
+    assert (out / "last.pt").read_bytes() == before
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
