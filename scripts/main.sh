@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Set up the environment (first run only) and run the main job; results go to results/ (pass --out DIR to change).
+# Set up (first run only: .venv, then the Debian packages of the downstream tasks) and run the main job:
+# build the tasks, pretrain on doppelgängers, evaluate, write results/ (pass --help for the options).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/setup_data.sh
 exec .venv/bin/doppelnb_main "$@"
