@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gc
 import json
 import math
 import os
@@ -506,7 +507,9 @@ def pretrain(config: PretrainConfig | dict | None = None, resume: bool = False, 
         if rank == 0 and cfg.steps > start: save_loss_curve(cfg.out)
         return dict(model=model, step=log.step, loss=loss.item(), seconds=log.elapsed, timings=log.timings, out=Path(cfg.out), rank=rank)
     finally:
-        if joined: dist.destroy_process_group()
+        if joined:
+            net = None; gc.collect()    # DDP sits in a reference cycle: free it while Python is alive, else gloo may abort at exit
+            dist.destroy_process_group()
 
 def checkpoint(cfg, model, optimizer, scheduler, scaler, step, loss, elapsed, rank, world, per_rank_batch):
     "Gather every rank's RNG state and write `out/last.pt` (rank 0, atomically); every rank raises if the write failed."

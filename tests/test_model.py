@@ -1,5 +1,6 @@
 """Tests for doppelnb.model that the notebook does not run: bad input, seeded reproducibility, and the
 distributed losses on 2 CPU processes (gloo) against one process holding the whole batch."""
+import gc
 import math
 import time
 
@@ -234,6 +235,8 @@ def _worker(rank, init_file, out_dir):
         results["after_errors"] = nt_xent(z1[local], z2[local]).detach()
         torch.save(results, f"{out_dir}/rank{rank}.pt")
     finally:
+        model = None
+        gc.collect()    # DDP sits in a reference cycle: free it before the group goes, else gloo may abort at interpreter exit
         dist.destroy_process_group()
 
 
