@@ -24,9 +24,9 @@ from .tasks import Task, group_split, is_built, load_task, make_fixture_task
 
 # %% auto #0
 __all__ = ['C_GRID', 'K_GRID', 'PROBES', 'task_logmels', 'clip_patches', 'embed_logmels', 'embed_task', 'logmel_stats_features',
-           'linear_probe', 'knn_probe', 'evaluate_features', 'summarize', 'evaluate_encoders', 'encoder_name_of',
-           'evaluate_encoder', 'save_checkpoint', 'load_checkpoint', 'discover_tasks', 'resolve_tasks', 'eval_cli',
-           'format_results', 'benchmark_embedding', 'bench_cli']
+           'linear_probe', 'knn_probe', 'evaluate_features', 'majority_rate', 'task_rows', 'summarize',
+           'evaluate_encoders', 'encoder_name_of', 'evaluate_encoder', 'save_checkpoint', 'load_checkpoint',
+           'discover_tasks', 'resolve_tasks', 'eval_cli', 'format_results', 'benchmark_embedding', 'bench_cli']
 
 # %% ../nbs/06_eval.ipynb #9cb31e5d
 def task_logmels(task: Task, frontend: LogMel | None = None, progress: bool = True) -> list:
@@ -139,10 +139,17 @@ def evaluate_features(X, task: Task, seeds=(0, 1, 2), test_fraction: float = 0.2
         for seed in seeds:
             tr, te = group_split(task, test_fraction, seed)
             r = PROBES[probe](X[tr], task.y[tr], X[te], task.y[te], task.groups[tr], seeds=(seed,))
-            majority = np.bincount(task.y[tr]).argmax()
             rows.append(dict(probe=probe, seed=seed, accuracy=r["accuracy"][0], macro_f1=r["macro_f1"][0],
-                             chosen=r["chosen"][0], chance=float(np.mean(task.y[te] == majority))))
+                             chosen=r["chosen"][0], chance=majority_rate(task, tr, te)))
     return rows
+
+def majority_rate(task: Task, train, test) -> float:
+    "Accuracy on the `test` clips of always predicting the most frequent label of the `train` clips (the chance level)."
+    return float(np.mean(task.y[test] == np.bincount(task.y[train]).argmax()))
+
+def task_rows(task: Task, method: str, rows) -> list:
+    "Per-seed score `rows` of `method` on `task`, tagged with the task columns that `summarize` groups and reports by."
+    return [dict(task=task.name, label=task.label, method=method, clips=len(task), classes=len(task.classes), **r) for r in rows]
 
 def summarize(rows: list) -> pd.DataFrame:
     "Per-seed rows → tidy table: task, label, method, probe, metric, mean, std, seeds, values, chance, clips, classes."
@@ -170,8 +177,7 @@ def evaluate_encoders(encoders: dict, tasks, frontend: LogMel | None = None, see
         for name, encoder in encoders.items():
             features[name] = embed_logmels(encoder, logmels, c.patch_frames, batch_size, c.log_silence, device, progress)
         for name, X in features.items():
-            rows += [dict(task=task.name, label=task.label, method=name, clips=len(task), classes=len(task.classes), **r)
-                     for r in evaluate_features(X, task, seeds, test_fraction, probes)]
+            rows += task_rows(task, name, evaluate_features(X, task, seeds, test_fraction, probes))
         if progress: print(f"{task.name}: {len(task)} clips probed in {time.perf_counter() - t0:.0f} s", flush=True)
     return summarize(rows)
 

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .evaluate import format_results, _scores, embed_logmels, evaluate_features, load_checkpoint, logmel_stats_features, summarize, task_logmels
+from .evaluate import (format_results, _scores, embed_logmels, evaluate_features, load_checkpoint, logmel_stats_features,
+                               majority_rate, summarize, task_logmels, task_rows)
 from .features import DOPPELGANGER, LogMel, random_patches
 from .model import build_encoder
 from .pretrain import PretrainConfig, config_differences, pretrain, read_checkpoint
@@ -114,8 +115,7 @@ def run_experiment(name: str, config: PretrainConfig | None, tasks, seeds=(0, 1,
         rows = []
         for task in tasks:
             X = run.features(task)
-            rows.extend(dict(task=task.name, label=task.label, method=name, clips=len(task), classes=len(task.classes), **r)
-                        for r in evaluate_features(X, task, seeds, probes=probes))
+            rows += task_rows(task, name, evaluate_features(X, task, seeds, probes=probes))
         return rows
     run.rows, run.probe_s = _cached(out, key, compute, None if config is None else config.to_dict())
     return run
@@ -142,8 +142,7 @@ def supervised_upper_bound(encoder_name: str, task: Task, steps: int = 200, seed
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
     Z = torch.from_numpy(embed_logmels(encoder, [logmels[i] for i in te], c.patch_frames, 256, c.log_silence))
     with torch.no_grad(): pred = head(Z).argmax(1).numpy()
-    majority = np.bincount(task.y[tr]).argmax()
-    return dict(seed=seed, **_scores(task.y[te], pred), chosen=steps, chance=float(np.mean(task.y[te] == majority)))
+    return dict(seed=seed, **_scores(task.y[te], pred), chosen=steps, chance=majority_rate(task, tr, te))
 
 def run_supervised(name: str, encoder_name: str, tasks, steps: int = 200, seeds=(0, 1, 2), cache_dir="results/experiments",
                    **kwargs) -> ExperimentRun:
@@ -152,8 +151,8 @@ def run_supervised(name: str, encoder_name: str, tasks, steps: int = 200, seeds=
     out.mkdir(parents=True, exist_ok=True)
     key = dict(_probe_key(tasks, seeds, ["supervised"], "supervised", steps), encoder=encoder_name, **kwargs)
     def compute():
-        return [dict(task=t.name, label=t.label, method=name, clips=len(t), classes=len(t.classes), probe="linear",
-                     **supervised_upper_bound(encoder_name, t, steps, s, **kwargs)) for t in tasks for s in seeds]
+        return [row for t in tasks for row in task_rows(t, name, [dict(probe="linear", **supervised_upper_bound(encoder_name, t, steps, s, **kwargs))
+                                                                  for s in seeds])]
     rows, seconds = _cached(out, key, compute)
     return ExperimentRun(name, None, "supervised", out, rows, seconds, 0.0)
 
