@@ -25,8 +25,8 @@ import torch.nn.functional as F
 # %% auto #0
 __all__ = ['ENCODERS', 'DEFAULT_ENCODER', 'LOSSES', 'as_patches', 'Encoder', 'conv_bn_relu', 'mean_max_pool', 'SmallCNN',
            'BasicBlock', 'ResNet18', 'VGGLike', 'CRNN', 'build_encoder', 'l2_normalize', 'ProjectionHead',
-           'ContrastiveModel', 'build_model', 'world_size', 'gather_with_grad', 'nt_xent', 'align_uniform', 'get_loss',
-           'benchmark_encoders', 'bench_cli']
+           'ContrastiveModel', 'build_model', 'world_size', 'gather_with_grad', 'nt_xent', 'align_uniform', 'vicreg',
+           'get_loss', 'benchmark_encoders', 'bench_cli']
 
 # %% ../nbs/03_model.ipynb #a0a1fb96
 def as_patches(x, min_frames: int = 1, min_bands: int = 1, who: str = "encoder") -> torch.Tensor:
@@ -343,8 +343,31 @@ def align_uniform(z1: torch.Tensor, z2: torch.Tensor, alpha: float = 2.0, t: flo
         if not parts: return loss
         return loss, dict(align=_global_value(align_share.detach(), use_dist), uniform=uniform.detach())
 
+# %% ../nbs/03_model.ipynb #2669bae1
+def vicreg(z1: torch.Tensor, z2: torch.Tensor, sim_weight: float = 25.0, var_weight: float = 25.0, cov_weight: float = 1.0,
+           gamma: float = 1.0, eps: float = 1e-4, *, distributed: bool | None = None, parts: bool = False):
+    """VICReg (Bardes, Ponce & LeCun 2022), a non-contrastive loss: `sim_weight`·MSE(z₁, z₂) + `var_weight`·mean hinge
+    max(0, γ − std) per dimension + `cov_weight`·off-diagonal covariance², both views. No negatives, no normalization;
+    across ranks each computes its own batch statistics (the local VICReg of the per-rank batch)."""
+    for name, v in (("sim_weight", sim_weight), ("var_weight", var_weight), ("cov_weight", cov_weight)):
+        if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0): raise ValueError(f"vicreg: {name} must be >= 0, got {v!r}")
+    gamma = _check_positive(gamma, "gamma", "vicreg")
+    n, _, _ = _check_views(z1, z2, "vicreg", False)
+    with _float32(z1):
+        z1, z2 = z1.float(), z2.float()
+        invariance = F.mse_loss(z1, z2)
+        def variance(z): return F.relu(gamma - torch.sqrt(z.var(0) + eps)).mean()
+        def covariance(z):
+            z = z - z.mean(0)
+            c = (z.T @ z) / (n - 1)
+            return (c.pow(2).sum() - c.diagonal().pow(2).sum()) / z.shape[1]
+        var, cov = variance(z1) + variance(z2), covariance(z1) + covariance(z2)
+        loss = sim_weight * invariance + var_weight * var + cov_weight * cov
+        if not parts: return loss
+        return loss, dict(invariance=invariance.detach(), variance=var.detach(), covariance=cov.detach())
+
 # %% ../nbs/03_model.ipynb #5b72ad23
-LOSSES = {"nt_xent": nt_xent, "align_uniform": align_uniform}
+LOSSES = {"nt_xent": nt_xent, "align_uniform": align_uniform, "vicreg": vicreg}
 
 def get_loss(name: str, **kwargs):
     "The loss `LOSSES[name]` with its options (`tau`, or `alpha`, `t`, weights) bound: a callable `(z1, z2) → loss`."

@@ -26,16 +26,17 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from .augment import PRESETS, ViewPipeline
 from .features import DOPPELGANGER, FONSECA, AudioFileError, LogMel, load_audio, random_patches, realish_clip
 from .model import ENCODERS, LOSSES, build_model, get_loss
-from .synth import DoppelgangerSynth, atomic_write, check_delta, stream_seed
+from .synth import NEBULAE, DoppelgangerSynth, atomic_write, check_delta, stream_seed
+from .wave_augment import WAVE_PRESETS, WaveAugment
 
 # %% auto #0
 __all__ = ['FRONTENDS', 'SOURCES', 'PRECISIONS', 'OPTIMIZERS', 'RUN_PRESETS', 'AUDIO_EXTENSIONS', 'CHECKPOINT_FORMAT',
-           'RESUMABLE', 'PretrainConfig', 'ViewStream', 'SynthViews', 'audio_files', 'AudioViews', 'write_audio_folder',
-           'make_stream', 'make_loader', 'lr_factor', 'make_optimizer', 'setup_distributed', 'autocast', 'rng_state',
-           'set_rng_state', 'write_checkpoint', 'read_checkpoint', 'config_differences', 'load_pretrained',
-           'prepare_run', 'RunLog', 'pretrain', 'checkpoint', 'format_config', 'read_metrics', 'plot_loss_curve',
-           'save_loss_curve', 'config_parser', 'config_from_args', 'pretrain_from_args', 'pretrain_cli',
-           'benchmark_pretrain', 'bench_cli']
+           'RESUMABLE', 'MONITOR_BATCH', 'PretrainConfig', 'ViewStream', 'SynthViews', 'audio_files', 'AudioViews',
+           'write_audio_folder', 'make_stream', 'make_loader', 'lr_factor', 'make_optimizer', 'setup_distributed',
+           'autocast', 'rng_state', 'set_rng_state', 'write_checkpoint', 'read_checkpoint', 'config_differences',
+           'load_pretrained', 'prepare_run', 'RunLog', 'held_out_views', 'retrieval_top1', 'pretrain', 'checkpoint',
+           'format_config', 'read_metrics', 'plot_loss_curve', 'save_loss_curve', 'config_parser', 'config_from_args',
+           'pretrain_from_args', 'pretrain_cli', 'benchmark_pretrain', 'bench_cli']
 
 # %% ../nbs/05_pretrain.ipynb #c439d07f
 def _knob(default, help: str):
@@ -52,6 +53,7 @@ OPTIMIZERS = {
     "doppelganger": dict(lr=0.12, scale_lr=True, momentum=0.0, weight_decay=1e-6, milestones=(0.775, 0.85, 0.925)),  # Cherep & Singh
     "fonseca": dict(lr=0.03, scale_lr=False, momentum=0.9, weight_decay=1e-4, milestones=()),                      # Fonseca et al.
     "cpu": dict(lr=0.2, scale_lr=True, momentum=0.9, weight_decay=1e-5, milestones=(0.775, 0.85, 0.925)),          # short CPU runs
+    "adamw": dict(kind="adamw", lr=2e-3, scale_lr=False, momentum=0.9, weight_decay=1e-4, schedule="cosine"),       # AdamW, cosine decay
 }
 
 @dataclass
@@ -63,6 +65,8 @@ class PretrainConfig:
     delta: float = _knob(0.25, "doppelgänger perturbation scale δ in [0, 1]")
     keep_fixed: list | None = _knob(None, "synth parameters, globs or groups (pitch, envelopes, …) left unperturbed")
     perturb_only: list | None = _knob(None, "perturb only these synth parameters, globs or groups")
+    nebula: str = _knob("default", f"torchsynth Voice nebula (parameter ranges) of the synthetic sounds: one of {NEBULAE} or a JSON file")
+    wave_augment: str = _knob("none", f"waveform augmentations of each synthetic view before its log-mel: one of {WAVE_PRESETS}")
     duration: float = _knob(1.0, "seconds per synthetic sound")
     frontend: str = _knob("doppelganger", "log-mel front end: 'doppelganger' (16 kHz, 64 bands) or 'fonseca' (22.05 kHz, 96 bands)")
     patch_frames: int | None = _knob(None, "frames per patch (default: the front end's, 96 or 101, about 1 s)")
@@ -78,7 +82,7 @@ class PretrainConfig:
     sync_bn: bool = _knob(False, "synchronize BatchNorm statistics across ranks")
     channels_last: bool = _knob(False, "channels-last memory format (faster convolutions on GPUs and oneDNN)")
     # loss
-    loss: str = _knob("align_uniform", f"loss: one of {sorted(LOSSES)}")
+    loss: str = _knob("align_uniform", f"loss: one of {sorted(LOSSES)} (vicreg: use with --head)")
     tau: float = _knob(0.2, "nt_xent temperature τ")
     align_alpha: float = _knob(2.0, "align_uniform: exponent α of the alignment term")
     uniform_t: float = _knob(2.0, "align_uniform: scale t of the uniformity term")
@@ -98,6 +102,7 @@ class PretrainConfig:
     checkpoint_every: int = _knob(100, "write out/last.pt every N steps (and at the end)")
     keep_checkpoints: bool = _knob(False, "also keep out/step_NNNNNNN.pt at every checkpoint")
     log_every: int = _knob(10, "write a row of metrics.csv every N steps")
+    monitor_every: int = _knob(0, "every N steps, top-1 retrieval of each held-out synthetic view's partner → monitor.csv (0: off)")
     progress: bool = _knob(True, "progress bar (rank 0)")
     tensorboard: bool = _knob(True, "also log to out/tensorboard if the tensorboard package is installed")
 
@@ -117,11 +122,11 @@ class PretrainConfig:
         return cls(**{**RUN_PRESETS[name], **overrides})
 
     def loss_kwargs(self) -> dict:
-        return dict(tau=self.tau) if self.loss == "nt_xent" else dict(alpha=self.align_alpha, t=self.uniform_t)
+        return dict(nt_xent=dict(tau=self.tau), align_uniform=dict(alpha=self.align_alpha, t=self.uniform_t)).get(self.loss, {})
 
     def optimizer_settings(self) -> dict:
         "The optimizer preset with this config's overrides; `lr` already scaled by batch / 256 where the preset says so."
-        s = dict(OPTIMIZERS[self.optimizer])
+        s = {"kind": "sgd", "schedule": "step", "milestones": (), **OPTIMIZERS[self.optimizer]}
         for k in ("lr", "momentum", "weight_decay"):
             if getattr(self, k) is not None: s[k] = float(getattr(self, k))
         if s.pop("scale_lr"): s["lr"] = s["lr"] * self.batch_size / 256
@@ -135,7 +140,7 @@ class PretrainConfig:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < minimum: raise ValueError(f"{name}: an integer >= {minimum}, got {v!r}")
         one_of("source", SOURCES); one_of("frontend", FRONTENDS); one_of("views", PRESETS); one_of("data_on", ("workers", "device"))
-        one_of("optimizer", OPTIMIZERS); one_of("precision", PRECISIONS)
+        one_of("optimizer", OPTIMIZERS); one_of("precision", PRECISIONS); one_of("wave_augment", WAVE_PRESETS)
         if self.encoder not in ENCODERS: raise ValueError(f"encoder: unknown name {self.encoder!r}; choose one of {sorted(ENCODERS)}")
         if self.loss not in LOSSES: raise ValueError(f"loss: unknown name {self.loss!r}; choose one of {sorted(LOSSES)}")
         get_loss(self.loss, **self.loss_kwargs())(torch.randn(2, 3), torch.randn(2, 3))   # the loss options are valid
@@ -143,7 +148,7 @@ class PretrainConfig:
         if self.source == "audio" and not self.audio_dir: raise ValueError("audio_dir: source 'audio' needs a folder of audio files")
         if not (isinstance(self.duration, (int, float)) and 0 < self.duration <= 60): raise ValueError(f"duration: seconds in (0, 60], got {self.duration!r}")
         for name in ("steps", "checkpoint_every", "log_every"): positive_int(name)
-        for name in ("workers", "warmup_steps", "seed"): positive_int(name, 0)
+        for name in ("workers", "warmup_steps", "seed", "monitor_every"): positive_int(name, 0)
         positive_int("batch_size", 2)
         if self.patch_frames is not None: positive_int("patch_frames")
         if not isinstance(self.encoder_kwargs, dict): raise ValueError(f"encoder_kwargs: a dict, got {self.encoder_kwargs!r}")
@@ -180,7 +185,7 @@ class ViewStream(IterableDataset):
         self.pipeline = ViewPipeline.preset(views, frontend)
 
     def generator(self, index: int, purpose: int) -> torch.Generator:
-        "CPU generator for one `purpose` (1: patches, 2: views, 3: clips) of batch `index` of this rank."
+        "CPU generator for one `purpose` (1: patches, 2: views, 3: clips, 4: waveform augmentation) of batch `index` of this rank."
         return torch.Generator().manual_seed(stream_seed(self.seed, self.rank, index, purpose))
 
     def batch(self, index: int) -> tuple[torch.Tensor, torch.Tensor]: raise NotImplementedError
@@ -208,13 +213,17 @@ class ViewStream(IterableDataset):
 class SynthViews(ViewStream):
     "Views of doppelgänger pairs rendered on the fly: one log-mel patch of each of the pair's two sounds, then the view pipeline."
     def __init__(self, batch_size: int, seed: int = 0, rank: int = 0, frontend=DOPPELGANGER, patch_frames: int | None = None,
-                 views: str = "none", start_batch: int = 0, device="cpu", delta: float = 0.25, duration: float = 1.0, **synth_kwargs):
+                 views: str = "none", start_batch: int = 0, device="cpu", delta: float = 0.25, duration: float = 1.0,
+                 wave_augment: str = "none", **synth_kwargs):
         super().__init__(batch_size, seed, rank, frontend, patch_frames, views, start_batch, device)
         self.synth = DoppelgangerSynth(delta, frontend.sample_rate, duration, batch_size, seed, rank=rank, device=device, **synth_kwargs)
+        self.wave_augment = WaveAugment.preset(wave_augment, frontend.sample_rate)
 
     def batch(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         b = self.synth.batch(index)
-        logmel = self.logmel(torch.cat([b.view_a, b.view_b]))                        # [2B, frames, bands], one batched call
+        audio = torch.cat([b.view_a, b.view_b])
+        if self.wave_augment is not None: audio = self.wave_augment(audio, self.generator(index, 4))   # each view its own channel
+        logmel = self.logmel(audio)                                                  # [2B, frames, bands], one batched call
         patches = random_patches(logmel, self.patch_frames, self.generator(index, 1), views=1)[0]
         return self.views(patches[:self.batch_size], patches[self.batch_size:], index)
 
@@ -269,8 +278,8 @@ def make_stream(cfg: PretrainConfig, rank: int = 0, world: int = 1, device="cpu"
     common = dict(batch_size=cfg.batch_size // world, seed=cfg.seed, rank=rank, frontend=frontend, patch_frames=cfg.patch_frames,
                   views=cfg.views, device=data_device)
     if cfg.source == "synth":
-        return SynthViews(**common, delta=cfg.delta, duration=cfg.duration, keep_fixed=cfg.keep_fixed or None,
-                          perturb_only=cfg.perturb_only or None)
+        return SynthViews(**common, delta=cfg.delta, duration=cfg.duration, wave_augment=cfg.wave_augment, nebula=cfg.nebula,
+                          keep_fixed=cfg.keep_fixed or None, perturb_only=cfg.perturb_only or None)
     return AudioViews(cfg.audio_dir, **common)
 
 def _worker_init(worker_id: int):
@@ -283,16 +292,19 @@ def make_loader(stream: ViewStream, workers: int = 1, pin_memory: bool = False) 
                       prefetch_factor=4 if workers else None, persistent_workers=False)
 
 # %% ../nbs/05_pretrain.ipynb #257405fc
-def lr_factor(step: int, steps: int, milestones=(), warmup_steps: int = 0, gamma: float = 0.1) -> float:
-    "Learning-rate multiplier at `step`: linear warm-up over `warmup_steps`, then × `gamma` at each milestone (a fraction of `steps`)."
+def lr_factor(step: int, steps: int, milestones=(), warmup_steps: int = 0, gamma: float = 0.1, schedule: str = "step") -> float:
+    """Learning-rate multiplier at `step`: linear warm-up over `warmup_steps`, then either × `gamma` at each milestone (a fraction
+    of `steps`; `schedule='step'`) or a cosine decay to 0 at `steps` (`schedule='cosine'`)."""
     warm = min(1.0, (step + 1) / warmup_steps) if warmup_steps else 1.0
+    if schedule == "cosine": return warm * 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps))
     return warm * gamma ** sum(step >= round(m * steps) for m in milestones)
 
 def make_optimizer(cfg: PretrainConfig, model: torch.nn.Module):
-    "SGD and its per-step schedule for `cfg` (preset + overrides)."
+    "SGD (momentum) or AdamW and its per-step schedule for `cfg` (preset + overrides)."
     s = cfg.optimizer_settings()
-    optimizer = torch.optim.SGD(model.parameters(), lr=s["lr"], momentum=s["momentum"], weight_decay=s["weight_decay"])
-    schedule = lambda step: lr_factor(step, cfg.steps, s["milestones"], cfg.warmup_steps)
+    if s["kind"] == "adamw": optimizer = torch.optim.AdamW(model.parameters(), lr=s["lr"], weight_decay=s["weight_decay"])
+    else: optimizer = torch.optim.SGD(model.parameters(), lr=s["lr"], momentum=s["momentum"], weight_decay=s["weight_decay"])
+    schedule = lambda step: lr_factor(step, cfg.steps, s["milestones"], cfg.warmup_steps, schedule=s["schedule"])
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
 
 # %% ../nbs/05_pretrain.ipynb #921ab089
@@ -319,7 +331,8 @@ def autocast(precision: str, device: torch.device):
 
 # %% ../nbs/05_pretrain.ipynb #a2e7b936
 CHECKPOINT_FORMAT = "doppelnb.pretrain/1"
-RESUMABLE = ("steps", "checkpoint_every", "keep_checkpoints", "log_every", "progress", "tensorboard", "workers", "out", "device", "data_on")
+RESUMABLE = ("steps", "checkpoint_every", "keep_checkpoints", "log_every", "progress", "tensorboard", "workers", "out", "device", "data_on",
+             "monitor_every")
 
 def rng_state() -> dict:
     "This process's RNG states as tensors and plain values (`weights_only`-safe)."
@@ -357,8 +370,8 @@ def read_checkpoint(path) -> dict:
 
 def config_differences(saved: dict, cfg: PretrainConfig, ignore=RESUMABLE) -> list[str]:
     "`'key: saved → new'` for each setting that changes training between a checkpoint's config and `cfg` (except `ignore`)."
-    new = cfg.to_dict()
-    return [f"{k}: {saved.get(k)!r} → {new[k]!r}" for k in new if k not in ignore and saved.get(k) != new[k]]
+    new, default = cfg.to_dict(), PretrainConfig().to_dict()     # a key an older config lacks had its default value
+    return [f"{k}: {saved.get(k, default[k])!r} → {new[k]!r}" for k in new if k not in ignore and saved.get(k, default[k]) != new[k]]
 
 def load_pretrained(path, device="cpu"):
     "The `ContrastiveModel` (encoder + head) of a pretraining checkpoint, in eval mode; returns `(model, checkpoint)`."
@@ -419,6 +432,13 @@ class RunLog:
             with open(self.csv) as f: kept = [r for r in csv.DictReader(f) if int(r["step"]) <= start]
         with open(self.csv, "w", newline="") as f:
             w = csv.DictWriter(f, self.COLUMNS); w.writeheader(); w.writerows(kept)
+        monitor = Path(cfg.out) / "monitor.csv"
+        if monitor.exists():                                     # the monitor's rows past the checkpoint go too (all, on a fresh start)
+            with open(monitor) as f: rows = [r for r in csv.reader(f)][1:]
+            kept = [r for r in rows if start and int(r[0]) <= start]
+            if kept:
+                with open(monitor, "w", newline="") as f: csv.writer(f).writerows([("step", "metric", "value"), *kept])
+            else: monitor.unlink()
         if cfg.progress:
             from tqdm.auto import tqdm
             self.bar = tqdm(total=cfg.steps, initial=start, desc="pretrain", unit="step", dynamic_ncols=True, mininterval=1)
@@ -444,14 +464,51 @@ class RunLog:
         if self.tb is not None:
             for k in ("loss", "lr", "pairs_per_s", "data_wait"): self.tb.add_scalar(k, row[k], step)
 
+    def monitor(self, step: int, values: dict):
+        "Append `{metric: value}` measured at `step` to `monitor.csv` (long format) and TensorBoard (rank 0)."
+        if self.rank != 0 or not values: return
+        path = Path(self.cfg.out) / "monitor.csv"
+        new = not path.exists()
+        with open(path, "a", newline="") as f:
+            w = csv.writer(f)
+            if new: w.writerow(("step", "metric", "value"))
+            w.writerows((step, k, float(v)) for k, v in values.items())
+        if self.bar is not None: self.bar.write(f"step {step}: " + ", ".join(f"{k} {float(v):.3f}" for k, v in values.items()))
+        if self.tb is not None:
+            for k, v in values.items(): self.tb.add_scalar(f"monitor/{k}", float(v), step)
+
     def close(self):
         if self.bar is not None: self.bar.close()
         if self.tb is not None: self.tb.close()
 
+# %% ../nbs/05_pretrain.ipynb #5e84be5b
+MONITOR_BATCH = 2**32 - 2  # batch index of the held-out monitor pairs: never reached by training (indices count up from 0)
+
+def held_out_views(cfg: PretrainConfig, n: int = 256, rank: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    "`n` held-out view pairs `[n, frames, bands]` of `cfg`'s own stream (its seed, batch `MONITOR_BATCH`): fixed for a run."
+    stream = make_stream(replace(cfg, batch_size=n), rank=rank, world=1)
+    with torch.no_grad(): return stream.batch(MONITOR_BATCH)
+
+@torch.no_grad()
+def retrieval_top1(encoder: torch.nn.Module, view_a: torch.Tensor, view_b: torch.Tensor, device="cpu", batch_size: int = 256) -> float:
+    """Fraction of views whose nearest neighbour (cosine) among the other views is their partner (both directions):
+    chance is 1/n; 1 means every doppelgänger finds its twin."""
+    was_training = encoder.training
+    encoder.eval()
+    try:
+        embed = lambda x: torch.cat([encoder(c.to(device)[:, None]).float().cpu() for c in x.split(batch_size)])
+        za, zb = torch.nn.functional.normalize(embed(view_a), dim=1), torch.nn.functional.normalize(embed(view_b), dim=1)
+    finally: encoder.train(was_training)
+    sim = za @ zb.T
+    target = torch.arange(len(za))
+    return float(((sim.argmax(1) == target).float().mean() + (sim.argmax(0) == target).float().mean()) / 2)
+
 # %% ../nbs/05_pretrain.ipynb #0b9cfd40
-def pretrain(config: PretrainConfig | dict | None = None, resume: bool = False, **overrides) -> dict:
+def pretrain(config: PretrainConfig | dict | None = None, resume: bool = False, callbacks=(), **overrides) -> dict:
     """Pretrain an encoder with `config` (plus `overrides`); `resume` continues `out/last.pt` exactly. Returns the trained
-    `model` (a `ContrastiveModel`), `step`, last `loss`, `seconds` and per-step `timings` `(data_s, step_s)` of this rank."""
+    `model` (a `ContrastiveModel`), `step`, last `loss`, `seconds` and per-step `timings` `(data_s, step_s)` of this rank.
+    Every `monitor_every` steps, rank 0 measures the held-out retrieval and calls each of `callbacks` `(step, encoder) → dict`;
+    their values go to `monitor.csv`."""
     cfg = config if isinstance(config, PretrainConfig) else PretrainConfig.from_dict(config or {})
     cfg = replace(cfg, **overrides)
     world = int(os.environ.get("WORLD_SIZE", 1))
@@ -483,6 +540,7 @@ def pretrain(config: PretrainConfig | dict | None = None, resume: bool = False, 
         stream.start_batch = start
         data = iter(make_loader(stream, cfg.workers, pin_memory=device.type == "cuda"))
         log = RunLog(cfg, rank, start, elapsed)
+        monitor_views = held_out_views(cfg, rank=rank) if cfg.monitor_every and rank == 0 else None
         loss = torch.tensor(ckpt["loss"] if ckpt else float("nan"))
         net.train()
         # the loop
@@ -501,6 +559,10 @@ def pretrain(config: PretrainConfig | dict | None = None, resume: bool = False, 
             lr = scheduler.get_last_lr()[0]; scheduler.step()
             if not math.isfinite(loss.item()): raise FloatingPointError(f"loss is {loss.item()} at step {step + 1}; lower lr or check the data")
             log.log(step + 1, loss.item(), lr, t1 - t0, time.perf_counter() - t0)
+            if monitor_views is not None and (step + 1) % cfg.monitor_every == 0:
+                values = dict(retrieval_top1=retrieval_top1(model.encoder, *monitor_views, device=device))
+                for callback in callbacks: values.update(callback(step + 1, model.encoder))
+                log.monitor(step + 1, values)
             if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
                 checkpoint(cfg, model, optimizer, scheduler, scaler, step + 1, loss.item(), log.elapsed, rank, world, stream.batch_size)
         log.close()
@@ -537,7 +599,8 @@ def format_config(cfg: PretrainConfig, world: int = 1, device="cpu") -> str:
     "The config as printed at the start of a run (settings that differ from the defaults marked with *)."
     default = PretrainConfig().to_dict()
     s = cfg.optimizer_settings()
-    lines = [f"doppelnb pretrain: {world} rank(s) on {device}; SGD lr {s['lr']:.4g} momentum {s['momentum']} wd {s['weight_decay']:g}"]
+    lines = [f"doppelnb pretrain: {world} rank(s) on {device}; {s['kind']} lr {s['lr']:.4g} ({s['schedule']}) momentum {s['momentum']} "
+             f"wd {s['weight_decay']:g}"]
     lines += [f"  {'*' if v != default[k] else ' '} {k:<17} {v!r}" for k, v in cfg.to_dict().items()]
     return "\n".join(lines)
 
