@@ -31,9 +31,9 @@ class RunLockedError(RunLockError):
 class StaleLockWarning(UserWarning):
     "A lock left by a process that no longer runs was taken over."
 
-def lock_path(folder) -> Path:
-    "The lock file of run folder `folder`."
-    return Path(folder) / LOCK_NAME
+def lock_path(folder, name: str = LOCK_NAME) -> Path:
+    "The lock file of run folder `folder` (`name`: another lock file, for a job that owns one output of a shared folder)."
+    return Path(folder) / name
 
 def _proc_stat(pid: int):
     "`(state, start_ticks)` of process `pid` from /proc, or None where /proc cannot tell (not Linux, no such pid)."
@@ -55,9 +55,9 @@ def pid_alive(pid, start=None) -> bool:
     return start is None or ticks == start
 
 # %% ../nbs/00a_runlock.ipynb #f76e717b
-def read_lock(folder, patience: float = 1.0) -> dict | None:
+def read_lock(folder, patience: float = 1.0, name: str = LOCK_NAME) -> dict | None:
     "The owner record of `folder`'s lock (a dict), None if it is not locked; `{}` for a lock file that stays unreadable."
-    path = lock_path(folder)
+    path = lock_path(folder, name)
     deadline = time.monotonic() + patience
     while True:
         try: text = path.read_text()
@@ -98,18 +98,19 @@ def _take_over(path: Path, stale: dict, info: dict, folder) -> bool:
     except FileNotFoundError: pass
     if not _create(guard, info): return False
     try:
-        if read_lock(folder, patience=0) != stale: return False  # changed since we looked: start again
+        if read_lock(folder, patience=0, name=path.name) != stale: return False  # changed since we looked: start again
         path.unlink(missing_ok=True)
         return _create(path, info)
     finally: guard.unlink(missing_ok=True)
 
 # %% ../nbs/00a_runlock.ipynb #48ead499
 @contextmanager
-def run_lock(folder, what: str = "run", wait: float = 0.0):
+def run_lock(folder, what: str = "run", wait: float = 0.0, name: str = LOCK_NAME):
     """Hold the exclusive lock of run folder `folder` (created if missing) for the body of a `with`; `what` names the job.
-    A live owner raises `RunLockedError` (after waiting up to `wait` seconds); a stale one is taken over with a `StaleLockWarning`."""
+    A live owner raises `RunLockedError` (after waiting up to `wait` seconds); a stale one is taken over with a `StaleLockWarning`.
+    `name` is the lock file's name (default `.lock`: the whole folder)."""
     folder = Path(folder)
-    key = str(folder.resolve())
+    key = str(folder.resolve() / name)
     if key in _held and _held[key][0]["pid"] == os.getpid():  # re-entrant in this process
         _held[key][1] += 1
         try: yield _held[key][0]
@@ -117,7 +118,7 @@ def run_lock(folder, what: str = "run", wait: float = 0.0):
         return
     try: folder.mkdir(parents=True, exist_ok=True)
     except OSError as e: raise RunLockError(f"{folder}: cannot create the run folder ({e.strerror or e})") from e
-    path = lock_path(folder)
+    path = lock_path(folder, name)
     stat = _proc_stat(os.getpid())
     info = dict(pid=os.getpid(), host=socket.gethostname(), time=time.time(), what=what, command=" ".join(sys.argv),
                 process_start=stat[1] if stat else None, token=secrets.token_hex(8))
@@ -126,7 +127,7 @@ def run_lock(folder, what: str = "run", wait: float = 0.0):
         try: created = _create(path, info)
         except OSError as e: raise RunLockError(f"{path}: cannot create the lock file ({e.strerror or e})") from e
         if created: break
-        owner = read_lock(folder)
+        owner = read_lock(folder, name=name)
         if owner is None: continue  # released meanwhile: try again
         if lock_is_stale(owner):
             if _take_over(path, owner, info, folder):
@@ -135,7 +136,7 @@ def run_lock(folder, what: str = "run", wait: float = 0.0):
                 break
             continue
         if time.monotonic() >= deadline:
-            raise RunLockedError(f"{folder} is in use by {describe_owner(owner)}; wait for it or stop it"
+            raise RunLockedError(f"{folder if name == LOCK_NAME else path} is in use by {describe_owner(owner)}; wait for it or stop it"
                                  + ("" if owner.get("host") == socket.gethostname() else
                                     f" (another host: if that run is gone, delete {path})"))
         time.sleep(min(0.2, max(deadline - time.monotonic(), 0.01)))
@@ -143,11 +144,11 @@ def run_lock(folder, what: str = "run", wait: float = 0.0):
     try: yield info
     finally:
         del _held[key]
-        if read_lock(folder, patience=0) == info: path.unlink(missing_ok=True)
+        if read_lock(folder, patience=0, name=name) == info: path.unlink(missing_ok=True)
         else: warnings.warn(f"{path}: the lock was removed or replaced while this run held it", StaleLockWarning, stacklevel=3)
 
 # %% ../nbs/00a_runlock.ipynb #f53a34c9
-def _hold_for_test(folder, seconds: float = 60):
+def _hold_for_test(folder, seconds: float = 60, name: str = LOCK_NAME):
     "Hold `folder`'s lock for `seconds` (a helper for tests that need a second process: `python -c` calls this)."
-    with run_lock(folder, "test holder"):
+    with run_lock(folder, "test holder", name=name):
         print("locked", flush=True); time.sleep(seconds)

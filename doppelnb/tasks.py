@@ -6,7 +6,9 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import hashlib
+import io
 import os
 import re
 import shutil
@@ -27,14 +29,15 @@ import torch
 from tqdm.auto import tqdm
 
 from .features import AudioFileError, load_audio
+from .runlock import RunLockError, run_lock
 
 # %% auto #0
 __all__ = ['SAMPLE_RATE', 'SOUNDFONTS', 'NOTE_FAMILIES', 'PITCH_CLASSES', 'KEYWORDS', 'ESPEAK_ACCENTS', 'ESPEAK_VARIANTS',
            'FLITE_VOICES', 'FESTIVAL_VOICES', 'KEYWORD_PACKAGES', 'FOLEY_SOURCES', 'FOLEY_RULES', 'TASK_BUILDERS',
-           'TASK_PACKAGES', 'MissingDependencyError', 'require', 'write_wav', 'is_built', 'task_folder',
-           'write_metadata', 'make_fixture_task', 'Task', 'load_task', 'assert_group_disjoint', 'group_split',
-           'group_kfold', 'split_table', 'write_midi', 'build_notes', 'place_word', 'build_keywords', 'foley_label',
-           'foley_group', 'build_foley', 'build_tasks', 'build_cli']
+           'TASK_PACKAGES', 'MissingDependencyError', 'require', 'write_wav', 'read_metadata', 'is_built', 'check_root',
+           'task_folder', 'write_metadata', 'make_fixture_task', 'Task', 'load_task', 'assert_group_disjoint',
+           'group_split', 'group_kfold', 'split_table', 'write_midi', 'build_notes', 'place_word', 'build_keywords',
+           'foley_label', 'foley_group', 'build_foley', 'build_tasks', 'build_cli']
 
 # %% ../nbs/04_tasks.ipynb #5d2439fb
 SAMPLE_RATE = 16000  # every task is written at 16 kHz mono
@@ -57,25 +60,69 @@ def write_wav(path, audio, sample_rate: int = SAMPLE_RATE):
     audio = audio.detach().cpu().numpy() if torch.is_tensor(audio) else np.asarray(audio)
     sf.write(str(path), np.clip(audio.astype(np.float32), -1, 1), int(sample_rate), subtype="PCM_16")
 
+def read_metadata(path) -> pd.DataFrame:
+    "A task's `metadata.csv` as a table of strings; an empty, binary or ragged file is a `ValueError` naming the file and the line."
+    return _read_csv_lines(path)[0]
+
+def _read_csv_lines(path) -> tuple:
+    "`(table of strings, file line of each row)` of a CSV file, checked: text, a header, as many fields in each row as in the header."
+    path, NL = Path(path), b"\n"
+    try: raw = path.read_bytes()
+    except OSError as e: raise ValueError(f"{path}: cannot read ({e.strerror or e})") from None
+    if not raw.strip(): raise ValueError(f"{path}: empty file (no header line)")
+    nul = raw.find(b"\x00")
+    if nul >= 0: raise ValueError(f"{path}, line {raw.count(NL, 0, nul) + 1}: NUL byte — a binary file, not CSV")
+    try: text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}, line {raw.count(NL, 0, e.start) + 1}: not UTF-8 text (byte {raw[e.start]:#04x})") from None
+    reader, rows, lines = csv.reader(io.StringIO(text, newline="")), [], []
+    try:
+        for row in reader:
+            if row: rows.append(row); lines.append(reader.line_num)
+    except csv.Error as e: raise ValueError(f"{path}, line {reader.line_num}: {e}") from None
+    header = rows[0]
+    dup = sorted({c for c in header if header.count(c) > 1})
+    if dup: raise ValueError(f"{path}, line {lines[0]}: duplicate column(s) {dup}")
+    for row, line in zip(rows[1:], lines[1:]):
+        if len(row) != len(header): raise ValueError(f"{path}, line {line}: {len(row)} fields, the header has {len(header)}")
+    return pd.DataFrame(rows[1:], columns=header, dtype=str), lines[1:]
+
 def is_built(path) -> bool:
     "True when `path` is a complete task folder (it holds `metadata.csv`)."
     return (Path(path) / "metadata.csv").is_file()
 
+def check_root(root) -> Path:
+    "`root` as a Path, if it is a folder or does not exist yet; a `ValueError` naming it otherwise."
+    root = Path(root)
+    if root.exists() and not root.is_dir(): raise ValueError(f"root: {root} is not a folder (it is a file)")
+    return root
+
 @contextmanager
 def task_folder(root, name: str, overwrite: bool = False):
-    "Yield a temporary folder to build task `name` in; on success it replaces `root/name` atomically. Yields None if it is already built."
-    root = Path(root); final = root / name
-    if is_built(final) and not overwrite:
-        print(f"{name}: {final} is already built (pass overwrite=True to rebuild)"); yield None; return
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=root))
-    try:
-        yield tmp
-        if not is_built(tmp): raise RuntimeError(f"{name}: the builder wrote no metadata.csv")
-        if final.exists(): shutil.rmtree(final)
-        os.replace(tmp, final)
-    finally:
-        if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
+    """Yield a temporary folder to build task `name` in, holding `root`'s run lock; on success it replaces `root/name`.
+    Yields None if the task is already built and loads; a built task that does not load is a `ValueError` (rebuild: `overwrite`)."""
+    root = check_root(root); final = root / name
+    with run_lock(root, f"build {name}"):
+        if is_built(final) and not overwrite:
+            try:
+                meta = read_metadata(final / "metadata.csv")
+                missing = [c for c in ("file", "label", "group") if c not in meta.columns]
+                if missing or not len(meta): raise ValueError(f"missing column(s) {missing}" if missing else "no rows")
+            except ValueError as e:
+                raise ValueError(f"{name}: {final} is built but corrupt ({e}); rebuild it with overwrite=True "
+                                 "(doppelnb_build_data --overwrite)") from None
+            print(f"{name}: {final} is already built (pass overwrite=True to rebuild)"); yield None; return
+        for left in root.glob(f".{name}.tmp-*"): shutil.rmtree(left, ignore_errors=True)  # from a killed build: we hold the lock
+        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=root))
+        try:
+            yield tmp
+            if not is_built(tmp): raise RuntimeError(f"{name}: the builder wrote no metadata.csv")
+            old = root / f".{name}.old-{os.getpid()}"
+            if final.exists(): os.replace(final, old)  # two renames: the old task stays whole until the new one is in place
+            os.replace(tmp, final)
+            if old.exists(): shutil.rmtree(old)
+        finally:
+            if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
 
 def write_metadata(folder, rows: list[dict], columns: list[str]) -> pd.DataFrame:
     "Write `metadata.csv` (rows sorted by file) and return it; the last file a builder writes, so its presence marks the task complete."
@@ -149,13 +196,13 @@ def load_task(path, label: str = "label", group: str = "group", file: str = "fil
     if not root.is_dir(): raise ValueError(f"task: {root} is not a folder")
     meta_path = root / "metadata.csv"
     if not meta_path.is_file(): raise ValueError(f"task: {meta_path} not found; a task folder holds audio and a metadata.csv")
-    meta = pd.read_csv(meta_path, dtype=str, keep_default_na=False)
+    meta, lines = _read_csv_lines(meta_path)
     missing = [c for c in (file, label, group) if c not in meta.columns]
     if missing: raise ValueError(f"{meta_path}: missing column(s) {missing}; it has {list(meta.columns)}")
     if len(meta) == 0: raise ValueError(f"{meta_path}: no rows")
     for col in (file, label, group):
         empty = np.flatnonzero(meta[col].str.strip() == "")
-        if len(empty): raise ValueError(f"{meta_path}: empty {col!r} in {len(empty)} row(s), first at data row {empty[0] + 1}")
+        if len(empty): raise ValueError(f"{meta_path}, line {lines[empty[0]]}: empty {col!r} ({len(empty)} row(s) like it)")
     found = sorted(meta[label].unique(), key=_natural_key)
     if classes is None: classes = found
     else:
@@ -483,12 +530,14 @@ TASK_PACKAGES = {  # Debian packages each builder needs (what `require` asks for
 }
 
 def build_tasks(tasks=tuple(TASK_BUILDERS), root="data", full: bool = False, overwrite: bool = False) -> dict:
-    "Build each task of `tasks` under `root`; return `{task: (path, seconds)}`."
+    "Build each task of `tasks` under `root` (holding its run lock); return `{task: (path, seconds)}`."
     out = {}
-    for name in tasks:
-        if name not in TASK_BUILDERS: raise ValueError(f"tasks: unknown task {name!r}; choose from {list(TASK_BUILDERS)}")
-        t0 = time.perf_counter()
-        out[name] = (TASK_BUILDERS[name](root=root, full=full, overwrite=overwrite), time.perf_counter() - t0)
+    unknown = [name for name in tasks if name not in TASK_BUILDERS]
+    if unknown: raise ValueError(f"tasks: unknown task {unknown[0]!r}; choose from {list(TASK_BUILDERS)}")
+    with run_lock(check_root(root), "doppelnb_build_data"):
+        for name in tasks:
+            t0 = time.perf_counter()
+            out[name] = (TASK_BUILDERS[name](root=root, full=full, overwrite=overwrite), time.perf_counter() - t0)
     return out
 
 def build_cli(argv=None):
@@ -501,7 +550,7 @@ def build_cli(argv=None):
     p.add_argument("--overwrite", action="store_true", help="rebuild tasks that are already built")
     args = p.parse_args(argv)
     try: built = build_tasks(args.tasks, args.root, args.full, args.overwrite)
-    except MissingDependencyError as e: print(f"doppelnb_build_data: {e}", file=sys.stderr); return 2
+    except (MissingDependencyError, RunLockError, ValueError) as e: print(f"doppelnb_build_data: {e}", file=sys.stderr); return 2
     for name, (path, seconds) in built.items():
         task = load_task(path)
         print(f"{name}: {path} — {len(task)} clips, {len(task.classes)} classes, {len(set(task.groups))} groups ({seconds:.0f} s)")
