@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import warnings
@@ -20,13 +21,15 @@ from tqdm.auto import tqdm
 
 from .features import DOPPELGANGER, LogMel, LogMelConfig
 from .model import DEFAULT_ENCODER, ENCODERS, build_encoder
+from .runlock import RunLockError, run_lock
 from .tasks import Task, group_split, is_built, load_task, make_fixture_task
 
 # %% auto #0
 __all__ = ['C_GRID', 'K_GRID', 'PROBES', 'task_logmels', 'clip_patches', 'embed_logmels', 'embed_task', 'logmel_stats_features',
-           'linear_probe', 'knn_probe', 'evaluate_features', 'majority_rate', 'task_rows', 'summarize',
+           'linear_probe', 'knn_probe', 'check_task', 'evaluate_features', 'majority_rate', 'task_rows', 'summarize',
            'evaluate_encoders', 'encoder_name_of', 'evaluate_encoder', 'save_checkpoint', 'load_checkpoint',
-           'discover_tasks', 'resolve_tasks', 'eval_cli', 'format_results', 'benchmark_embedding', 'bench_cli']
+           'discover_tasks', 'resolve_tasks', 'check_writable', 'eval_cli', 'format_results', 'benchmark_embedding',
+           'bench_cli']
 
 # %% ../nbs/06_eval.ipynb #9cb31e5d
 def task_logmels(task: Task, frontend: LogMel | None = None, progress: bool = True) -> list:
@@ -45,8 +48,10 @@ def clip_patches(logmel: torch.Tensor, patch_frames: int = 96, pad_value: float 
     return logmel[:n * patch_frames].reshape(n, patch_frames, logmel.shape[1])
 
 def embed_logmels(encoder: nn.Module, logmels: list, patch_frames: int = 96, batch_size: int = 256,
-                  pad_value: float = DOPPELGANGER.log_silence, device="cpu", progress: bool = False) -> np.ndarray:
-    "Clip embeddings `[N, embed_dim]` (float32): the mean of each clip's patch embeddings, frozen encoder, batched, no grad."
+                  pad_value: float = DOPPELGANGER.log_silence, device="cpu", progress: bool = False, name: str | None = None) -> np.ndarray:
+    """Clip embeddings `[N, embed_dim]` (float32): the mean of each clip's patch embeddings, frozen encoder, batched, no grad.
+    A non-finite embedding is a `ValueError` naming the encoder (`name`, else its class)."""
+    if not len(logmels): raise ValueError("logmels: no clips to embed")
     was_training = encoder.training
     encoder.eval().to(device)
     sums, counts, batch, owners = None, torch.zeros(len(logmels)), [], []
@@ -66,15 +71,19 @@ def embed_logmels(encoder: nn.Module, logmels: list, patch_frames: int = 96, bat
             if owners: flush()
     finally:
         encoder.train(was_training)
-    return (sums / counts[:, None]).numpy()
+    out = (sums / counts[:, None]).numpy()
+    bad = np.flatnonzero(~np.isfinite(out).all(1))
+    if len(bad): raise ValueError(f"encoder {name or type(encoder).__name__}: non-finite (NaN or inf) embeddings for {len(bad)} of "
+                                  f"{len(out)} clips, first clip {bad[0]}; its weights or inputs are broken")
+    return out
 
 def embed_task(encoder: nn.Module, task: Task, frontend: LogMel | None = None, patch_frames: int | None = None,
-               batch_size: int = 256, device="cpu", progress: bool = True) -> np.ndarray:
+               batch_size: int = 256, device="cpu", progress: bool = True, name: str | None = None) -> np.ndarray:
     "Embeddings `[len(task), embed_dim]` of every clip of `task` with a frozen `encoder` (patch embeddings averaged per clip)."
     frontend = frontend or LogMel(DOPPELGANGER)
     c = frontend.config
     return embed_logmels(encoder, task_logmels(task, frontend, progress), patch_frames or c.patch_frames, batch_size,
-                         c.log_silence, device, progress)
+                         c.log_silence, device, progress, name)
 
 def logmel_stats_features(logmels) -> np.ndarray:
     "The hand-crafted baseline: mean and standard deviation of each mel band over time, `[N, 2 * bands]`."
@@ -129,10 +138,27 @@ def _quiet():
 PROBES = {"linear": linear_probe, "knn": knn_probe}
 
 # %% ../nbs/06_eval.ipynb #ef86de03
+def check_task(task: Task, test_fraction: float = 0.25, seeds=(0, 1, 2), val_fraction: float = 0.25):
+    "Raise a `ValueError` naming `task` unless every seed's split leaves a probe something to learn (2+ classes, 2+ groups)."
+    classes = np.unique(task.y)
+    if len(classes) < 2:
+        raise ValueError(f"task {task.name}: only one class ({task.classes[classes[0]]!r}) in column {task.label!r}; "
+                         "a probe needs at least 2")
+    for seed in seeds:
+        try:
+            tr, te = group_split(task, test_fraction, seed)
+            fit, _ = group_split(task.y[tr], val_fraction, seed, groups=task.groups[tr])
+        except ValueError as e: raise ValueError(f"task {task.name}, seed {seed}: {e}") from None
+        for part, idx in (("training", tr), ("fitting", tr[fit])):
+            if len(np.unique(task.y[idx])) < 2:
+                raise ValueError(f"task {task.name}, seed {seed}: the {part} split holds one class only "
+                                 f"({task.classes[task.y[idx][0]]!r}); too few groups per class for a probe")
+
 def evaluate_features(X, task: Task, seeds=(0, 1, 2), test_fraction: float = 0.25, probes=("linear", "knn")) -> list:
     "Probe features `X` `[len(task), dim]` over group-disjoint splits (one per seed); rows of per-seed scores."
     X = np.asarray(X)
     if len(X) != len(task): raise ValueError(f"features: {len(X)} rows for a task of {len(task)} clips")
+    check_task(task, test_fraction, seeds)
     rows = []
     for probe in probes:
         if probe not in PROBES: raise ValueError(f"probes: unknown probe {probe!r}; choose from {list(PROBES)}")
@@ -166,8 +192,9 @@ def summarize(rows: list) -> pd.DataFrame:
 
 def evaluate_encoders(encoders: dict, tasks, frontend: LogMel | None = None, seeds=(0, 1, 2), test_fraction: float = 0.25,
                       probes=("linear", "knn"), logmel_stats: bool = True, batch_size: int = 256, device="cpu",
-                      progress: bool = True) -> pd.DataFrame:
-    "Probe each encoder of `{name: encoder}` (and the log-mel statistics baseline) on each `Task`; tidy table (see `summarize`)."
+                      progress: bool = True, on_task=None) -> pd.DataFrame:
+    """Probe each encoder of `{name: encoder}` (and the log-mel statistics baseline) on each `Task`; tidy table (see `summarize`).
+    `on_task(task, rows)`, if given, receives each task's per-seed rows as soon as they are computed."""
     frontend = frontend or LogMel(DOPPELGANGER)
     c, rows = frontend.config, []
     for task in tasks:
@@ -175,9 +202,10 @@ def evaluate_encoders(encoders: dict, tasks, frontend: LogMel | None = None, see
         logmels = task_logmels(task, frontend, progress)
         features = {"logmel stats": logmel_stats_features(logmels)} if logmel_stats else {}
         for name, encoder in encoders.items():
-            features[name] = embed_logmels(encoder, logmels, c.patch_frames, batch_size, c.log_silence, device, progress)
-        for name, X in features.items():
-            rows += task_rows(task, name, evaluate_features(X, task, seeds, test_fraction, probes))
+            features[name] = embed_logmels(encoder, logmels, c.patch_frames, batch_size, c.log_silence, device, progress, name)
+        done = [r for name, X in features.items() for r in task_rows(task, name, evaluate_features(X, task, seeds, test_fraction, probes))]
+        rows += done
+        if on_task is not None: on_task(task, done)
         if progress: print(f"{task.name}: {len(task)} clips probed in {time.perf_counter() - t0:.0f} s", flush=True)
     return summarize(rows)
 
@@ -213,11 +241,14 @@ def load_checkpoint(path, encoder_name: str | None = None) -> tuple:
     if not isinstance(ckpt, dict) or any(k not in ckpt for k in need):
         raise ValueError(f"checkpoint: {path} must hold a dict with keys {list(need)} (+ 'encoder_kwargs'); got "
                          f"{sorted(ckpt) if isinstance(ckpt, dict) else type(ckpt).__name__}")
-    name, kwargs = ckpt["encoder"], dict(ckpt.get("encoder_kwargs") or {})
+    name, kwargs, sd = ckpt["encoder"], ckpt.get("encoder_kwargs") or {}, ckpt["state_dict"]
+    if not isinstance(kwargs, dict) or not isinstance(sd, dict) or not all(torch.is_tensor(v) for v in sd.values()):
+        raise ValueError(f"checkpoint: {path}: 'encoder_kwargs' must be a dict and 'state_dict' a dict of tensors")
     if encoder_name is not None and encoder_name != name:
         raise ValueError(f"checkpoint: {path} holds a {name!r} encoder, not {encoder_name!r}")
-    encoder = build_encoder(name, **kwargs)
-    own = encoder.state_dict()
+    try:
+        with torch.device("meta"): own = build_encoder(name, **kwargs).state_dict()  # shapes only: no memory for the weights
+    except ValueError as e: raise ValueError(f"checkpoint: {path}: {e}") from None
     missing = sorted(set(own) - set(ckpt["state_dict"])); unexpected = sorted(set(ckpt["state_dict"]) - set(own))
     shapes = [f"{k}: {tuple(ckpt['state_dict'][k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
               if k in ckpt["state_dict"] and tuple(ckpt["state_dict"][k].shape) != tuple(v.shape)]
@@ -225,7 +256,10 @@ def load_checkpoint(path, encoder_name: str | None = None) -> tuple:
         raise ValueError(f"checkpoint: {path} does not match encoder {name!r} {kwargs}: "
                          + "; ".join(f"{what} {items[:4]}{' …' if len(items) > 4 else ''} ({len(items)})"
                                      for what, items in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", shapes)) if items))
-    encoder.load_state_dict(ckpt["state_dict"], strict=True)
+    bad = [k for k, v in sd.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad: raise ValueError(f"checkpoint: {path}: non-finite (NaN or inf) values in {len(bad)} tensor(s): {bad[:4]}")
+    encoder = build_encoder(name, **kwargs)
+    encoder.load_state_dict(sd, strict=True)
     return encoder.eval(), ckpt
 
 # %% ../nbs/06_eval.ipynb #f788b9bd
@@ -250,8 +284,39 @@ def resolve_tasks(specs, data="data") -> list:
         tasks.append(task)
     return tasks
 
+def check_writable(path, what: str = "--out") -> Path:
+    "`path` as a Path once a file can be written there (missing folders are created); a `ValueError` naming `what` otherwise."
+    path = Path(path)
+    if path.is_dir(): raise ValueError(f"{what}: {path} is a folder; give a file name, e.g. {path / 'eval.csv'}")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir(): raise ValueError(f"{what}: cannot write {path}: {parent} is a file, not a folder")
+            break
+    try: path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e: raise ValueError(f"{what}: cannot create the folder {path.parent} ({e.strerror or e})") from None
+    probe = path.parent / f".{path.name}.{os.getpid()}.tmp"
+    try: probe.write_bytes(b""); probe.unlink()
+    except OSError as e: raise ValueError(f"{what}: cannot write in {path.parent} ({e.strerror or e})") from None
+    if path.exists() and not os.access(path, os.W_OK): raise ValueError(f"{what}: {path} is not writable")
+    return path
+
+def _write_csv(df: pd.DataFrame, path: Path):
+    "Write `df` to `path` through a temporary file and a rename: a reader never sees half a table."
+    tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
+    df.to_csv(tmp, index=False); os.replace(tmp, path)
+
+def _check_eval_args(args):
+    "Every number and name of `doppelnb_eval`'s arguments, checked before any work."
+    if not 0 < args.test_fraction < 1: raise ValueError(f"--test-fraction: must lie in (0, 1), got {args.test_fraction}")
+    if any(s < 0 for s in args.seeds): raise ValueError(f"--seeds: must be >= 0, got {args.seeds}")
+    if args.batch_size < 1: raise ValueError(f"--batch-size: must be a positive integer, got {args.batch_size}")
+    if args.encoder is not None and args.encoder not in ENCODERS:
+        raise ValueError(f"--encoder: unknown encoder {args.encoder!r}; choose from {sorted(ENCODERS)}")
+
 def eval_cli(argv=None):
-    "Console script `doppelnb_eval`: linear and k-NN probes of a checkpoint (or a random-init encoder) on tasks in data/, to CSV."
+    """Console script `doppelnb_eval`: linear and k-NN probes of a checkpoint (or a random-init encoder) on tasks in data/, to CSV.
+    Arguments, tasks, checkpoint and output are checked before any clip is embedded; each finished task is written at once
+    to `<out>.partial.csv`, which replaces `<out>` when all are done."""
     p = argparse.ArgumentParser(prog="doppelnb_eval", description="Linear evaluation of a frozen encoder on group-disjoint splits of real tasks.")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", help="torch.save({'encoder', 'encoder_kwargs', 'state_dict'}) file")
@@ -265,22 +330,30 @@ def eval_cli(argv=None):
     p.add_argument("--probes", nargs="+", default=["linear", "knn"], choices=list(PROBES))
     p.add_argument("--batch-size", type=int, default=256)
     args = p.parse_args(argv)
-    t0 = time.perf_counter()
+    t0, partial, rows = time.perf_counter(), None, []
+    def keep(task, task_rows):
+        rows.extend(task_rows); _write_csv(summarize(rows), partial)
     try:
-        tasks = resolve_tasks(args.tasks, args.data)
-        if args.checkpoint:
-            encoder, ckpt = load_checkpoint(args.checkpoint, args.encoder)
-            results = evaluate_encoder(encoder, tasks, name=f"{ckpt['encoder']} ({Path(args.checkpoint).name})", encoder_name=ckpt["encoder"],
-                                       encoder_kwargs=ckpt.get("encoder_kwargs"), seeds=args.seeds, test_fraction=args.test_fraction,
-                                       probes=args.probes, batch_size=args.batch_size)
-        else:
-            arch = args.encoder or DEFAULT_ENCODER
-            results = evaluate_encoders({f"{arch} (random init)": build_encoder(arch, seed=0)}, tasks, seeds=args.seeds,
-                                        test_fraction=args.test_fraction, probes=args.probes, batch_size=args.batch_size)
-    except ValueError as e:
-        print(f"doppelnb_eval: {e}", file=sys.stderr); return 2
-    out = Path(args.out); out.parent.mkdir(parents=True, exist_ok=True)
-    results.to_csv(out, index=False)
+        _check_eval_args(args)
+        out = check_writable(args.out)
+        partial = out.with_name(f"{out.stem}.partial{out.suffix or '.csv'}")
+        with run_lock(out.parent, "doppelnb_eval", name=f".{out.name}.lock"):
+            tasks = resolve_tasks(args.tasks, args.data)
+            for task in tasks: check_task(task, args.test_fraction, args.seeds)
+            common = dict(seeds=args.seeds, test_fraction=args.test_fraction, probes=args.probes, batch_size=args.batch_size, on_task=keep)
+            if args.checkpoint:
+                encoder, ckpt = load_checkpoint(args.checkpoint, args.encoder)
+                results = evaluate_encoder(encoder, tasks, name=f"{ckpt['encoder']} ({Path(args.checkpoint).name})",
+                                           encoder_name=ckpt["encoder"], encoder_kwargs=ckpt.get("encoder_kwargs"), **common)
+            else:
+                arch = args.encoder or DEFAULT_ENCODER
+                results = evaluate_encoders({f"{arch} (random init)": build_encoder(arch, seed=0)}, tasks, **common)
+            _write_csv(results, out)
+            partial.unlink(missing_ok=True)
+    except (ValueError, RunLockError, OSError) as e:
+        done = sorted(set(r["task"] for r in rows))
+        kept = f"; the finished task(s) {done} are kept in {partial}" if done else ""
+        print(f"doppelnb_eval: {e}{kept}", file=sys.stderr); return 2
     print(format_results(results).to_string())
     print(f"wrote {out} ({len(results)} rows) in {time.perf_counter() - t0:.0f} s")
     return 0

@@ -126,6 +126,25 @@ class LogMel(nn.Module):
 class AudioFileError(ValueError):
     "A file that holds no usable audio; the message names the file."
 
+def _wav_frames(path) -> tuple | None:
+    "`(declared, present)` sample frames of a RIFF/WAVE file's data chunk, read from its header and size; None if not a plain WAV."
+    import struct
+    size = Path(path).stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:] != b"WAVE": return None
+        align = None
+        while True:
+            chunk = f.read(8)
+            if len(chunk) < 8: return None
+            cid, n = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if cid == b"data":  # 0 and 0xFFFFFFFF: a streamed WAV whose writer could not fill in the size
+                if not align or n in (0, 0xFFFFFFFF): return None
+                return n // align, (size - f.tell()) // align
+            body = f.read(min(n, 16)) if cid == b"fmt " else b""
+            if cid == b"fmt " and len(body) >= 14: align = struct.unpack("<H", body[12:14])[0]
+            f.seek(n - len(body) + (n & 1), 1)
+
 def load_audio(path, sample_rate: int = 16000, mono: bool = True, normalize: bool = False) -> torch.Tensor:
     "Read a WAV/FLAC/… file with soundfile → float32 `[samples]` (`[channels, samples]` if not `mono`) at `sample_rate`."
     import soundfile as sf
@@ -134,6 +153,10 @@ def load_audio(path, sample_rate: int = 16000, mono: bool = True, normalize: boo
     path = Path(path)
     if not path.exists(): raise AudioFileError(f"{path}: no such file")
     if not path.is_file(): raise AudioFileError(f"{path}: not a file")
+    try: frames = _wav_frames(path)
+    except OSError as e: raise AudioFileError(f"{path}: cannot read audio ({e.strerror or e})") from e
+    if frames and frames[0] > frames[1]:  # libsndfile would silently return the shorter audio
+        raise AudioFileError(f"{path}: truncated WAV: its header declares {frames[0]} samples, the file holds {frames[1]}")
     try:
         data, source_rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (RuntimeError, ValueError, TypeError, OSError) as e:  # sf.LibsndfileError is a RuntimeError

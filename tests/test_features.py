@@ -40,16 +40,25 @@ def test_unusable_files_raise_an_error_naming_the_file(tmp_path, name):
     assert isinstance(info.value, ValueError)
 
 
-def test_truncated_wav_is_refused_or_read_short(tmp_path):
-    # libsndfile reads what is there: a truncated file gives its whole samples (here one) or fails naming the file; never garbage lengths
+def test_truncated_wav_is_refused(tmp_path):
+    # libsndfile reads what is there (here one sample of 16000); load_audio refuses the file, naming it and both lengths
     path = tmp_path / "truncated.wav"
     _truncated_wav(path)
-    try:
-        audio = load_audio(path)
-    except AudioFileError as e:
-        assert str(e).startswith(str(path))
-    else:
-        assert audio.ndim == 1 and len(audio) <= 1 and torch.isfinite(audio).all()
+    with pytest.raises(AudioFileError, match="header declares 16000 samples, the file holds 1$") as e:
+        load_audio(path)
+    assert str(e.value).startswith(str(path))
+
+
+def test_wav_with_extra_chunks_or_streamed_size_still_loads(tmp_path):
+    # trailing chunks after the data, and the 0xFFFFFFFF size of a streamed WAV, are not truncation
+    path = tmp_path / "ok.wav"
+    sf.write(path, np.full(100, 0.25, np.float32), 16000, subtype="PCM_16")
+    raw = path.read_bytes()
+    path.write_bytes(raw + b"LIST" + struct.pack("<I", 4) + b"INFO")
+    assert load_audio(path).shape == (100,)
+    i = raw.index(b"data") + 4
+    path.write_bytes(raw[:i] + struct.pack("<I", 0xFFFFFFFF) + raw[i + 4:])
+    assert load_audio(path).shape[0] >= 100
 
 
 def test_missing_file_and_directory(tmp_path):

@@ -1,0 +1,267 @@
+"""Fault injection (issue 15): each test breaks one input or interrupts one run and checks the outcome — a clear one-line
+error naming the culprit, and nothing already written lost. `FAULT_CASES` (filled by the `fault` decorator) is the table
+of case → behaviour; `python tests/test_faults.py` prints it as markdown."""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+import torch
+
+from doppelnb import evaluate as E
+from doppelnb import tasks as T
+from doppelnb.features import AudioFileError, load_audio
+from doppelnb.model import build_encoder
+from doppelnb.runlock import RunLockedError, StaleLockWarning, lock_path, read_lock, run_lock
+
+FAULT_CASES = []  # (area, case, behaviour, test name)
+
+
+def fault(area: str, case: str, behaviour: str):
+    "Register a test as the check of one fault case."
+    def register(fn):
+        FAULT_CASES.append((area, case, behaviour, fn.__name__))
+        return fn
+    return register
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    "A data folder with two tiny built tasks, `toy` and `toy2`."
+    root = tmp_path_factory.mktemp("data")
+    T.make_fixture_task(root, name="toy", n_groups=4, per_class_group=2)
+    T.make_fixture_task(root, name="toy2", n_classes=3, n_groups=4, per_class_group=2, seed=1)
+    return root
+
+
+def copy_task(data, tmp_path, name="toy"):
+    shutil.copytree(data / name, tmp_path / name)
+    return tmp_path / name
+
+
+# ---------------------------------------------------------------- run locks
+
+def hold_lock(folder, name=None):
+    "A second process that holds `folder`'s lock until killed."
+    args = f"{str(folder)!r}" + (f", name={name!r}" if name else "")
+    p = subprocess.Popen([sys.executable, "-c", f"from doppelnb.runlock import _hold_for_test; _hold_for_test({args})"],
+                         stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "locked"
+    return p
+
+
+@fault("run lock", "a second process takes a folder another live process holds",
+       "`RunLockedError` naming the folder, the owner's pid and host; the owner's lock untouched")
+def test_live_lock_is_refused(tmp_path):
+    other = hold_lock(tmp_path)
+    try:
+        with pytest.raises(RunLockedError, match=f"pid {other.pid} on host {socket.gethostname()}") as e:
+            with run_lock(tmp_path, "second"):
+                pass
+        assert str(tmp_path) in str(e.value)
+        assert read_lock(tmp_path)["pid"] == other.pid
+    finally:
+        other.kill(); other.wait()
+
+
+@fault("run lock", "the owner was killed with kill -9 (stale lock)",
+       "a `StaleLockWarning` naming the old pid; the lock is taken over and released at the end")
+def test_stale_lock_is_reported_and_taken_over(tmp_path):
+    other = hold_lock(tmp_path)
+    other.kill(); other.wait()
+    with pytest.warns(StaleLockWarning, match=f"pid {other.pid}"):
+        with run_lock(tmp_path, "after kill") as info:
+            assert read_lock(tmp_path)["token"] == info["token"]
+    assert not lock_path(tmp_path).exists()
+
+
+@fault("run lock", "`doppelnb_build_data` while another process holds the data folder",
+       "exit status 2, one line naming the folder and the owner's pid; nothing built")
+def test_build_data_respects_lock(tmp_path, capsys):
+    other = hold_lock(tmp_path)
+    try:
+        assert T.build_cli(["--tasks", "notes", "--root", str(tmp_path)]) == 2
+        err = capsys.readouterr().err
+        assert f"pid {other.pid}" in err and str(tmp_path) in err and len(err.strip().splitlines()) == 1, err
+        assert not (tmp_path / "notes").exists()
+    finally:
+        other.kill(); other.wait()
+
+
+@fault("run lock", "two `doppelnb_eval` runs write the same `--out`",
+       "the second exits 2 before any work, naming the output and the first run's pid")
+def test_eval_respects_lock(data, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "eval.csv"
+    other = hold_lock(tmp_path, name=".eval.csv.lock")
+    monkeypatch.setattr(E, "task_logmels", lambda *a, **k: pytest.fail("embedding started"))
+    try:
+        assert E.eval_cli(["--random", "--data", str(data), "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert f"pid {other.pid}" in err and "eval.csv" in err, err
+    finally:
+        other.kill(); other.wait()
+
+
+# ---------------------------------------------------------------- doppelnb_eval: early checks, partial results
+
+@pytest.mark.parametrize("args, culprit", [
+    (["--out", "{file}/eval.csv"], "out"),
+    (["--test-fraction", "0"], "test-fraction"),
+    (["--test-fraction", "1.5"], "test-fraction"),
+    (["--seeds", "-1"], "seeds"),
+    (["--batch-size", "0"], "batch-size"),
+    (["--encoder", "nope"], "encoder"),
+])
+@fault("doppelnb_eval", "an unwritable `--out`, `--test-fraction 0`, a negative seed, `--batch-size 0`, an unknown encoder",
+       "exit status 2 and one line naming the argument, before any clip is embedded")
+def test_eval_checks_arguments_before_work(data, tmp_path, capsys, monkeypatch, args, culprit):
+    (tmp_path / "file").write_text("not a folder")
+    args = [a.format(file=tmp_path / "file") for a in args]
+    monkeypatch.setattr(E, "task_logmels", lambda *a, **k: pytest.fail("embedding started before the arguments were checked"))
+    argv = ["--random", "--data", str(data), "--out", str(tmp_path / "eval.csv")] + args
+    assert E.eval_cli(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert culprit in err and len(err.splitlines()) == 1, err
+
+
+@fault("doppelnb_eval", "a task that fails late (a corrupt clip in the second task)",
+       "exit status 2 naming the clip; the first task's rows are kept in `<out>.partial.csv`, an older `<out>` untouched")
+def test_eval_keeps_partial_results(data, tmp_path, capsys):
+    d = tmp_path / "data"
+    copy_task(data, d, "toy"); bad = copy_task(data, d, "toy2")
+    (bad / pd.read_csv(bad / "metadata.csv").file[5]).write_bytes(b"RIFF....WAVEfmt garbage")
+    out = tmp_path / "eval.csv"
+    out.write_text("an older result\n")
+    assert E.eval_cli(["--random", "--data", str(d), "--out", str(out), "--seeds", "0", "--probes", "linear"]) == 2
+    err = capsys.readouterr().err
+    assert "toy2" in err and "partial" in err, err
+    assert out.read_text() == "an older result\n"
+    partial = pd.read_csv(tmp_path / "eval.partial.csv")
+    assert set(partial.task) == {"toy"} and len(partial) == 2 * 2  # 2 methods × 2 metrics
+
+
+@fault("doppelnb_eval", "a task with a single class", "a one-line error naming the task and its only class, before any work")
+def test_single_class_task(data, tmp_path, capsys, monkeypatch):
+    one = copy_task(data, tmp_path)
+    meta = pd.read_csv(one / "metadata.csv"); meta["label"] = "tone0"; meta.to_csv(one / "metadata.csv", index=False)
+    task = T.load_task(one)
+    with pytest.raises(ValueError, match="toy.*only one class.*tone0"):
+        E.evaluate_features(np.zeros((len(task), 4)), task, seeds=(0,))
+    monkeypatch.setattr(E, "task_logmels", lambda *a, **k: pytest.fail("embedding started"))
+    assert E.eval_cli(["--random", "--data", str(tmp_path), "--out", str(tmp_path / "e.csv")]) == 2
+    assert "only one class" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- checkpoints
+
+@fault("checkpoint", "one weight tensor of a checkpoint holds NaN",
+       "`load_checkpoint` (and so `doppelnb_eval`, `embed_file`) refuses it, naming the file and the tensor")
+def test_nan_checkpoint_is_refused(tmp_path):
+    enc = build_encoder("small_cnn", seed=0)
+    sd = enc.state_dict()
+    key = next(k for k, v in sd.items() if v.is_floating_point())
+    sd[key] = sd[key].clone(); sd[key].view(-1)[0] = float("nan")
+    path = tmp_path / "nan.pt"
+    torch.save({"encoder": "small_cnn", "encoder_kwargs": {}, "state_dict": sd}, path)
+    with pytest.raises(ValueError, match="nan.pt.*(NaN|non-finite)") as e:
+        E.load_checkpoint(path)
+    assert key in str(e.value)
+
+
+@fault("checkpoint", "an encoder whose output is not finite", "`embed_logmels` raises, naming the encoder")
+def test_nonfinite_embedding_is_named():
+    enc = build_encoder("small_cnn", seed=0)
+    with torch.no_grad():
+        next(enc.parameters()).fill_(float("inf"))
+    with pytest.raises(ValueError, match="my encoder.*(NaN|non-finite)"):
+        E.embed_logmels(enc, [torch.randn(100, 64)], name="my encoder")
+
+
+@fault("checkpoint", "a 1 KB checkpoint declaring `channels=[8192, 8192]`",
+       "refused as a shape mismatch before any full-size model is built")
+def test_oversized_architecture_is_not_built(tmp_path, monkeypatch):
+    small = build_encoder("small_cnn", seed=0)
+    path = tmp_path / "huge.pt"
+    sd = {k: v[:1].clone() if v.ndim else v for k, v in small.state_dict().items()}
+    torch.save({"encoder": "small_cnn", "encoder_kwargs": {"channels": [8192, 8192]}, "state_dict": sd}, path)
+    built = []
+    real = E.build_encoder
+    def spy(*a, **k):
+        m = real(*a, **k)
+        built.append(next(m.parameters()).device.type)
+        return m
+    monkeypatch.setattr(E, "build_encoder", spy)
+    t0 = time.perf_counter()
+    with pytest.raises(ValueError, match="huge.pt.*does not match"):
+        E.load_checkpoint(path)
+    assert all(d == "meta" for d in built), built
+    assert time.perf_counter() - t0 < 20
+
+
+# ---------------------------------------------------------------- task folders
+
+@pytest.mark.parametrize("content, where", [
+    (b"", "empty"),
+    (b"file,label,group\naudio/a.wav,x,g\n\x00\x01\x02\xff\xfe binary", "line 3"),
+    (b"file,label,group\naudio/a.wav,x,g\naudio/b.wav,y,g,extra\n", "line 3"),
+    (b"file,label,group\naudio/a.wav,x\n", "line 2"),
+])
+@fault("task folder", "a `metadata.csv` that is empty, binary or ragged", "`ValueError` naming the file and the line")
+def test_corrupt_metadata_is_named(tmp_path, content, where):
+    (tmp_path / "metadata.csv").write_bytes(content)
+    with pytest.raises(ValueError, match=f"metadata.csv.*{where}") as e:
+        T.load_task(tmp_path)
+    assert len(str(e.value).splitlines()) == 1
+
+
+@fault("task folder", "an already-built task whose `metadata.csv` is corrupt",
+       "reported as corrupt (not 'already built'), left as it is; `--overwrite` rebuilds it")
+def test_corrupt_built_task_is_reported_and_rebuilt(data, tmp_path, capsys):
+    toy = copy_task(data, tmp_path)
+    (toy / "metadata.csv").write_bytes(b"\x00\x00garbage")
+    with pytest.raises(ValueError, match="corrupt.*metadata.csv.*overwrite"):
+        T.make_fixture_task(tmp_path, name="toy", overwrite=False)
+    assert "already built" not in capsys.readouterr().out
+    assert (toy / "metadata.csv").read_bytes() == b"\x00\x00garbage"
+    T.make_fixture_task(tmp_path, name="toy", overwrite=True)
+    assert len(T.load_task(toy)) == 96
+
+
+@fault("task folder", "`doppelnb_build_data --root FILE` (a file, not a folder)", "exit status 2, one line naming the path")
+def test_build_data_root_is_a_file(tmp_path, capsys):
+    f = tmp_path / "file"; f.write_text("x")
+    assert T.build_cli(["--tasks", "notes", "--root", str(f)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert str(f) in err and len(err.splitlines()) == 1, err
+    assert f.read_text() == "x"
+
+
+# ---------------------------------------------------------------- audio files
+
+@fault("audio file", "a WAV cut short (1,000 of 32,044 bytes)",
+       "`AudioFileError` naming the file and both lengths (header and file)")
+def test_truncated_wav(tmp_path):
+    path = tmp_path / "cut.wav"
+    sf.write(str(path), np.zeros(16000, np.float32), 16000, subtype="PCM_16")
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(AudioFileError, match="cut.wav.*16000.*478"):
+        load_audio(path)
+
+
+def fault_table() -> str:
+    "The fault-injection table (markdown), one row per registered case."
+    rows = ["| area | fault | behaviour | test |", "|---|---|---|---|"]
+    rows += [f"| {a} | {c} | {b} | `tests/test_faults.py::{t}` |" for a, c, b, t in FAULT_CASES]
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    print(fault_table(), end="")
