@@ -48,8 +48,9 @@ def clip_patches(logmel: torch.Tensor, patch_frames: int = 96, pad_value: float 
     return logmel[:n * patch_frames].reshape(n, patch_frames, logmel.shape[1])
 
 def embed_logmels(encoder: nn.Module, logmels: list, patch_frames: int = 96, batch_size: int = 256,
-                  pad_value: float = DOPPELGANGER.log_silence, device="cpu", progress: bool = False, name: str | None = None) -> np.ndarray:
-    """Clip embeddings `[N, embed_dim]` (float32): the mean of each clip's patch embeddings, frozen encoder, batched, no grad.
+                  pad_value: float = DOPPELGANGER.log_silence, device="cpu", progress: bool = False,
+                  name: str | None = None) -> np.ndarray:
+    """Clip embeddings `[N, embed_dim]` (float32): the mean of each clip's patch embeddings, frozen encoder, batched.
     A non-finite embedding is a `ValueError` naming the encoder (`name`, else its class)."""
     if not len(logmels): raise ValueError("logmels: no clips to embed")
     was_training = encoder.training
@@ -73,8 +74,9 @@ def embed_logmels(encoder: nn.Module, logmels: list, patch_frames: int = 96, bat
         encoder.train(was_training)
     out = (sums / counts[:, None]).numpy()
     bad = np.flatnonzero(~np.isfinite(out).all(1))
-    if len(bad): raise ValueError(f"encoder {name or type(encoder).__name__}: non-finite (NaN or inf) embeddings for {len(bad)} of "
-                                  f"{len(out)} clips, first clip {bad[0]}; its weights or inputs are broken")
+    if len(bad):
+        raise ValueError(f"encoder {name or type(encoder).__name__}: non-finite (NaN or inf) embeddings for {len(bad)} "
+                         f"of {len(out)} clips, first clip {bad[0]}; its weights or inputs are broken")
     return out
 
 def embed_task(encoder: nn.Module, task: Task, frontend: LogMel | None = None, patch_frames: int | None = None,
@@ -203,7 +205,8 @@ def evaluate_encoders(encoders: dict, tasks, frontend: LogMel | None = None, see
         features = {"logmel stats": logmel_stats_features(logmels)} if logmel_stats else {}
         for name, encoder in encoders.items():
             features[name] = embed_logmels(encoder, logmels, c.patch_frames, batch_size, c.log_silence, device, progress, name)
-        done = [r for name, X in features.items() for r in task_rows(task, name, evaluate_features(X, task, seeds, test_fraction, probes))]
+        done = [r for name, X in features.items()
+                for r in task_rows(task, name, evaluate_features(X, task, seeds, test_fraction, probes))]
         rows += done
         if on_task is not None: on_task(task, done)
         if progress: print(f"{task.name}: {len(task)} clips probed in {time.perf_counter() - t0:.0f} s", flush=True)
@@ -314,7 +317,7 @@ def _check_eval_args(args):
         raise ValueError(f"--encoder: unknown encoder {args.encoder!r}; choose from {sorted(ENCODERS)}")
 
 def eval_cli(argv=None):
-    """Console script `doppelnb_eval`: linear and k-NN probes of a checkpoint (or a random-init encoder) on tasks in data/, to CSV.
+    """Console script `doppelnb_eval`: linear and k-NN probes of a checkpoint (or random-init encoder) on tasks, to CSV.
     Arguments, tasks, checkpoint and output are checked before any clip is embedded; each finished task is written at once
     to `<out>.partial.csv`, which replaces `<out>` when all are done."""
     p = argparse.ArgumentParser(prog="doppelnb_eval", description="Linear evaluation of a frozen encoder on group-disjoint splits of real tasks.")
@@ -340,7 +343,8 @@ def eval_cli(argv=None):
         with run_lock(out.parent, "doppelnb_eval", name=f".{out.name}.lock"):
             tasks = resolve_tasks(args.tasks, args.data)
             for task in tasks: check_task(task, args.test_fraction, args.seeds)
-            common = dict(seeds=args.seeds, test_fraction=args.test_fraction, probes=args.probes, batch_size=args.batch_size, on_task=keep)
+            common = dict(seeds=args.seeds, test_fraction=args.test_fraction, probes=args.probes,
+                          batch_size=args.batch_size, on_task=keep)
             if args.checkpoint:
                 encoder, ckpt = load_checkpoint(args.checkpoint, args.encoder)
                 results = evaluate_encoder(encoder, tasks, name=f"{ckpt['encoder']} ({Path(args.checkpoint).name})",

@@ -127,7 +127,7 @@ class AudioFileError(ValueError):
     "A file that holds no usable audio; the message names the file."
 
 def _wav_frames(path) -> tuple | None:
-    "`(declared, present)` sample frames of a RIFF/WAVE file's data chunk, read from its header and size; None if not a plain WAV."
+    "`(declared, present)` sample frames of a RIFF/WAVE file's data chunk (header vs file size); None if not a plain WAV."
     import struct
     size = Path(path).stat().st_size
     with open(path, "rb") as f:

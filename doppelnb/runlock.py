@@ -72,8 +72,10 @@ def read_lock(folder, patience: float = 1.0, name: str = LOCK_NAME) -> dict | No
 
 def describe_owner(info: dict) -> str:
     "One line on a lock's owner: pid, host, since when, command."
-    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info["time"])) if isinstance(info.get("time"), (int, float)) else "?"
-    return f"pid {info.get('pid')} on host {info.get('host')} since {since} ({info.get('what', '?')}: {info.get('command', '?')})"
+    t = info.get("time")
+    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if isinstance(t, (int, float)) else "?"
+    command = str(info.get("command", "?")).replace("\n", " ")
+    return f"pid {info.get('pid')} on host {info.get('host')} since {since} ({info.get('what', '?')}: {command})"
 
 def lock_is_stale(info: dict) -> bool:
     "True when the owner of a lock record is known to be gone: same host and its process no longer runs."
@@ -94,7 +96,7 @@ def _take_over(path: Path, stale: dict, info: dict, folder) -> bool:
     "Replace the stale lock `stale` at `path` by `info` under a take-over guard; False if someone else got there first."
     guard = path.with_name(path.name + ".takeover")
     try:
-        if time.time() - guard.stat().st_mtime > 10: guard.unlink()  # a guard left by a process that died in the take-over
+        if time.time() - guard.stat().st_mtime > 10: guard.unlink()  # left by a process that died in a take-over
     except FileNotFoundError: pass
     if not _create(guard, info): return False
     try:
@@ -107,7 +109,7 @@ def _take_over(path: Path, stale: dict, info: dict, folder) -> bool:
 @contextmanager
 def run_lock(folder, what: str = "run", wait: float = 0.0, name: str = LOCK_NAME):
     """Hold the exclusive lock of run folder `folder` (created if missing) for the body of a `with`; `what` names the job.
-    A live owner raises `RunLockedError` (after waiting up to `wait` seconds); a stale one is taken over with a `StaleLockWarning`.
+    A live owner raises `RunLockedError` (after waiting up to `wait` s); a stale one is taken over with a `StaleLockWarning`.
     `name` is the lock file's name (default `.lock`: the whole folder)."""
     folder = Path(folder)
     key = str(folder.resolve() / name)
@@ -131,12 +133,13 @@ def run_lock(folder, what: str = "run", wait: float = 0.0, name: str = LOCK_NAME
         if owner is None: continue  # released meanwhile: try again
         if lock_is_stale(owner):
             if _take_over(path, owner, info, folder):
-                warnings.warn(f"{folder}: took over a stale lock of {describe_owner(owner) if owner else 'an unknown owner (empty lock file)'}"
-                              f", which no longer runs", StaleLockWarning, stacklevel=3)
+                who = describe_owner(owner) if owner else "an unknown owner (empty lock file)"
+                warnings.warn(f"{folder}: took over a stale lock of {who}, which no longer runs", StaleLockWarning, stacklevel=3)
                 break
             continue
         if time.monotonic() >= deadline:
-            raise RunLockedError(f"{folder if name == LOCK_NAME else path} is in use by {describe_owner(owner)}; wait for it or stop it"
+            where = folder if name == LOCK_NAME else path
+            raise RunLockedError(f"{where} is in use by {describe_owner(owner)}; wait for it or stop it"
                                  + ("" if owner.get("host") == socket.gethostname() else
                                     f" (another host: if that run is gone, delete {path})"))
         time.sleep(min(0.2, max(deadline - time.monotonic(), 0.01)))

@@ -61,11 +61,11 @@ def write_wav(path, audio, sample_rate: int = SAMPLE_RATE):
     sf.write(str(path), np.clip(audio.astype(np.float32), -1, 1), int(sample_rate), subtype="PCM_16")
 
 def read_metadata(path) -> pd.DataFrame:
-    "A task's `metadata.csv` as a table of strings; an empty, binary or ragged file is a `ValueError` naming the file and the line."
+    "A task's `metadata.csv` as a table of strings; an empty, binary or ragged file is a `ValueError` naming file and line."
     return _read_csv_lines(path)[0]
 
 def _read_csv_lines(path) -> tuple:
-    "`(table of strings, file line of each row)` of a CSV file, checked: text, a header, as many fields in each row as in the header."
+    "`(table of strings, line of each row)` of a CSV file, checked: text, a header, each row as many fields as the header."
     path, NL = Path(path), b"\n"
     try: raw = path.read_bytes()
     except OSError as e: raise ValueError(f"{path}: cannot read ({e.strerror or e})") from None
@@ -100,7 +100,7 @@ def check_root(root) -> Path:
 @contextmanager
 def task_folder(root, name: str, overwrite: bool = False):
     """Yield a temporary folder to build task `name` in, holding `root`'s run lock; on success it replaces `root/name`.
-    Yields None if the task is already built and loads; a built task that does not load is a `ValueError` (rebuild: `overwrite`)."""
+    Yields None if the task is already built; a built task whose metadata.csv is corrupt is a `ValueError` (see `overwrite`)."""
     root = check_root(root); final = root / name
     with run_lock(root, f"build {name}"):
         if is_built(final) and not overwrite:

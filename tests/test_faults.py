@@ -267,7 +267,8 @@ def test_fault_table_is_current():
     "nbs/90_faults.ipynb shows the table of this module's cases (re-run the notebook after adding a case)."
     from pathlib import Path
     nb = json.loads((Path(__file__).resolve().parents[1] / "nbs" / "90_faults.ipynb").read_text())
-    shown = ["".join(o["data"]["text/markdown"]) for c in nb["cells"] for o in c.get("outputs", []) if "text/markdown" in o.get("data", {})]
+    shown = ["".join(o["data"]["text/markdown"]) for c in nb["cells"] for o in c.get("outputs", [])
+             if "text/markdown" in o.get("data", {})]
     assert shown == [fault_table()], "nbs/90_faults.ipynb shows an old fault table: re-run the notebook and commit it"
 
 
