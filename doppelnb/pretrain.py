@@ -30,13 +30,14 @@ from .synth import NEBULAE, DoppelgangerSynth, atomic_write, check_delta, stream
 from .wave_augment import WAVE_PRESETS, WaveAugment
 
 # %% auto #0
-__all__ = ['FRONTENDS', 'SOURCES', 'PRECISIONS', 'OPTIMIZERS', 'RUN_PRESETS', 'AUDIO_EXTENSIONS', 'CHECKPOINT_FORMAT',
-           'RESUMABLE', 'MONITOR_BATCH', 'PretrainConfig', 'ViewStream', 'SynthViews', 'audio_files', 'AudioViews',
-           'write_audio_folder', 'make_stream', 'make_loader', 'lr_factor', 'make_optimizer', 'setup_distributed',
-           'autocast', 'rng_state', 'set_rng_state', 'write_checkpoint', 'read_checkpoint', 'config_differences',
-           'load_pretrained', 'prepare_run', 'RunLog', 'held_out_views', 'retrieval_top1', 'pretrain', 'checkpoint',
-           'format_config', 'read_metrics', 'plot_loss_curve', 'save_loss_curve', 'config_parser', 'config_from_args',
-           'pretrain_from_args', 'pretrain_cli', 'benchmark_pretrain', 'bench_cli']
+__all__ = ['FRONTENDS', 'SOURCES', 'PRECISIONS', 'OPTIMIZERS', 'RUN_PRESETS', 'NEBULA_STREAM', 'AUDIO_EXTENSIONS',
+           'CHECKPOINT_FORMAT', 'RESUMABLE', 'MONITOR_BATCH', 'PretrainConfig', 'ViewStream', 'SynthViews',
+           'audio_files', 'AudioViews', 'write_audio_folder', 'make_stream', 'make_loader', 'lr_factor',
+           'make_optimizer', 'setup_distributed', 'autocast', 'rng_state', 'set_rng_state', 'write_checkpoint',
+           'read_checkpoint', 'config_differences', 'load_pretrained', 'prepare_run', 'RunLog', 'held_out_views',
+           'retrieval_top1', 'pretrain', 'checkpoint', 'format_config', 'read_metrics', 'plot_loss_curve',
+           'save_loss_curve', 'config_parser', 'config_from_args', 'pretrain_from_args', 'pretrain_cli',
+           'benchmark_pretrain', 'bench_cli']
 
 # %% ../nbs/05_pretrain.ipynb #c439d07f
 def _knob(default, help: str):
@@ -65,7 +66,9 @@ class PretrainConfig:
     delta: float = _knob(0.25, "doppelgänger perturbation scale δ in [0, 1]")
     keep_fixed: list | None = _knob(None, "synth parameters, globs or groups (pitch, envelopes, …) left unperturbed")
     perturb_only: list | None = _knob(None, "perturb only these synth parameters, globs or groups")
-    nebula: str = _knob("default", f"torchsynth Voice nebula (parameter ranges) of the synthetic sounds: one of {NEBULAE} or a JSON file")
+    nebula: str = _knob("default", f"torchsynth Voice nebula (parameter ranges): one of {NEBULAE}, a JSON file, or several joined by '+' "
+                        "(e.g. 'default+drum': each batch split evenly among them)")
+    delta_scale: dict = _knob({}, "δ multiplier per parameter group, glob or name, e.g. '{\"pitch\": 0.2, \"envelopes\": 2}'")
     wave_augment: str = _knob("none", f"waveform augmentations of each synthetic view before its log-mel: one of {WAVE_PRESETS}")
     duration: float = _knob(1.0, "seconds per synthetic sound")
     frontend: str = _knob("doppelganger", "log-mel front end: 'doppelganger' (16 kHz, 64 bands) or 'fonseca' (22.05 kHz, 96 bands)")
@@ -152,6 +155,7 @@ class PretrainConfig:
         positive_int("batch_size", 2)
         if self.patch_frames is not None: positive_int("patch_frames")
         if not isinstance(self.encoder_kwargs, dict): raise ValueError(f"encoder_kwargs: a dict, got {self.encoder_kwargs!r}")
+        if not isinstance(self.delta_scale, dict): raise ValueError(f"delta_scale: a dict of group → factor, got {self.delta_scale!r}")
         for name in ("lr", "momentum", "weight_decay"):
             v = getattr(self, name)
             if v is not None and not (isinstance(v, (int, float)) and math.isfinite(v) and v >= (1e-12 if name == "lr" else 0)):
@@ -210,18 +214,26 @@ class ViewStream(IterableDataset):
             yield index, a, b
 
 # %% ../nbs/05_pretrain.ipynb #d171aebe
+NEBULA_STREAM = 7  # stream key of the 2nd, 3rd … nebula of a mixture
+
 class SynthViews(ViewStream):
     "Views of doppelgänger pairs rendered on the fly: one log-mel patch of each of the pair's two sounds, then the view pipeline."
     def __init__(self, batch_size: int, seed: int = 0, rank: int = 0, frontend=DOPPELGANGER, patch_frames: int | None = None,
                  views: str = "none", start_batch: int = 0, device="cpu", delta: float = 0.25, duration: float = 1.0,
                  wave_augment: str = "none", **synth_kwargs):
         super().__init__(batch_size, seed, rank, frontend, patch_frames, views, start_batch, device)
-        self.synth = DoppelgangerSynth(delta, frontend.sample_rate, duration, batch_size, seed, rank=rank, device=device, **synth_kwargs)
+        nebula = synth_kwargs.pop("nebula", "default")
+        nebulae = [nebula] if Path(str(nebula)).is_file() else str(nebula).split("+")
+        if len(nebulae) > batch_size: raise ValueError(f"nebula: {len(nebulae)} nebulae cannot share a batch of {batch_size}")
+        sizes = [batch_size // len(nebulae) + (i < batch_size % len(nebulae)) for i in range(len(nebulae))]
+        self.synths = [DoppelgangerSynth(delta, frontend.sample_rate, duration, n, seed if i == 0 else stream_seed(seed, NEBULA_STREAM, i),
+                                         rank=rank, device=device, nebula=neb, **synth_kwargs)
+                       for i, (n, neb) in enumerate(zip(sizes, nebulae))]          # a mixture: each nebula its own seeded stream
         self.wave_augment = WaveAugment.preset(wave_augment, frontend.sample_rate)
 
     def batch(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        b = self.synth.batch(index)
-        audio = torch.cat([b.view_a, b.view_b])
+        parts = [s.batch(index) for s in self.synths]
+        audio = torch.cat([b.view_a for b in parts] + [b.view_b for b in parts])       # views a of every nebula, then views b
         if self.wave_augment is not None: audio = self.wave_augment(audio, self.generator(index, 4))   # each view its own channel
         logmel = self.logmel(audio)                                                  # [2B, frames, bands], one batched call
         patches = random_patches(logmel, self.patch_frames, self.generator(index, 1), views=1)[0]
@@ -279,6 +291,7 @@ def make_stream(cfg: PretrainConfig, rank: int = 0, world: int = 1, device="cpu"
                   views=cfg.views, device=data_device)
     if cfg.source == "synth":
         return SynthViews(**common, delta=cfg.delta, duration=cfg.duration, wave_augment=cfg.wave_augment, nebula=cfg.nebula,
+                          delta_scale=cfg.delta_scale or None,
                           keep_fixed=cfg.keep_fixed or None, perturb_only=cfg.perturb_only or None)
     return AudioViews(cfg.audio_dir, **common)
 

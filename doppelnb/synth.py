@@ -23,10 +23,10 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 # %% auto #0
 __all__ = ['NEBULAE', 'PARAMETER_GROUPS', 'PARAM_LOW', 'PARAM_HIGH', 'NOISE_STREAM', 'NOISE_BANK_SECONDS', 'DELTA_GRID',
-           'import_torchsynth', 'build_synth', 'parameter_names', 'parameter_group', 'parameter_mask', 'draw_params',
-           'check_delta', 'perturb', 'DoppelgangerBatch', 'stream_seed', 'DoppelgangerSynth', 'delta_grid_pairs',
-           'diagnostic_log_mel', 'plot_delta_grid', 'spectral_distance', 'view_distance_by_delta', 'atomic_write',
-           'write_pairs', 'pairs_cli', 'benchmark_synth', 'bench_cli']
+           'import_torchsynth', 'build_synth', 'parameter_names', 'parameter_group', 'parameter_mask',
+           'parameter_scale', 'draw_params', 'check_delta', 'perturb', 'DoppelgangerBatch', 'stream_seed',
+           'DoppelgangerSynth', 'delta_grid_pairs', 'diagnostic_log_mel', 'plot_delta_grid', 'spectral_distance',
+           'view_distance_by_delta', 'atomic_write', 'write_pairs', 'pairs_cli', 'benchmark_synth', 'bench_cli']
 
 # %% ../nbs/00_synth.ipynb #d3dff376
 def import_torchsynth():
@@ -102,6 +102,19 @@ def parameter_mask(names: Sequence[str], perturb_only=None, keep_fixed=None) -> 
     if keep_fixed is not None: mask &= ~select(keep_fixed, "keep_fixed")
     return mask
 
+def parameter_scale(names: Sequence[str], delta_scale: dict) -> torch.Tensor:
+    """Per-parameter multipliers of δ `[P]`: 1, except `{group, glob or name: factor}` of `delta_scale` (later entries win), so
+    parameter groups can move by different amounts (e.g. `{"pitch": 0.2, "envelopes": 2}`)."""
+    scale = torch.ones(len(names))
+    for item, factor in dict(delta_scale).items():
+        if not (isinstance(factor, (int, float)) and not isinstance(factor, bool) and 0 <= factor <= 10):
+            raise ValueError(f"delta_scale: the factor of {item!r} must be a number in [0, 10], got {factor!r}")
+        hits = parameter_mask(names, perturb_only=item) if item in PARAMETER_GROUPS or any(c in item for c in "*?[") \
+            else torch.tensor([n == item for n in names])
+        if not hits.any(): raise ValueError(f"delta_scale: {item!r} matches no parameter; use a group of {sorted(PARAMETER_GROUPS)} or a glob")
+        scale[hits] = float(factor)
+    return scale
+
 # %% ../nbs/00_synth.ipynb #52a47ee0
 PARAM_LOW, PARAM_HIGH = 1e-6, 1.0  # clip range of normalized parameters (the reference code's)
 
@@ -168,7 +181,7 @@ def _distributed_rank() -> tuple[int, int]:
 class DoppelgangerSynth(IterableDataset):
     "Seeded stream of doppelgänger pair batches `(view_a, view_b)` `[B, N]`, rendered with torchsynth."
     def __init__(self, delta: float = 0.25, sample_rate: int = 16000, duration: float = 1.0, batch_size: int = 128, seed: int = 0,
-                 *, synth="voice", nebula: str = "default", control_rate: int = 480, perturb_only=None, keep_fixed=None,
+                 *, synth="voice", nebula: str = "default", control_rate: int = 480, perturb_only=None, keep_fixed=None, delta_scale=None,
                  sampling: str = "real", min_rms: float = 1e-3, spare_fraction: float = 1 / 32, max_rounds: int = 16,
                  fresh_noise: bool = True, return_params: bool = False, num_batches: int | None = None, start_batch: int = 0,
                  rank: int | None = None, device="cpu"):
@@ -195,6 +208,7 @@ class DoppelgangerSynth(IterableDataset):
         self.synth = self._synth(self.batch_size + self.spares)  # also validates synth and nebula
         self.names = parameter_names(self.synth)
         self.mask = parameter_mask(self.names, perturb_only, keep_fixed)
+        if delta_scale: self.mask = self.mask.float() * parameter_scale(self.names, delta_scale)   # δ per parameter: δ · scale
         if sampling not in ("real", "normalized"): raise ValueError(f"sampling: expected 'real' or 'normalized', got {sampling!r}")
         self.stats = dict(batches=0, pairs=0, rendered_pairs=0, rejected_silent=0, rejected_nonfinite=0, extra_rounds=0)
 
@@ -307,7 +321,8 @@ class DoppelgangerSynth(IterableDataset):
         return dict(delta=self.delta, sample_rate=self.sample_rate, duration=self.duration, batch_size=self.batch_size, seed=self.seed,
                     synth=self.synth_spec if isinstance(self.synth_spec, str) else self.synth_spec.__name__, nebula=str(self.nebula),
                     control_rate=self.control_rate, sampling=self.sampling, min_rms=self.min_rms, spares=self.spares,
-                    fresh_noise=self.fresh_noise, rank=self.rank, perturbed=[n for n, m in zip(self.names, self.mask) if m])
+                    fresh_noise=self.fresh_noise, rank=self.rank, perturbed=[n for n, m in zip(self.names, self.mask) if m],
+                    delta_per_parameter={n: self.delta * float(m) for n, m in zip(self.names, self.mask) if 0 < float(m) != 1})
 
     def __repr__(self):
         return f"DoppelgangerSynth(delta={self.delta}, batch_size={self.batch_size}, sample_rate={self.sample_rate}, duration={self.duration}, seed={self.seed}, rank={self.rank})"
