@@ -9,8 +9,11 @@ import argparse
 import csv
 import fnmatch
 import json
+import math
 import os
+import shutil
 import sys
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -21,12 +24,15 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
+from .runlock import RunLockError, run_lock
+
 # %% auto #0
-__all__ = ['NEBULAE', 'PARAMETER_GROUPS', 'PARAM_LOW', 'PARAM_HIGH', 'NOISE_STREAM', 'NOISE_BANK_SECONDS', 'DELTA_GRID',
-           'import_torchsynth', 'build_synth', 'parameter_names', 'parameter_group', 'parameter_mask',
-           'parameter_scale', 'draw_params', 'check_delta', 'perturb', 'DoppelgangerBatch', 'stream_seed',
-           'DoppelgangerSynth', 'delta_grid_pairs', 'diagnostic_log_mel', 'plot_delta_grid', 'spectral_distance',
-           'view_distance_by_delta', 'atomic_write', 'write_pairs', 'pairs_cli', 'benchmark_synth', 'bench_cli']
+__all__ = ['NEBULAE', 'NEBULA_FIELDS', 'PARAMETER_GROUPS', 'PARAM_LOW', 'PARAM_HIGH', 'NOISE_STREAM', 'NOISE_BANK_SECONDS',
+           'DELTA_GRID', 'import_torchsynth', 'read_nebula', 'build_synth', 'parameter_names', 'parameter_group',
+           'parameter_mask', 'parameter_scale', 'draw_params', 'check_delta', 'perturb', 'DoppelgangerBatch',
+           'stream_seed', 'DoppelgangerSynth', 'delta_grid_pairs', 'diagnostic_log_mel', 'plot_delta_grid',
+           'spectral_distance', 'view_distance_by_delta', 'atomic_write', 'write_pairs', 'pairs_cli', 'benchmark_synth',
+           'bench_cli']
 
 # %% ../nbs/00_synth.ipynb #d3dff376
 def import_torchsynth():
@@ -41,6 +47,28 @@ def import_torchsynth():
 
 # %% ../nbs/00_synth.ipynb #6d0ec6bb
 NEBULAE = ("default", "drum")  # nebulae (parameter-range presets) shipped with torchsynth's Voice
+NEBULA_FIELDS = ("curve", "symmetric", "minimum", "maximum")  # what a nebula may set of a parameter's range
+
+def read_nebula(path) -> list:
+    "A nebula JSON file's entries `{name: [module, parameter, field], value}`, checked; errors name the file (and line)."
+    path = Path(path)
+    try: entries = json.loads(path.read_bytes())
+    except OSError as e: raise ValueError(f"nebula: cannot read {path} ({e.strerror or e})") from None
+    except UnicodeDecodeError as e: raise ValueError(f"nebula: {path} is not UTF-8 text (byte {e.start})") from None
+    except json.JSONDecodeError as e: raise ValueError(f"nebula: {path}, line {e.lineno}: not valid JSON ({e.msg})") from None
+    shape = 'a list of {"name": [module, parameter, field], "value": ...}'
+    if not isinstance(entries, list) or not entries: raise ValueError(f"nebula: {path} must hold {shape}")
+    for i, hp in enumerate(entries):
+        name = hp.get("name") if isinstance(hp, dict) else None
+        if not (isinstance(name, list) and len(name) == 3 and all(isinstance(s, str) for s in name) and "value" in hp):
+            raise ValueError(f"nebula: {path}, entry {i}: expected {shape}, got {hp!r:.80}")
+        if name[2] not in NEBULA_FIELDS:
+            raise ValueError(f"nebula: {path}, entry {i}: unknown field {name[2]!r}; use one of {NEBULA_FIELDS}")
+        v, number = hp["value"], isinstance(hp["value"], (int, float)) and not isinstance(hp["value"], bool)
+        if not (isinstance(v, bool) if name[2] == "symmetric" else number and math.isfinite(v) and (v > 0 or name[2] != "curve")):
+            want = "true or false" if name[2] == "symmetric" else "a finite number" + (" > 0" if name[2] == "curve" else "")
+            raise ValueError(f"nebula: {path}, entry {i} ({'.'.join(name)}): the value must be {want}, got {v!r}")
+    return entries
 
 def build_synth(synth="voice", nebula="default", batch_size=128, sample_rate=16000, duration=1.0,
                 control_rate=480, device="cpu"):
@@ -58,9 +86,12 @@ def build_synth(synth="voice", nebula="default", batch_size=128, sample_rate=160
         if nebula_file is None: raise ValueError(f"nebula: {nebula!r} is neither one of {NEBULAE} nor a nebula JSON file")
     config = ts_config.SynthConfig(batch_size=int(batch_size), sample_rate=int(sample_rate), buffer_size_seconds=float(duration),
                                    control_rate=int(control_rate), reproducible=False)
+    read_nebula(nebula_file)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        voice = synth(config, nebula=str(nebula_file.resolve()))
+        try: voice = synth(config, nebula=str(nebula_file.resolve()))
+        except (AttributeError, KeyError, TypeError, AssertionError) as e:  # a module or parameter this synth lacks
+            raise ValueError(f"nebula: {nebula_file} does not fit {synth.__name__} ({type(e).__name__}: {e})") from None
     voice = voice.to(device)
     voice.on_post_move_to_device()  # Lightning 2 no longer calls this torchsynth hook itself
     return voice.eval()
@@ -143,6 +174,11 @@ def perturb(params: torch.Tensor, delta: float, generator: torch.Generator | Non
     "Two independent Gaussian perturbations of `params` `[B, P]` with std `delta`, clipped to [1e-6, 1]. Returns `(params_a, params_b)`."
     delta = check_delta(delta)
     if params.ndim != 2: raise ValueError(f"params: expected shape [batch, parameters], got {tuple(params.shape)}")
+    if not params.is_floating_point(): raise ValueError(f"params: expected a floating-point tensor, got {params.dtype}")
+    bad = ~torch.isfinite(params)
+    if bad.any():
+        row, col = (int(i) for i in bad.nonzero()[0])
+        raise ValueError(f"params: {int(bad.sum())} value(s) are NaN or infinite (first at row {row}, column {col})")
     gen_device = generator.device if generator is not None else torch.device("cpu")
     noise = torch.randn((2, *params.shape), generator=generator, device=gen_device).to(params.device, params.dtype)
     if mask is not None: noise = noise * mask.to(params.device, params.dtype)
@@ -198,6 +234,10 @@ class DoppelgangerSynth(IterableDataset):
         if min_rms < 0: raise ValueError(f"min_rms: must be >= 0, got {min_rms}")
         if num_batches is not None and num_batches < 0: raise ValueError(f"num_batches: must be >= 0 or None, got {num_batches}")
         if start_batch < 0: raise ValueError(f"start_batch: must be >= 0, got {start_batch}")
+        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+            raise ValueError(f"seed: must be an integer >= 0, got {seed!r}")
+        if not isinstance(max_rounds, (int, np.integer)) or isinstance(max_rounds, bool) or max_rounds < 1:
+            raise ValueError(f"max_rounds: must be an integer >= 1 (rendering rounds per batch), got {max_rounds!r}")
         self.sample_rate, self.duration, self.batch_size, self.seed = int(sample_rate), float(duration), int(batch_size), int(seed)
         self.synth_spec, self.nebula, self.control_rate, self.sampling = synth, nebula, int(control_rate), sampling
         self.min_rms, self.max_rounds, self.fresh_noise, self.return_params = float(min_rms), int(max_rounds), fresh_noise, return_params
@@ -411,18 +451,21 @@ def atomic_write(path, data):
     finally:
         if tmp.exists(): tmp.unlink()
 
-def write_pairs(out_dir, n: int, delta: float = 0.25, seed: int = 0, overwrite: bool = False, **synth_kwargs) -> Path:
-    "Render `n` doppelgänger pairs into `out_dir` as 16-bit WAV files plus `params.csv`; returns the CSV path."
+def _is_pair_file(name: str) -> bool: return name == "params.csv" or fnmatch.fnmatchcase(name, "pair_*.wav")
+
+def _pairs_folder_check(out_dir: Path, overwrite: bool):
+    "Refuse a folder that holds pairs (unless `overwrite`) or anything that is not a pair file (it would be swapped away)."
+    entries = sorted(p.name for p in out_dir.iterdir()) if out_dir.is_dir() else []
+    pairs, others = [e for e in entries if _is_pair_file(e)], [e for e in entries if not _is_pair_file(e)]
+    if pairs and not overwrite:
+        raise FileExistsError(f"out: {out_dir} already holds {len(pairs)} pair files (e.g. {pairs[0]}); "
+                              "pass --overwrite or choose another folder")
+    if others: raise ValueError(f"out: {out_dir} holds {len(others)} file(s) that are not pairs (e.g. {others[0]}); "
+                                "write the pairs into a new or empty folder")
+
+def _render_pairs(folder: Path, gen: DoppelgangerSynth, n: int, seed: int):
+    "Write `n` pairs of `gen` and their `params.csv` into `folder`."
     import soundfile as sf
-    if not isinstance(n, int) or n < 1: raise ValueError(f"n: must be a positive integer, got {n!r}")
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir(): raise ValueError(f"out: {out_dir} exists and is not a directory")
-    existing = sorted(out_dir.glob("pair_*.wav")) + sorted(out_dir.glob("params.csv")) if out_dir.is_dir() else []
-    if existing and not overwrite:
-        raise FileExistsError(f"out: {out_dir} already holds {len(existing)} pair files (e.g. {existing[0].name}); pass --overwrite or choose another folder")
-    gen = DoppelgangerSynth(delta=delta, batch_size=min(n, 64), seed=seed, **synth_kwargs)
-    try: out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e: raise OSError(f"out: cannot create {out_dir}: {e.strerror}") from e
     rows, index = [], 0
     while len(rows) < 2 * n:
         b = gen.batch(index); index += 1
@@ -430,12 +473,36 @@ def write_pairs(out_dir, n: int, delta: float = 0.25, seed: int = 0, overwrite: 
             k = len(rows) // 2
             for view, audio, params in (("a", b.view_a[i], b.params_a[i]), ("b", b.view_b[i], b.params_b[i])):
                 name = f"pair_{k:04d}_{view}.wav"
-                atomic_write(out_dir / name, lambda p: sf.write(p, audio.cpu().numpy(), gen.sample_rate, subtype="PCM_16", format="WAV"))
+                sf.write(folder / name, audio.cpu().numpy(), gen.sample_rate, subtype="PCM_16", format="WAV")
                 rows.append([name, k, view, gen.delta, seed] + [f"{x:.6g}" for x in params.tolist()])
-    def write_csv(p):
-        with open(p, "w", newline="") as f:
-            w = csv.writer(f); w.writerow(["file", "pair", "view", "delta", "seed"] + gen.names); w.writerows(rows)
-    atomic_write(out_dir / "params.csv", write_csv)
+    with open(folder / "params.csv", "w", newline="") as f:
+        w = csv.writer(f); w.writerow(["file", "pair", "view", "delta", "seed"] + gen.names); w.writerows(rows)
+
+def write_pairs(out_dir, n: int, delta: float = 0.25, seed: int = 0, overwrite: bool = False, **synth_kwargs) -> Path:
+    """Render `n` doppelgänger pairs into `out_dir` as 16-bit WAV files plus `params.csv`; returns the CSV path.
+    The set is written into a temporary sibling folder and swapped in whole (two renames), under the lock `.<name>.lock`
+    of the parent folder: `out_dir` always holds one complete set, old or new."""
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1: raise ValueError(f"n: must be a positive integer, got {n!r}")
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir(): raise ValueError(f"out: {out_dir} exists and is not a directory")
+    _pairs_folder_check(out_dir, overwrite)                             # fail fast; checked again under the lock
+    gen = DoppelgangerSynth(delta=delta, batch_size=min(n, 64), seed=seed, **synth_kwargs)
+    final = out_dir.resolve(); parent, name = final.parent, final.name
+    with run_lock(parent, f"doppelnb_pairs {out_dir}", name=f".{name}.lock"):
+        olds = sorted(parent.glob(f".{name}.old-*"))
+        if olds and not final.exists(): os.replace(olds.pop(), final)  # killed between the two renames: the old set returns
+        for left in olds + sorted(parent.glob(f".{name}.tmp-*")): shutil.rmtree(left, ignore_errors=True)  # a killed run's
+        _pairs_folder_check(out_dir, overwrite)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=parent))
+        try:
+            _render_pairs(tmp, gen, n, seed)
+            umask = os.umask(0); os.umask(umask); os.chmod(tmp, 0o777 & ~umask)   # mkdtemp's folders are private
+            old = parent / f".{name}.old-{os.getpid()}"
+            if final.exists(): os.replace(final, old)                   # two renames: the old set stays whole until then
+            os.replace(tmp, final)
+            if old.exists(): shutil.rmtree(old)
+        finally:
+            if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
     return out_dir / "params.csv"
 
 def pairs_cli(argv=None):
@@ -454,7 +521,7 @@ def pairs_cli(argv=None):
     try:
         path = write_pairs(a.out, a.n, a.delta, a.seed, a.overwrite, sample_rate=a.sample_rate, duration=a.duration,
                            nebula=a.nebula, keep_fixed=a.keep_fixed or None)
-    except (ValueError, OSError) as e:
+    except (ValueError, OSError, RunLockError) as e:
         p.exit(2, f"doppelnb_pairs: error: {e}\n")
     print(f"wrote {a.n} pairs (δ = {a.delta}, seed {a.seed}) to {path.parent}")
 

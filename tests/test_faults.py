@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,7 @@ import soundfile as sf
 import torch
 
 from doppelnb import evaluate as E
+from doppelnb import synth as S
 from doppelnb import tasks as T
 from doppelnb.features import AudioFileError, load_audio
 from doppelnb.model import build_encoder
@@ -254,6 +256,105 @@ def test_truncated_wav(tmp_path):
     path.write_bytes(path.read_bytes()[:1000])
     with pytest.raises(AudioFileError, match="cut.wav.*16000.*478"):
         load_audio(path)
+
+
+# ---------------------------------------------------------------- doppelnb_pairs
+
+def pair_digest(folder):
+    return {p.name: p.read_bytes() for p in sorted(Path(folder).iterdir())}
+
+
+@fault("doppelnb_pairs", "`--n 4 --seed 1`, then `--n 2 --seed 2 --overwrite`",
+       "the folder holds the new set only: 4 WAVs and a `params.csv` that lists exactly them")
+def test_pairs_overwrite_replaces_the_whole_set(tmp_path):
+    out = tmp_path / "pairs"
+    S.write_pairs(out, 4, seed=1, duration=0.25)
+    S.write_pairs(out, 2, seed=2, overwrite=True, duration=0.25)
+    table = pd.read_csv(out / "params.csv")
+    assert sorted(p.name for p in out.glob("*.wav")) == sorted(table.file) and len(table) == 4
+    assert (table.seed == 2).all()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pairs"]  # no temporary or old folder left
+
+
+@fault("doppelnb_pairs", "a run killed during `--overwrite` (while writing WAVs, or between the two renames)",
+       "the old set stays whole (WAVs and `params.csv` together); a later run cleans up and restores it")
+def test_pairs_killed_overwrite_keeps_the_old_set(tmp_path, monkeypatch):
+    import soundfile
+    out = tmp_path / "pairs"
+    S.write_pairs(out, 3, seed=1, duration=0.25)
+    before = pair_digest(out)
+    real, calls = soundfile.write, []
+    def dying(*a, **k):
+        calls.append(1)
+        if len(calls) == 3: raise KeyboardInterrupt  # killed while writing the third WAV
+        return real(*a, **k)
+    monkeypatch.setattr(soundfile, "write", dying)
+    with pytest.raises(KeyboardInterrupt):
+        S.write_pairs(out, 2, seed=2, overwrite=True, duration=0.25)
+    monkeypatch.setattr(soundfile, "write", real)
+    assert pair_digest(out) == before
+    os.replace(out, tmp_path / ".pairs.old-99")                   # as if killed between the two renames
+    (tmp_path / ".pairs.tmp-xyz").mkdir()                         # and the new set's temporary folder left behind
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        S.write_pairs(out, 2, seed=2, duration=0.25)
+    assert pair_digest(out) == before and sorted(p.name for p in tmp_path.iterdir()) == ["pairs"]
+
+
+@fault("doppelnb_pairs", "`--overwrite` on a folder that also holds other files",
+       "refused, naming one of them: the swap would discard them; nothing changes")
+def test_pairs_refuse_a_folder_with_other_files(tmp_path):
+    S.write_pairs(tmp_path / "p", 1, seed=1, duration=0.25)
+    (tmp_path / "p" / "notes.txt").write_text("mine")
+    before = pair_digest(tmp_path / "p")
+    with pytest.raises(ValueError, match="not pairs.*notes.txt"):
+        S.write_pairs(tmp_path / "p", 1, seed=2, overwrite=True, duration=0.25)
+    assert pair_digest(tmp_path / "p") == before
+
+
+@fault("run lock", "two `doppelnb_pairs` write the same `--out`",
+       "the second exits 2 naming the folder and the first run's pid; the first's files untouched")
+def test_pairs_respect_lock(tmp_path, capsys):
+    other = hold_lock(tmp_path, name=".pairs.lock")
+    try:
+        with pytest.raises(SystemExit) as e:
+            S.pairs_cli(["--out", str(tmp_path / "pairs"), "--n", "1", "--duration", "0.25"])
+        assert e.value.code == 2
+        err = capsys.readouterr().err
+        assert f"pid {other.pid}" in err and "pairs" in err and len(err.strip().splitlines()) == 1, err
+        assert not (tmp_path / "pairs").exists()
+    finally:
+        other.kill(); other.wait()
+
+
+# ---------------------------------------------------------------- synth arguments
+
+@pytest.mark.parametrize("text, where", [
+    ('[{"name": ["adsr_1", "attack", "curve"],\n "value": 0.5,}]', "mine.json, line 2"),
+    ('{"adsr_1": 1}', "mine.json must hold a list"),
+    ('[{"name": "adsr_1.attack.curve", "value": 1}]', "mine.json, entry 0"),
+    ('[{"name": ["nope", "attack", "curve"], "value": 1}]', "mine.json does not fit Voice"),
+])
+@fault("synth", "a nebula JSON file that is malformed or wrongly structured",
+       "`ValueError` naming the file (and the line or entry), not a TypeError from inside torchsynth")
+def test_bad_nebula_file_is_named(tmp_path, text, where):
+    (tmp_path / "mine.json").write_text(text)
+    with pytest.raises(ValueError, match=f"nebula: .*{where}"):
+        S.build_synth(nebula=str(tmp_path / "mine.json"), batch_size=2)
+
+
+@pytest.mark.parametrize("kwargs, culprit", [(dict(seed=-1), "seed"), (dict(max_rounds=0), "max_rounds")])
+@fault("synth", "`DoppelgangerSynth(seed=-1)` or `max_rounds=0`", "`ValueError` naming the argument, at construction")
+def test_synth_arguments_are_named(kwargs, culprit):
+    with pytest.raises(ValueError, match=f"^{culprit}: "):
+        S.DoppelgangerSynth(batch_size=2, duration=0.25, **kwargs)
+
+
+@pytest.mark.parametrize("params, match", [(torch.full((2, 3), float("nan")), "NaN or infinite"),
+                                           (torch.ones(2, 3, dtype=torch.long), "floating-point")])
+@fault("synth", "`perturb` of NaN or integer parameters", "`ValueError` naming `params` and the problem")
+def test_perturb_checks_params(params, match):
+    with pytest.raises(ValueError, match=f"params: .*{match}"):
+        S.perturb(params, 0.1)
 
 
 def fault_table() -> str:
