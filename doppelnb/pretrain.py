@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import argparse
 import csv
+import errno
 import gc
 import json
 import math
 import os
 import random
+import re
 import tempfile
 import time
 import warnings
+import zipfile
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
@@ -26,6 +30,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from .augment import PRESETS, ViewPipeline
 from .features import DOPPELGANGER, FONSECA, AudioFileError, LogMel, load_audio, random_patches, realish_clip
 from .model import ENCODERS, LOSSES, build_model, get_loss
+from .runlock import RunLockError, run_lock
 from .synth import NEBULAE, DoppelgangerSynth, atomic_write, check_delta, stream_seed
 from .wave_augment import WAVE_PRESETS, WaveAugment
 
@@ -34,10 +39,10 @@ __all__ = ['FRONTENDS', 'SOURCES', 'PRECISIONS', 'OPTIMIZERS', 'RUN_PRESETS', 'N
            'CHECKPOINT_FORMAT', 'RESUMABLE', 'MONITOR_BATCH', 'PretrainConfig', 'ViewStream', 'SynthViews',
            'audio_files', 'AudioViews', 'write_audio_folder', 'make_stream', 'make_loader', 'lr_factor',
            'make_optimizer', 'setup_distributed', 'autocast', 'rng_state', 'set_rng_state', 'write_checkpoint',
-           'read_checkpoint', 'config_differences', 'load_pretrained', 'prepare_run', 'RunLog', 'held_out_views',
-           'retrieval_top1', 'pretrain', 'checkpoint', 'format_config', 'read_metrics', 'plot_loss_curve',
-           'save_loss_curve', 'config_parser', 'config_from_args', 'pretrain_from_args', 'pretrain_cli',
-           'benchmark_pretrain', 'bench_cli']
+           'read_checkpoint', 'config_differences', 'load_pretrained', 'read_log', 'prepare_run', 'RunLog',
+           'held_out_views', 'retrieval_top1', 'pretrain', 'lock_run', 'checkpoint', 'format_config', 'read_metrics',
+           'plot_loss_curve', 'save_loss_curve', 'config_parser', 'read_config', 'config_from_args',
+           'pretrain_from_args', 'pretrain_cli', 'benchmark_pretrain', 'bench_cli']
 
 # %% ../nbs/05_pretrain.ipynb #c439d07f
 def _knob(default, help: str):
@@ -363,20 +368,49 @@ def set_rng_state(state: dict):
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
 
+def _kept_checkpoint(path: Path) -> str:
+    "What remains after a failed write of `path`: the previous file (and its step), or nothing."
+    if not path.exists(): return "no earlier checkpoint existed"
+    try: return f"the previous checkpoint {path} (step {read_checkpoint(path)['step']}) is intact"
+    except ValueError: return f"the previous checkpoint {path} is intact"
+
 def write_checkpoint(path, state: dict):
-    "Write `state` to `path` atomically; on failure the previous file at `path` is untouched and the error says so."
+    """Write `state` to `path` atomically; on failure the previous file at `path` is untouched and the one-line error says
+    so (torch's `inline_container` failure, which is how a full disk shows, included)."""
     path = Path(path)
     try: atomic_write(path, lambda tmp: torch.save(state, tmp))
     except OSError as e:
-        kept = f"the previous checkpoint {path} is intact" if path.exists() else "no earlier checkpoint existed"
-        raise OSError(e.errno, f"checkpoint: cannot write {path} ({e.strerror or e}); {kept}") from e
+        raise OSError(e.errno, f"checkpoint: cannot write {path} ({e.strerror or e}); {_kept_checkpoint(path)}") from e
+    except RuntimeError as e:
+        if "inline_container" not in str(e) and "PytorchStreamWriter" not in str(e): raise
+        detail = str(e).strip().splitlines()[0] if str(e).strip() else "write failed"
+        raise OSError(errno.ENOSPC, f"checkpoint: cannot write {path}: the disk is full (or failing) — torch.save: "
+                                    f"{detail[:120]}; {_kept_checkpoint(path)}") from None
+
+def _unreadable(path: Path, e: BaseException) -> str:
+    "What is wrong with a file `torch.load` refused, in words (never torch's advice to load it without `weights_only`)."
+    size = path.stat().st_size
+    if size == 0: return "it is empty (0 bytes): its writing was cut off"
+    with open(path, "rb") as f: head = f.read(4)
+    if head != b"PK\x03\x04": return f"it is not a checkpoint written by torch.save ({size} bytes, no zip archive): damaged or foreign"
+    if not zipfile.is_zipfile(path): return f"it is damaged (a cut-off zip archive of {size} bytes: no directory at its end)"
+    text = str(e)
+    if "Weights only load failed" in text:
+        what = re.search(r"GLOBAL ([\w.]+)", text) or re.search(r"(Unsupported [a-z]+ [^\s.]+)", text)
+        return (f"it holds Python objects other than tensors and plain values ({what.group(1) if what else 'refused'}); "
+                "not loaded, since loading them could run code")
+    if "PytorchStreamReader" in text: return f"it is damaged (a corrupted zip archive of {size} bytes)"
+    return f"it cannot be read ({type(e).__name__}: {text.strip().splitlines()[0][:100] if text.strip() else 'no detail'})"
 
 def read_checkpoint(path) -> dict:
-    "Read a pretraining checkpoint with `torch.load(weights_only=True)`; clear errors for a missing or foreign file."
+    "Read a pretraining checkpoint safely (`torch.load(weights_only=True)`); one-line errors for a missing, damaged or foreign file."
     path = Path(path)
     if not path.is_file(): raise ValueError(f"checkpoint: {path} not found")
-    try: ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e: raise ValueError(f"checkpoint: cannot read {path} with torch.load(weights_only=True): {e}") from e
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. 'Detected pickle protocol 4': the error says what matters
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e: raise ValueError(f"checkpoint: {path}: {_unreadable(path, e)}") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"checkpoint: {path} is not a doppelnb pretraining checkpoint (format {CHECKPOINT_FORMAT!r})")
     return ckpt
@@ -405,24 +439,83 @@ def _load_weights(model, ckpt: dict, path):
         raise ValueError(f"checkpoint: {path} does not fit the model of this config ({str(e).splitlines()[0]})") from None
 
 # %% ../nbs/05_pretrain.ipynb #2935a818
+def read_log(path, columns=None) -> list[list[str]]:
+    """The rows of a run's CSV log (`metrics.csv`, `monitor.csv`) under its header, checked: an empty, binary or ragged
+    file, or another header than `columns`, is a `ValueError` naming the file and the line. A last line cut off by a
+    kill (no newline and too few fields) is dropped."""
+    path, NL = Path(path), b"\n"
+    raw = path.read_bytes()
+    if not raw.strip(): raise ValueError(f"{path}: empty file (no header line); delete it to resume")
+    nul = raw.find(b"\x00")
+    if nul >= 0: raise ValueError(f"{path}, line {raw.count(NL, 0, nul) + 1}: NUL byte — a binary file, not CSV")
+    try: text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}, line {raw.count(NL, 0, e.start) + 1}: not UTF-8 text (byte {raw[e.start]:#04x})") from None
+    lines = text.split("\n")
+    cut = lines.pop() if lines[-1] else None                   # the text after the last newline: a cut-off row
+    rows = [(i + 1, row) for i, line in enumerate(lines) if line for row in csv.reader([line])]
+    header = rows[0][1] if rows else []
+    if columns is not None and header != list(columns):
+        raise ValueError(f"{path}, line {rows[0][0] if rows else 1}: header {','.join(header)!r}, expected {','.join(columns)!r}")
+    for line, row in rows[1:]:
+        if len(row) != len(header): raise ValueError(f"{path}, line {line}: {len(row)} fields, the header has {len(header)}")
+        try: int(row[0])
+        except ValueError: raise ValueError(f"{path}, line {line}: step {row[0]!r} is not an integer") from None
+    last = next(csv.reader([cut])) if cut is not None else None
+    return [row for _, row in rows[1:]] + ([last] if last and len(last) == len(header) and last[0].isdigit() else [])
+
+def _readable_kept(out: Path) -> tuple[Path, dict] | None:
+    "The newest kept `step_*.pt` of run folder `out` that reads as a checkpoint, with its contents; None if there is none."
+    for path in sorted(out.glob("step_*.pt"), reverse=True):
+        try: return path, read_checkpoint(path)
+        except ValueError: continue
+    return None
+
+def _schedule_change(saved: dict, cfg: PretrainConfig, step: int) -> str | None:
+    "Why resuming at `step` with `cfg.steps` would change the learning rate of the steps already done (None if it would not)."
+    old = int(saved.get("steps", cfg.steps))
+    if old == cfg.steps: return None
+    s = cfg.optimizer_settings()
+    factor = lambda t, n: lr_factor(t, n, s["milestones"], cfg.warmup_steps, schedule=s["schedule"])
+    if all(factor(t, old) == factor(t, cfg.steps) for t in range(step)): return None   # e.g. a constant rate
+    return (f"it stopped at step {step} of a {old}-step run whose {s['schedule']} learning-rate schedule is derived from its "
+            f"length: with steps={cfg.steps} the rate would jump to {s['lr'] * factor(step, cfg.steps):.3g} at step {step + 1} "
+            f"(the planned run: {s['lr'] * factor(step, old):.3g}). Resume with --steps {old}, or train longer in a new run")
+
 def prepare_run(cfg: PretrainConfig, resume: bool, rank: int = 0, world: int = 1) -> dict | None:
-    "Check and create `cfg.out`; return the checkpoint to resume from (or None). Rank 0 writes `config.json`."
+    """Check and create `cfg.out`; return the checkpoint to resume from (or None), its file under the key `path`.
+    A damaged `last.pt` names its fault; with `resume` the newest readable kept `step_*.pt` takes its place. Rank 0 writes
+    `config.json`."""
     out = Path(cfg.out)
     if out.exists() and not out.is_dir(): raise ValueError(f"out: {out} exists and is not a folder")
     last = out / "last.pt"
     ckpt = None
     if last.exists():
-        ckpt = read_checkpoint(last)
+        try: ckpt, source = read_checkpoint(last), last
+        except ValueError as e:
+            kept = _readable_kept(out)
+            if kept is None: raise ValueError(f"{e}; no readable step_*.pt is kept in {out} to fall back on: delete {last} "
+                                              "to start over, or choose another --out") from None
+            if not resume: raise ValueError(f"{e}; pass --resume to continue from {kept[0]} (step {kept[1]['step']}), "
+                                            "or choose another --out") from None
+            (source, ckpt), why = kept, str(e).split(": ", 2)[-1]
+            if rank == 0: print(f"resume: {last} is unusable ({why}); resuming from {source} (step {ckpt['step']})", flush=True)
         if not resume:
             raise FileExistsError(f"out: {out} already holds a run (last.pt at step {ckpt['step']}); pass --resume to continue it "
                                   "or choose another --out")
         diff = config_differences(ckpt["config"], cfg)
-        if diff: raise ValueError(f"resume: {last} was written by a different configuration: " + "; ".join(diff)
+        if diff: raise ValueError(f"resume: {source} was written by a different configuration: " + "; ".join(diff)
                                   + ". Resume with the original settings or choose another --out")
-        if ckpt["step"] > cfg.steps: raise ValueError(f"resume: {last} is at step {ckpt['step']}, beyond steps={cfg.steps}")
+        if ckpt["step"] > cfg.steps: raise ValueError(f"resume: {source} is at step {ckpt['step']}, beyond steps={cfg.steps}")
+        change = _schedule_change(ckpt["config"], cfg, ckpt["step"])
+        if change: raise ValueError(f"resume: {source}: {change}")
         if ckpt["world_size"] != world:
-            warnings.warn(f"resume: {last} was written by {ckpt['world_size']} ranks, resuming on {world}: the data streams differ from "
+            warnings.warn(f"resume: {source} was written by {ckpt['world_size']} ranks, resuming on {world}: the data streams differ from "
                           "an uninterrupted run from here on")
+        if rank == 0:
+            for log in ("metrics.csv", "monitor.csv"):                # a damaged log stops here, before anything is written
+                if (out / log).exists(): read_log(out / log, RunLog.COLUMNS if log == "metrics.csv" else None)
+        ckpt["path"] = str(source)
     elif resume and rank == 0: print(f"resume: no checkpoint in {out}, starting from step 0", flush=True)
     if rank == 0:
         try:
@@ -430,6 +523,9 @@ def prepare_run(cfg: PretrainConfig, resume: bool, rank: int = 0, world: int = 1
             atomic_write(out / "config.json", json.dumps(cfg.to_dict(), indent=2))
         except OSError as e: raise OSError(e.errno, f"out: cannot write to {out} ({e.strerror or e})") from e
     return ckpt
+
+def _write_rows(path, rows):
+    with open(path, "w", newline="") as f: csv.writer(f).writerows(rows)
 
 class RunLog:
     "Progress bar, metrics.csv, optional TensorBoard and step timings of one rank (rank 0 writes, the others only time)."
@@ -442,15 +538,12 @@ class RunLog:
         if rank != 0: return
         kept = []
         if start and self.csv.exists():                          # a resumed run: drop rows past its checkpoint
-            with open(self.csv) as f: kept = [r for r in csv.DictReader(f) if int(r["step"]) <= start]
-        with open(self.csv, "w", newline="") as f:
-            w = csv.DictWriter(f, self.COLUMNS); w.writeheader(); w.writerows(kept)
+            kept = [r for r in read_log(self.csv, self.COLUMNS) if int(r[0]) <= start]
+        atomic_write(self.csv, lambda p: _write_rows(p, [self.COLUMNS, *kept]))
         monitor = Path(cfg.out) / "monitor.csv"
         if monitor.exists():                                     # the monitor's rows past the checkpoint go too (all, on a fresh start)
-            with open(monitor) as f: rows = [r for r in csv.reader(f)][1:]
-            kept = [r for r in rows if start and int(r[0]) <= start]
-            if kept:
-                with open(monitor, "w", newline="") as f: csv.writer(f).writerows([("step", "metric", "value"), *kept])
+            kept = [r for r in read_log(monitor) if int(r[0]) <= start] if start else []
+            if kept: atomic_write(monitor, lambda p: _write_rows(p, [("step", "metric", "value"), *kept]))
             else: monitor.unlink()
         if cfg.progress:
             from tqdm.auto import tqdm
@@ -527,11 +620,13 @@ def pretrain(config: PretrainConfig | dict | None = None, resume: bool = False, 
     world = int(os.environ.get("WORLD_SIZE", 1))
     cfg.validate(world)
     rank, world, device, joined = setup_distributed(cfg.device)
+    held = ExitStack()
     try:
         autocast(cfg.precision, device)                          # a precision the device cannot do fails here
         if rank == 0 and cfg.progress: print(format_config(cfg, world, device), flush=True)
         # data: this rank's view stream (built first: a bad folder or δ fails before anything is written)
         stream = make_stream(cfg, rank, world, device)
+        lock_run(cfg, rank, world, held)                         # one run per folder: rank 0 holds its lock to the end
         ckpt = prepare_run(cfg, resume, rank, world)
         # model, loss, optimizer
         model = build_model(cfg.encoder, cfg.head, cfg.head_hidden, cfg.head_out, seed=cfg.seed, **cfg.encoder_kwargs)
@@ -542,7 +637,7 @@ def pretrain(config: PretrainConfig | dict | None = None, resume: bool = False, 
         scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "16-mixed")
         start, elapsed = 0, 0.0
         if ckpt is not None:
-            _load_weights(model, ckpt, Path(cfg.out) / "last.pt")
+            _load_weights(model, ckpt, ckpt["path"])
             optimizer.load_state_dict(ckpt["optimizer"]); scheduler.load_state_dict(ckpt["scheduler"]); scaler.load_state_dict(ckpt["scaler"])
             if len(ckpt["rng"]) == world: set_rng_state(ckpt["rng"][rank])
             start, elapsed = ckpt["step"], ckpt["elapsed"]
@@ -582,9 +677,29 @@ def pretrain(config: PretrainConfig | dict | None = None, resume: bool = False, 
         if rank == 0 and cfg.steps > start: save_loss_curve(cfg.out)
         return dict(model=model, step=log.step, loss=loss.item(), seconds=log.elapsed, timings=log.timings, out=Path(cfg.out), rank=rank)
     finally:
+        held.close()
         if joined:
             net = None; gc.collect()    # DDP sits in a reference cycle: free it while Python is alive, else gloo may abort at exit
             dist.destroy_process_group()
+
+def lock_run(cfg: PretrainConfig, rank: int, world: int, stack: ExitStack):
+    """Rank 0 takes the run lock of `cfg.out` into `stack` (other ranks learn whether it did): a second run in the same folder
+    stops with `RunLockedError` naming the first, before it reads or writes anything there."""
+    error = None
+    if rank == 0:
+        out = Path(cfg.out)
+        if out.exists() and not out.is_dir(): error = ValueError(f"out: {out} exists and is not a folder")
+        else:
+            try: out.mkdir(parents=True, exist_ok=True)
+            except OSError as e: error = OSError(e.errno, f"out: cannot write to {out} ({e.strerror or e})")
+        if error is None:
+            try: stack.enter_context(run_lock(out, f"pretrain ({cfg.steps} steps)"))
+            except RunLockError as e: error = e
+    if world > 1:
+        failed = torch.tensor([error is not None], dtype=torch.int32, device="cuda" if dist.get_backend() == "nccl" else "cpu")
+        dist.broadcast(failed, 0)
+        if failed.item() and error is None: raise RunLockError(f"out: rank 0 could not take the run lock of {cfg.out}")
+    if error is not None: raise error
 
 def checkpoint(cfg, model, optimizer, scheduler, scaler, step, loss, elapsed, rank, world, per_rank_batch):
     "Gather every rank's RNG state and write `out/last.pt` (rank 0, atomically); every rank raises if the write failed."
@@ -667,17 +782,35 @@ def config_parser(prog: str = "doppelnb_pretrain") -> argparse.ArgumentParser:
         else: p.add_argument(flag, type=kind, help=help)
     return p
 
+def read_config(path) -> PretrainConfig:
+    "A `PretrainConfig` from a JSON file; an unreadable, malformed or foreign file is a `ValueError` naming it (and the line)."
+    path = Path(path)
+    try: d = json.loads(path.read_bytes())
+    except OSError as e: raise ValueError(f"config: cannot read {path} ({e.strerror or e})") from None
+    except UnicodeDecodeError as e: raise ValueError(f"config: {path} is not UTF-8 text (byte {e.start})") from None
+    except json.JSONDecodeError as e: raise ValueError(f"config: {path}, line {e.lineno}: not valid JSON ({e.msg})") from None
+    if not isinstance(d, dict): raise ValueError(f"config: {path} must hold a JSON object of settings, got {type(d).__name__}")
+    try: return PretrainConfig.from_dict(d)
+    except (ValueError, TypeError) as e: raise ValueError(f"config: {path}: {e}") from None
+
 def config_from_args(args: dict) -> tuple[PretrainConfig, bool]:
-    "The config and resume flag of parsed command-line arguments (see `config_parser`)."
+    """The config and resume flag of parsed command-line arguments (see `config_parser`). With `--resume`, the run's
+    `config.json`, or if it is missing the config stored in its checkpoint, is the base the flags apply to."""
     args = dict(args)
     resume, preset, config_file = args.pop("resume", False), args.pop("preset", None), args.pop("config", None)
     base = PretrainConfig.preset(preset) if preset else PretrainConfig()
-    if config_file:
-        try: base = PretrainConfig.from_dict(json.loads(Path(config_file).read_text()))
-        except (OSError, json.JSONDecodeError) as e: raise ValueError(f"config: cannot read {config_file}: {e}") from None
+    if config_file: base = read_config(config_file)
     if resume:
-        saved = Path(args.get("out", base.out)) / "config.json"
-        if saved.is_file(): base = PretrainConfig.from_dict(json.loads(saved.read_text()))
+        out = Path(args.get("out", base.out))
+        if (out / "config.json").is_file(): base = read_config(out / "config.json")
+        elif (out / "last.pt").exists() or _readable_kept(out):
+            try: ckpt, source = read_checkpoint(out / "last.pt"), out / "last.pt"
+            except ValueError:
+                kept = _readable_kept(out)
+                if kept is None: raise
+                source, ckpt = kept
+            base = PretrainConfig.from_dict(ckpt["config"])
+            print(f"resume: {out / 'config.json'} is missing; using the config stored in {source}", flush=True)
     return replace(base, **args), resume
 
 def _message(e: BaseException) -> str:
@@ -692,7 +825,7 @@ def pretrain_from_args(argv=None) -> dict:
     try:
         cfg, resume = config_from_args(vars(p.parse_args(argv)))
         return pretrain(cfg, resume)
-    except (ValueError, OSError, FloatingPointError) as e:
+    except (ValueError, OSError, FloatingPointError, RunLockError) as e:
         p.exit(2, f"doppelnb_pretrain: error: {_message(e)}\n")
 
 def pretrain_cli(argv=None):

@@ -3,6 +3,7 @@ error naming the culprit, and nothing already written lost. `FAULT_CASES` (fille
 of case → behaviour; `python tests/test_faults.py` prints it as markdown."""
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -355,6 +356,163 @@ def test_synth_arguments_are_named(kwargs, culprit):
 def test_perturb_checks_params(params, match):
     with pytest.raises(ValueError, match=f"params: .*{match}"):
         S.perturb(params, 0.1)
+
+
+# ---------------------------------------------------------------- doppelnb_pretrain: run folder and checkpoints
+
+TINY = ["--batch-size", "8", "--duration", "0.5", "--patch-frames", "48", "--encoder-kwargs", '{"channels": [8, 16]}',
+        "--log-every", "1", "--no-progress", "--no-tensorboard", "--workers", "0"]
+
+
+def pretrain_error(capsys, *args) -> str:
+    "Run doppelnb_pretrain in-process, expect exit status 2, return its one-line error."
+    from doppelnb.pretrain import pretrain_cli
+    with pytest.raises(SystemExit) as e:
+        pretrain_cli([*map(str, args)])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    "A finished 2-step run that kept a checkpoint at every step: last.pt, step_0000001.pt, step_0000002.pt."
+    from doppelnb.pretrain import pretrain_cli
+    out = tmp_path_factory.mktemp("pretrain") / "run"
+    pretrain_cli([*TINY, "--steps", "2", "--checkpoint-every", "1", "--keep-checkpoints", "--out", str(out)])
+    return out
+
+
+def copy_run(tiny_run, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(tiny_run, out)
+    return out
+
+
+@fault("run lock", "`doppelnb_pretrain --resume --out X` while another run trains in X",
+       "exit status 2 naming the folder and the first run's pid, before the folder is read or written")
+def test_pretrain_respects_lock(tiny_run, tmp_path, capsys):
+    out = copy_run(tiny_run, tmp_path)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    other = hold_lock(out)
+    try:
+        err = pretrain_error(capsys, *TINY, "--steps", "3", "--resume", "--out", out)
+        assert f"pid {other.pid}" in err and str(out) in err, err
+    finally:
+        other.kill(); other.wait()
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and p.name != ".lock"} == before
+
+
+class _RunsCode:
+    def __reduce__(self): return (os.system, ("touch pwned",))
+
+
+@pytest.mark.parametrize("damage, reason", [
+    ("empty", "empty \\(0 bytes\\)"), ("random", "not a checkpoint written by torch.save"),
+    ("cut", "damaged \\(a cut-off"), ("pickle", "Python objects other than tensors.*posix.system.*could run code")])
+@fault("checkpoint", "a damaged `last.pt`: 0 bytes, random bytes, cut short, or a pickle that would run code",
+       "one line saying what is wrong (never torch's advice to load it with `weights_only=False`); nothing runs")
+def test_damaged_checkpoint_is_described(tiny_run, tmp_path, monkeypatch, damage, reason):
+    from doppelnb.pretrain import read_checkpoint
+    path = tmp_path / "last.pt"
+    good = (tiny_run / "last.pt").read_bytes()
+    if damage == "pickle": torch.save({"format": "doppelnb.pretrain/1", "x": _RunsCode()}, path)
+    else: path.write_bytes({"empty": b"", "random": np.random.default_rng(0).bytes(5000), "cut": good[:len(good) // 2]}[damage])
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=f"last.pt: it .*{reason}") as e:
+        read_checkpoint(path)
+    assert "weights_only" not in str(e.value) and len(str(e.value).splitlines()) == 1, str(e.value)
+    assert not (tmp_path / "pwned").exists()
+
+
+@fault("checkpoint", "`--resume` with a damaged `last.pt` (and a damaged newest `step_*.pt`)",
+       "resumes from the newest readable kept `step_*.pt`, saying which, and ends as the undamaged run did; without "
+       "`--resume` the error names that file")
+def test_resume_falls_back_to_kept_checkpoint(tiny_run, tmp_path, capsys):
+    from doppelnb.pretrain import pretrain_cli
+    out = copy_run(tiny_run, tmp_path)
+    whole = torch.load(tiny_run / "last.pt", weights_only=True)
+    (out / "last.pt").write_bytes(b""); (out / "step_0000002.pt").write_bytes(b"garbage")
+    err = pretrain_error(capsys, *TINY, "--steps", "2", "--out", out)
+    assert "empty" in err and "--resume" in err and "step_0000001.pt (step 1)" in err, err
+    pretrain_cli(["--resume", "--out", str(out)])
+    said = capsys.readouterr().out
+    assert "resuming from" in said and "step_0000001.pt (step 1)" in said, said
+    again = torch.load(out / "last.pt", weights_only=True)
+    assert again["step"] == 2 and again["loss"] == whole["loss"]
+    for k, v in whole["state_dict"].items(): torch.testing.assert_close(again["state_dict"][k], v, rtol=0, atol=0)
+    assert [int(l.split(",")[0]) for l in (out / "metrics.csv").read_text().splitlines()[1:]] == [1, 2]
+
+
+@fault("checkpoint", "the disk fills while `last.pt` is written (torch's `inline_container.cc` RuntimeError)",
+       "exit status 2, one line: the disk is full, and `last.pt` (its step named) remains as it was; no temporary file")
+def test_disk_full_is_one_line(tiny_run, tmp_path, capsys, monkeypatch):
+    out = copy_run(tiny_run, tmp_path)
+    before = (out / "last.pt").read_bytes()
+    real_save = torch.save
+    def full(obj, f, *a, **k):
+        real_save(obj, f, *a, **k)
+        with open(f, "r+b") as fh: fh.truncate(64)
+        raise RuntimeError("[enforce fail at inline_container.cc:664] . PytorchStreamWriter failed writing file data/3: "
+                           "file write failed")
+    monkeypatch.setattr(torch, "save", full)
+    err = pretrain_error(capsys, "--resume", "--steps", "3", "--out", out)
+    assert "disk is full" in err and "last.pt (step 2) is intact" in err and "Traceback" not in err, err
+    assert (out / "last.pt").read_bytes() == before
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("optimizer", ["cpu", "adamw"])
+@fault("checkpoint", "`--resume` with a larger `--steps` (step or cosine schedule already under way)",
+       "refused before training, saying the learning rate would jump and how to continue; a constant rate extends")
+def test_resume_with_more_steps_is_refused(tmp_path, capsys, optimizer):
+    from doppelnb.pretrain import lr_factor, pretrain_cli
+    out = tmp_path / "run"
+    pretrain_cli([*TINY, "--steps", "4", "--optimizer", optimizer, "--out", str(out)])
+    before = (out / "last.pt").read_bytes()
+    err = pretrain_error(capsys, "--resume", "--steps", "8", "--out", out)
+    assert "would jump" in err and "--steps 4" in err, err
+    assert (out / "last.pt").read_bytes() == before
+    if optimizer == "cpu":   # a constant rate (Fonseca's preset: no milestones) extends as if planned longer
+        out2 = tmp_path / "constant"
+        pretrain_cli([*TINY, "--steps", "2", "--optimizer", "fonseca", "--out", str(out2)])
+        pretrain_cli(["--resume", "--steps", "3", "--out", str(out2)])
+        assert torch.load(out2 / "last.pt", weights_only=True)["step"] == 3
+
+
+@fault("run folder", "`--resume` after `config.json` was deleted",
+       "the config stored in `last.pt` is used (batch 8 stays 8), and the run says so")
+def test_resume_without_config_json_uses_checkpoint(tiny_run, tmp_path, capsys):
+    from doppelnb.pretrain import pretrain_cli
+    out = copy_run(tiny_run, tmp_path)
+    (out / "config.json").unlink()
+    pretrain_cli(["--resume", "--steps", "3", "--out", str(out)])
+    assert "using the config stored in" in capsys.readouterr().out
+    ckpt = torch.load(out / "last.pt", weights_only=True)
+    assert ckpt["step"] == 3 and ckpt["config"]["batch_size"] == 8
+    assert json.loads((out / "config.json").read_text())["batch_size"] == 8
+
+
+@pytest.mark.parametrize("name, content, where", [
+    ("config.json", b"", "line 1"), ("config.json", b'{"batch_size": 8,\n "steps": 2,\n}', "line 3"),
+    ("config.json", b"\x00\x01\xff\xfe", "not UTF-8|line 1"), ("config.json", b"[1, 2]", "JSON object"),
+    ("metrics.csv", b"", "empty"), ("metrics.csv", None, "line 2: NUL"), ("metrics.csv", None, "line 3: 9 fields"),
+])
+@fault("run folder", "`--resume` with a `config.json` or `metrics.csv` that is empty, binary, malformed or ragged",
+       "exit status 2, one line naming the file and the line; `last.pt` untouched")
+def test_corrupt_run_files_are_named(tiny_run, tmp_path, capsys, name, content, where):
+    out = copy_run(tiny_run, tmp_path)
+    if content is None:
+        lines = (out / name).read_bytes().split(b"\n")
+        if "NUL" in where: lines[1] = b"\x00" + lines[1]
+        else: lines[2] = lines[2].rstrip(b"\r") + b",extra\r"
+        content = b"\n".join(lines)
+    (out / name).write_bytes(content)
+    before = (out / "last.pt").read_bytes()
+    err = pretrain_error(capsys, "--resume", "--steps", "3", "--out", out)
+    assert re.search(f"{name}.*({where})", err), err
+    assert (out / "last.pt").read_bytes() == before
 
 
 def fault_table() -> str:
