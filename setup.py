@@ -23,6 +23,7 @@ setuptools.setup(
     url=cfg["git_url"],
     packages=setuptools.find_packages(include=["doppelnb", "doppelnb.*"]),
     include_package_data=True,
+    package_data={"doppelnb": ["weights/*.pt"]},  # the shipped encoder: load_model("") and embed_file work when installed
     install_requires=requirements,
     extras_require={"dev": dev_requirements},
     python_requires=">=" + cfg["min_python"],

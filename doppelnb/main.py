@@ -197,16 +197,19 @@ def main_cli(argv=None):
 
 # %% ../nbs/11_main.ipynb #81e01837
 def shipped_checkpoint(name: str = ENCODER_FILE) -> Path:
-    "Path of an encoder checkpoint shipped in the repository's `checkpoints/` folder."
+    "Path of a shipped encoder checkpoint: the package's copy (`doppelnb/weights/`), else the clone's `checkpoints/`."
+    from doppelnb.hear import packaged_weights
+    try: return packaged_weights(name)
+    except FileNotFoundError: pass
     start = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
     for folder in (start, *start.parents):
         if (folder / "checkpoints" / name).is_file(): return folder / "checkpoints" / name
-    raise FileNotFoundError(f"checkpoint: no checkpoints/{name} above {start}; run the main job (bash scripts/main.sh) or pass a path")
+    raise FileNotFoundError(f"checkpoint: {name} is neither in the package's weights nor in a checkpoints/ above {start}; "
+                            "pass a path")
 
 def embed_file(path, checkpoint=None) -> torch.Tensor:
-    "Embedding `[embed_dim]` of an audio file (any rate, mono or not) with the shipped encoder, or the `checkpoint` given."
-    from doppelnb.evaluate import embed_logmels, load_checkpoint
-    from doppelnb.features import DOPPELGANGER, LogMel, load_audio
-    encoder, _ = load_checkpoint(checkpoint or shipped_checkpoint())
-    logmel = LogMel(DOPPELGANGER)(load_audio(path, DOPPELGANGER.sample_rate))
-    return torch.from_numpy(embed_logmels(encoder, [logmel], DOPPELGANGER.patch_frames)[0])
+    "Embedding `[embed_dim]` of an audio file (any rate, mono or not): the HEAR scene embedding of the shipped encoder."
+    from doppelnb.features import load_audio
+    from doppelnb.hear import get_scene_embeddings, load_model
+    model = load_model(str(checkpoint or shipped_checkpoint()))
+    return get_scene_embeddings(load_audio(path, model.sample_rate)[None], model)[0]
