@@ -156,10 +156,15 @@ def signature(obj) -> str:
     import inspect
     for kw in (dict(eval_str=True), {}):
         try:
-            return str(inspect.signature(obj, **kw)).replace("'", "")
+            return str(inspect.signature(obj, **kw)).replace("'", "").replace("torch._C.", "torch.")
         except Exception:
             continue
     return ""
+
+
+def torch_module():
+    import torch.nn
+    return torch.nn
 
 
 def api_page(proc: Path) -> Path:
@@ -184,12 +189,15 @@ def api_page(proc: Path) -> Path:
                 continue
             sig = signature(obj)
             kind = "class" if inspect.isclass(obj) else "def"
-            lines += [f"### `{name}`", "", f"```python\n{kind} {name}{sig}\n```", "", (inspect.getdoc(obj) or "").strip(), ""]
+            own_doc = inspect.cleandoc(obj.__doc__ or "")  # not inspect.getdoc: no docstrings inherited from torch
+            lines += [f"### `{name}`", "", f"```python\n{kind} {name}{sig}\n```", "", own_doc.strip(), ""]
             if inspect.isclass(obj):
                 for meth_name, meth in inspect.getmembers(obj, inspect.isfunction):
                     if meth_name.startswith("_") or meth.__qualname__.split(".")[0] != obj.__name__:
                         continue
-                    doc = (inspect.getdoc(meth) or "").strip().splitlines()
+                    doc = inspect.cleandoc(meth.__doc__ or "").strip().splitlines()
+                    if not doc and getattr(torch_module(), "Module", None) and hasattr(torch_module().Module, meth_name):
+                        continue  # an undocumented override of a torch method (forward, extra_repr): nothing to add
                     lines += [f"- `{meth_name}{signature(meth)}`" + (f": {doc[0]}" if doc else "")]
                 lines.append("")
     page = proc / "api.md"
@@ -219,10 +227,64 @@ def build_site(out: Path) -> Path:
         "markdown_extensions": ["admonition", "tables", "fenced_code", "toc"],
         "nav": nav,
     }
+    if cfg.get("source_url", "").strip():
+        mkdocs_yml["repo_url"] = cfg["source_url"].strip()
+    else:
+        mkdocs_yml.pop("repo_url")  # no confirmed public address: the site links the files of the clone instead
     config = ROOT / "_proc" / "mkdocs.yml"
     config.write_text(json.dumps(mkdocs_yml, indent=1), encoding="utf-8")  # JSON is valid YAML
     subprocess.run([sys.executable, "-m", "mkdocs", "build", "--quiet", "--clean", "-f", str(config)], check=True, cwd=ROOT)
+    fix_links(out, cfg)
     return out
+
+
+def page_of_module() -> dict:
+    "`{module name: local page}`, e.g. `{'synth': '00_synth.html'}`, from each notebook's `#| default_exp`."
+    pages = {}
+    for nb in notebooks():
+        m = re.search(r"#\s*\|\s*default_exp\s+([\w.]+)", nb.read_text(encoding="utf-8"))
+        if m:
+            pages[m.group(1)] = f"{nb.stem}.html"
+    return pages
+
+
+def fix_links(out: Path, cfg) -> None:
+    """Make the built site self-contained: nbdev's cross-references to `doc_host` point at the local pages, source links
+    at `source_url` (settings.ini) or else at the files of this clone, the 404 page uses relative paths, table-of-contents
+    anchors match the ids of headings that contain code, and annotations nbdev could not read show no `NoneType`."""
+    import os
+    out = out.resolve()
+    host = (cfg["doc_host"].rstrip("/") + "/" + cfg["doc_baseurl"].strip("/")).rstrip("/")
+    pages = page_of_module()
+    source = cfg.get("source_url", "").strip().rstrip("/")
+    blob = re.escape(cfg["git_url"].rstrip("/")) + r"/(?:blob|tree)/" + re.escape(cfg.get("branch", "main")) + "/"
+    cross = re.compile(re.escape(host) + r"/([\w.]+)\.html")
+    texts = {}
+    for page in out.rglob("*.html"):
+        html = page.read_text(encoding="utf-8")
+        html = cross.sub(lambda m: pages.get(m.group(1), "api.html"), html)
+        base = source or Path(os.path.relpath(ROOT, page.parent)).as_posix()
+        html = re.sub(blob, lambda m: base + "/", html)
+        html = html.replace(cfg["git_url"].rstrip("/") + '"', (source or base) + '"')
+        if page.name == "404.html":
+            html = re.sub(r'(href|src)="/(?!/)', r'\1="./', html)
+        html = re.sub(r'<span class="p">:</span>\s*<span class="n">NoneType</span>', "", html)
+        html = re.sub(r"<td[^>]*>\s*NoneType\s*</td>", "<td></td>", html)
+        texts[page] = html.replace("torch._C.Generator", "torch.Generator")
+    ids = {page: set(re.findall(r'\bid="([^"]+)"', html)) for page, html in texts.items()}
+    for page, html in texts.items():
+        def anchor(m):
+            target, name = m.group(1), m.group(2)
+            known = ids.get((page.parent / target).resolve() if target else page, set())
+            if name in known:
+                return m.group(0)
+            close = sorted(i for i in known if i.endswith("-" + name) or i.startswith(name + "-"))
+            if not close:  # a heading whose code was dropped from the slug: the id holding all its words
+                close = sorted(i for i in known if len(name) > 8 and set(name.split("-")) <= set(i.split("-")))
+            if not close and "." in name and name.split(".")[0] in known:  # a method: its class's entry
+                close = [name.split(".")[0]]
+            return f'href="{target}#{close[0]}"' if close else m.group(0)
+        page.write_text(re.sub(r'href="([\w.-]*?\.html|)#([^"]+)"', anchor, html), encoding="utf-8")
 
 
 def main(argv=None):
