@@ -22,14 +22,15 @@ from tqdm.auto import tqdm
 from .features import DOPPELGANGER, LogMel, LogMelConfig
 from .model import DEFAULT_ENCODER, ENCODERS, build_encoder
 from .runlock import RunLockError, run_lock
-from .tasks import Task, group_split, is_built, load_task, make_fixture_task
+from .tasks import Task, group_kfold, group_split, is_built, load_task, make_fixture_task
 
 # %% auto #0
-__all__ = ['C_GRID', 'K_GRID', 'PROBES', 'task_logmels', 'clip_patches', 'embed_logmels', 'embed_task', 'logmel_stats_features',
-           'linear_probe', 'knn_probe', 'check_task', 'evaluate_features', 'majority_rate', 'task_rows', 'summarize',
-           'evaluate_encoders', 'encoder_name_of', 'evaluate_encoder', 'save_checkpoint', 'load_checkpoint',
-           'discover_tasks', 'resolve_tasks', 'check_writable', 'eval_cli', 'format_results', 'benchmark_embedding',
-           'bench_cli']
+__all__ = ['C_GRID', 'K_GRID', 'PROBES', 'FOLD_GROUPS', 'task_logmels', 'clip_patches', 'embed_logmels', 'embed_task',
+           'logmel_stats_features', 'linear_probe', 'knn_probe', 'check_task', 'evaluate_features', 'majority_rate',
+           'task_rows', 'summarize', 'evaluate_encoders', 'encoder_name_of', 'evaluate_encoder', 'cached_logmels',
+           'fold_tasks', 'kfold_scores', 'encoder_features', 'score_features', 'score_encoder', 'score_logmel_stats',
+           'paired_differences', 'plot_paired', 'save_checkpoint', 'load_checkpoint', 'discover_tasks', 'resolve_tasks',
+           'check_writable', 'eval_cli', 'format_results', 'benchmark_embedding', 'bench_cli']
 
 # %% ../nbs/06_eval.ipynb #9cb31e5d
 def task_logmels(task: Task, frontend: LogMel | None = None, progress: bool = True) -> list:
@@ -225,6 +226,81 @@ def evaluate_encoder(encoder: nn.Module, tasks, name: str | None = None, encoder
     encoders = {name or arch: encoder}
     if random_baseline: encoders[f"{arch} (random init)"] = build_encoder(arch, seed=0, **(encoder_kwargs or {}))
     return evaluate_encoders(encoders, tasks, **kwargs)
+
+# %% ../nbs/06_eval.ipynb #42c9b3d2
+_LOGMELS: dict = {}
+
+def cached_logmels(task: Task) -> list:
+    "Log-mels of `task` with the doppelgänger front end, computed once per process (every run of a notebook probes the same clips)."
+    key = (str(task.root), len(task), tuple(map(str, task.files[:3])))
+    if key not in _LOGMELS: _LOGMELS[key] = task_logmels(task, LogMel(DOPPELGANGER), progress=False)
+    return _LOGMELS[key]
+
+FOLD_GROUPS = {"notes": "program", "keywords": "group", "foley": "group"}  # what a fold holds out, per task
+
+def fold_tasks(data="data", names=("notes", "keywords", "foley")) -> list:
+    "The built tasks among `names`, grouped for k-fold evaluation by `FOLD_GROUPS`."
+    tasks = [load_task(Path(data) / n, group=FOLD_GROUPS.get(n, "group")) for n in names if is_built(Path(data) / n)]
+    if not tasks: raise ValueError(f"data: none of {list(names)} is built under {data}; run doppelnb_build_data")
+    return tasks
+
+# %% ../nbs/06_eval.ipynb #a3f3195c
+def kfold_scores(X, task: Task, k: int = 5, seed: int = 0, Cs=(0.01, 0.1, 1.0)) -> list[dict]:
+    """Linear-probe accuracy on each of `k` group-disjoint folds of `task` (C chosen per fold on a group-disjoint validation split
+    of its training clips); one row per fold. The folds depend only on the task, `k` and `seed`: every method meets the same folds."""
+    X = np.asarray(X)
+    if len(X) != len(task): raise ValueError(f"features: {len(X)} rows for a task of {len(task)} clips")
+    if not np.isfinite(X).all(): raise ValueError(f"features: non-finite values in the features of {task.name}")
+    rows = []
+    for fold, (tr, te) in enumerate(group_kfold(task, k, seed)):
+        r = linear_probe(X[tr], task.y[tr], X[te], task.y[te], task.groups[tr], seeds=(seed,), Cs=Cs)
+        rows.append(dict(task=task.name, fold=fold, accuracy=r["accuracy"][0], macro_f1=r["macro_f1"][0], C=r["chosen"][0]))
+    return rows
+
+def encoder_features(encoder: nn.Module, task: Task) -> np.ndarray:
+    "Clip embeddings of `task` (mean of 96-frame patch embeddings, the probes' path) with a frozen `encoder`."
+    c = DOPPELGANGER
+    return embed_logmels(encoder, cached_logmels(task), c.patch_frames, 256, c.log_silence)
+
+def score_features(method: str, features, tasks, k: int = 5, seed: int = 0) -> pd.DataFrame:
+    "Per-fold scores of `method`, whose features on a task are `features(task)`, on every task."
+    return pd.DataFrame([dict(method=method, **r) for t in tasks for r in kfold_scores(features(t), t, k, seed)])
+
+def score_encoder(method: str, encoder: nn.Module, tasks, k: int = 5, seed: int = 0) -> pd.DataFrame:
+    "Per-fold scores of a frozen encoder."
+    return score_features(method, lambda t: encoder_features(encoder, t), tasks, k, seed)
+
+def score_logmel_stats(tasks, k: int = 5, seed: int = 0, method: str = "logmel stats") -> pd.DataFrame:
+    "Per-fold scores of the hand-crafted baseline."
+    return score_features(method, lambda t: logmel_stats_features(cached_logmels(t)), tasks, k, seed)
+
+# %% ../nbs/06_eval.ipynb #e1118e35
+def paired_differences(scores: pd.DataFrame, method: str, reference: str, metric: str = "accuracy", level: float = 0.95) -> pd.DataFrame:
+    "Per task: the mean over folds of `method` − `reference` (same folds), its `level` Student-t interval and the per-fold values."
+    from scipy import stats
+    rows = []
+    for task, g in scores.groupby("task", sort=False):
+        a = g[g.method == method].set_index("fold")[metric]; b = g[g.method == reference].set_index("fold")[metric]
+        if a.empty or b.empty: raise ValueError(f"paired_differences: {task} lacks {method if a.empty else reference!r}")
+        if not a.index.equals(b.index): raise ValueError(f"paired_differences: {method!r} and {reference!r} have different folds on {task}")
+        d = (a - b).to_numpy()
+        half = stats.t.ppf((1 + level) / 2, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else np.nan
+        rows.append(dict(task=task, method=method, reference=reference, mean=d.mean(), low=d.mean() - half, high=d.mean() + half,
+                         folds=len(d), per_fold=" ".join(f"{x:+.3f}" for x in d)))
+    return pd.DataFrame(rows)
+
+def plot_paired(diffs: pd.DataFrame, ax=None, title: str = ""):
+    "Mean paired difference per row of `diffs` (points), with its interval; zero marked."
+    import matplotlib.pyplot as plt
+    if ax is None: _, ax = plt.subplots(figsize=(6.5, 0.4 * len(diffs) + 1.2))
+    labels = [f"{r.task}: {r.method} − {r.reference}" for r in diffs.itertuples()]
+    y = np.arange(len(diffs))[::-1]
+    err = 100 * np.stack([diffs["mean"] - diffs["low"], diffs["high"] - diffs["mean"]])
+    ax.errorbar(100 * diffs["mean"], y, xerr=err, fmt="o", capsize=3)
+    ax.axvline(0, color="gray", lw=1); ax.set_yticks(y, labels, fontsize=8)
+    ax.set(xlabel="accuracy difference (points; mean over folds, 95 % interval)", title=title)
+    ax.figure.tight_layout()
+    return ax.figure
 
 # %% ../nbs/06_eval.ipynb #c3b56168
 def save_checkpoint(path, encoder: nn.Module, encoder_name: str | None = None, encoder_kwargs: dict | None = None, **extra):

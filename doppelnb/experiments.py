@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .evaluate import (format_results, _scores, embed_logmels, evaluate_features, load_checkpoint, logmel_stats_features,
-                               majority_rate, summarize, task_logmels, task_rows)
+from .evaluate import (format_results, _scores, cached_logmels, embed_logmels, evaluate_features, load_checkpoint,
+                               logmel_stats_features, majority_rate, summarize, task_logmels, task_rows)
 from .features import DOPPELGANGER, LogMel, random_patches
 from .model import build_encoder
 from .pretrain import PretrainConfig, config_differences, pretrain, read_checkpoint
@@ -23,20 +23,12 @@ from .synth import atomic_write, view_distance_by_delta
 from .tasks import Task, group_split
 
 # %% auto #0
-__all__ = ['MODES', 'cached_logmels', 'ExperimentRun', 'run_experiment', 'supervised_upper_bound', 'run_supervised', 'compare',
-           'per_seed', 'paired_difference', 'run_times', 'plot_comparison', 'delta_table', 'best_delta',
-           'plot_delta_sweep', 'embedding_projection', 'plot_projection', 'experiment_plan']
+__all__ = ['MODES', 'ExperimentRun', 'run_experiment', 'supervised_upper_bound', 'run_supervised', 'compare', 'per_seed',
+           'paired_difference', 'run_times', 'plot_comparison', 'delta_table', 'best_delta', 'plot_delta_sweep',
+           'embedding_projection', 'plot_projection', 'experiment_plan']
 
 # %% ../nbs/10_experiments.ipynb #d42d68d7
 MODES = ("pretrain", "random", "logmel")
-
-_LOGMELS: dict = {}
-
-def cached_logmels(task: Task) -> list:
-    "Log-mels of `task` with the doppelgänger front end, computed once per process (every run of a notebook probes the same clips)."
-    key = (str(task.root), len(task), tuple(map(str, task.files[:3])))
-    if key not in _LOGMELS: _LOGMELS[key] = task_logmels(task, LogMel(DOPPELGANGER), progress=False)
-    return _LOGMELS[key]
 
 def _probe_key(tasks, seeds, probes, mode, step) -> dict:
     "What a cached results.csv must match: the tasks (name, label, clips), seeds, probes and the checkpoint step."
