@@ -7,22 +7,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 
+from .pretrain import PretrainConfig, config_from_args, config_parser
+from .runlock import RunLockError, run_lock
 from .synth import DELTA_GRID, atomic_write, delta_grid_pairs, plot_delta_grid
 
-ENCODER_FILE = "small_cnn_doppelgangers.pt"  # the main job's encoder; a copy ships in checkpoints/
+ENCODER_FILE = "small_cnn_doppelgangers.pt"  # the main job's encoder; a copy ships in checkpoints/ and doppelnb/weights/
 
 # %% auto #0
-__all__ = ['ENCODER_FILE', 'environment_info', 'MainConfig', 'prepare_tasks', 'pretrain_encoder', 'evaluate_pretrained',
-           'plot_results', 'run_main', 'markdown_table', 'model_card', 'main_cli', 'shipped_checkpoint', 'embed_file']
+__all__ = ['ENCODER_FILE', 'MAIN_OPTIONS', 'environment_info', 'MainConfig', 'prepare_tasks', 'pretrain_runs', 'method_names',
+           'evaluate_runs', 'accuracy_table', 'paired_table', 'plot_results', 'run_main', 'markdown_table',
+           'model_card', 'main_parser', 'main_cli', 'shipped_checkpoint', 'embed_file']
 
 # %% ../nbs/11_main.ipynb #a960ed40
 def environment_info() -> dict:
@@ -38,23 +42,37 @@ def environment_info() -> dict:
 # %% ../nbs/11_main.ipynb #c55a80e3
 @dataclass
 class MainConfig:
-    "Settings of the main job (`doppelnb_main --help` lists them as flags)."
+    "Settings of the main job: its own (results, data, tasks, folds) and the pretraining recipe (`doppelnb_main --help` lists them)."
     out: str = "results"                     # results folder
     data: str = "data"                       # downstream task folders
     tasks: list = field(default_factory=lambda: ["notes", "keywords", "foley"])  # tasks to build and probe
-    seed: int = 0                            # seed of pretraining and of the example pairs
-    steps: int = 200                         # pretraining steps
-    batch_size: int = 64                     # pairs per step
-    delta: float = 0.25                      # doppelgänger perturbation scale
-    encoder: str = "small_cnn"               # encoder architecture
-    probe_seeds: list = field(default_factory=lambda: [0, 1, 2])  # group-disjoint splits probed
-    probes: list = field(default_factory=lambda: ["linear", "knn"])
-    workers: int = 1                         # DataLoader workers rendering doppelgängers
+    folds: int = 5                           # group-disjoint folds per task
     build: bool = True                       # build missing tasks (needs the Debian packages of doppelnb.tasks.TASK_PACKAGES)
+    pretrain: PretrainConfig = field(default_factory=lambda: PretrainConfig.preset("speedrun", workers=1, device="cpu"))
+
+    def validate(self) -> "MainConfig":
+        "Check every setting before any work: the pretraining recipe, folds, tasks, and that `out` can be written."
+        self.pretrain.validate()
+        if not (isinstance(self.folds, int) and self.folds >= 2): raise ValueError(f"folds: an integer >= 2, got {self.folds!r}")
+        if not self.tasks: raise ValueError("tasks: name at least one task")
+        out = Path(self.out)
+        if out.exists() and not out.is_dir(): raise ValueError(f"out: {out} exists and is not a folder")
+        try: out.mkdir(parents=True, exist_ok=True)
+        except OSError as e: raise ValueError(f"out: cannot create {out} ({e.strerror or e})") from None
+        if not os.access(out, os.W_OK): raise ValueError(f"out: {out} is not writable")
+        return self
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "MainConfig":
+        "A config from `run.json`'s `config` (its `pretrain` entry a `PretrainConfig` dict)."
+        d = dict(d)
+        if "pretrain" in d: d["pretrain"] = PretrainConfig.from_dict(d["pretrain"])
+        return cls(**d)
 
 # %% ../nbs/11_main.ipynb #d3d0d010
 def prepare_tasks(cfg: MainConfig, log=print) -> tuple[list, dict]:
-    "Build missing tasks (if `cfg.build`) and load every task that is available; returns `(tasks, {name: status})`."
+    "Build missing tasks (if `cfg.build`) and load every task that is available, grouped for k-fold; returns `(tasks, {name: status})`."
+    from doppelnb.evaluate import FOLD_GROUPS
     from doppelnb.tasks import MissingDependencyError, build_tasks, is_built, load_task
     status, tasks = {}, []
     for name in cfg.tasks:
@@ -68,86 +86,111 @@ def prepare_tasks(cfg: MainConfig, log=print) -> tuple[list, dict]:
                 status[name] = f"skipped: {e}"; log(f"[data] {name}: {e}"); continue
         else:
             status[name] = "already built"
-        tasks.append(load_task(folder))
+        tasks.append(load_task(folder, group=FOLD_GROUPS.get(name, "group")))
         log(f"[data] {name}: {status[name]} ({len(tasks[-1])} clips, {len(tasks[-1].classes)} classes)")
     if not tasks: raise ValueError(f"data: no task could be built or found under {cfg.data} ({status}); see doppelnb.tasks.TASK_PACKAGES")
     return tasks, status
 
-def pretrain_encoder(cfg: MainConfig) -> Path:
-    "Pretrain (or resume, or reuse) the CPU-default encoder on doppelgängers; returns the checkpoint path."
-    from doppelnb.pretrain import PretrainConfig, pretrain
-    run = Path(cfg.out) / "pretrain"
-    pcfg = PretrainConfig.preset("cpu", source="synth", delta=cfg.delta, encoder=cfg.encoder, steps=cfg.steps, batch_size=cfg.batch_size,
-                                 seed=cfg.seed, workers=cfg.workers, out=str(run), checkpoint_every=50, device="cpu")
-    pretrain(pcfg, resume=(run / "last.pt").exists())  # a finished run returns at once; an interrupted one continues exactly
-    return run / "last.pt"
+def pretrain_runs(cfg: MainConfig) -> dict:
+    "Pretrain (or resume, or reuse) the recipe and its δ = 1 control (same steps); `{'recipe' | 'control': run folder}`."
+    from doppelnb.pretrain import pretrain
+    runs = {"recipe": (Path(cfg.out) / "pretrain", cfg.pretrain),
+            "control": (Path(cfg.out) / "pretrain_control", replace(cfg.pretrain, delta=1.0))}
+    for folder, pcfg in runs.values():
+        pretrain(replace(pcfg, out=str(folder)), resume=(folder / "last.pt").exists())  # finished: returns at once; interrupted: resumes
+    return {k: folder for k, (folder, _) in runs.items()}
 
-def evaluate_pretrained(cfg: MainConfig, checkpoint: Path, tasks: list):
-    "Probe the pretrained encoder and both baselines on `tasks`; tidy results table."
-    from doppelnb.evaluate import evaluate_encoder, load_checkpoint
-    encoder, ckpt = load_checkpoint(checkpoint)
-    return evaluate_encoder(encoder, tasks, name=f"{cfg.encoder} (doppelgängers δ={cfg.delta})", encoder_name=ckpt["encoder"],
-                            encoder_kwargs=ckpt.get("encoder_kwargs"), seeds=tuple(cfg.probe_seeds), probes=tuple(cfg.probes),
-                            progress=False)
+def method_names(cfg: MainConfig) -> dict:
+    "The table's names of the four methods."
+    p = cfg.pretrain
+    return dict(recipe=f"{p.encoder} (doppelgängers δ={p.delta})", control=f"{p.encoder} (δ=1 control)",
+                random=f"{p.encoder} (random init)", logmel="logmel stats")
+
+def evaluate_runs(cfg: MainConfig, runs: dict, tasks: list):
+    "Per-fold scores of the recipe, its control, random init and log-mel statistics on the same folds; `(scores, paired)`."
+    import pandas as pd
+    from doppelnb.evaluate import paired_differences, score_encoder, score_logmel_stats
+    from doppelnb.model import build_encoder
+    from doppelnb.pretrain import load_pretrained
+    names, p = method_names(cfg), cfg.pretrain
+    encoders = {names[k]: load_pretrained(runs[k] / "last.pt")[0].encoder for k in ("recipe", "control")}
+    encoders[names["random"]] = build_encoder(p.encoder, seed=p.seed, **p.encoder_kwargs).eval()
+    scores = pd.concat([score_encoder(n, e, tasks, cfg.folds, p.seed) for n, e in encoders.items()]
+                       + [score_logmel_stats(tasks, cfg.folds, p.seed, names["logmel"])], ignore_index=True)
+    paired = pd.concat([paired_differences(scores, names["recipe"], names[ref]) for ref in ("control", "random", "logmel")],
+                       ignore_index=True)
+    return scores, paired
 
 # %% ../nbs/11_main.ipynb #b220a9f5
-def plot_results(results, metric: str = "accuracy"):
-    "Seaborn bar plot of probe `metric` (mean ± std over seeds) per task and method."
+def accuracy_table(scores) -> "pd.DataFrame":
+    "Accuracy in %, mean ± std over folds, one row per method, one column per task."
+    g = scores.groupby(["method", "task"], sort=False).accuracy
+    table = (100 * g.mean()).round(1).astype(str) + " ± " + (100 * g.std(ddof=1)).round(1).astype(str)
+    return table.unstack("task").loc[list(dict.fromkeys(scores.method))]
+
+def paired_table(paired) -> "pd.DataFrame":
+    "Paired differences in points, `mean [low, high]`, one row per reference, one column per task."
+    cell = lambda r: f"{100 * r['mean']:+.1f} [{100 * r['low']:+.1f}, {100 * r['high']:+.1f}]"
+    t = paired.assign(value=paired.apply(cell, axis=1), row=lambda d: d.method + " − " + d.reference)
+    return t.pivot(index="row", columns="task", values="value").loc[list(dict.fromkeys(t.row)), list(dict.fromkeys(t.task))]
+
+def plot_results(scores):
+    "Seaborn bar plot of probe accuracy per task and method: mean over folds, whiskers one standard deviation."
     import matplotlib.pyplot as plt
     import seaborn as sns
-    r = results[results.metric == metric].copy()
-    r["task · probe"] = r["task"] + " · " + r["probe"]
-    fig, ax = plt.subplots(figsize=(8, 3.6))
-    sns.barplot(r, x="task · probe", y="mean", hue="method", ax=ax)
-    for bar, (_, row) in zip(ax.patches, r.sort_values(["method", "task · probe"], key=lambda s: s.map(
-            {v: i for i, v in enumerate(dict.fromkeys(r[s.name]))})).iterrows()):
-        ax.errorbar(bar.get_x() + bar.get_width() / 2, bar.get_height(), yerr=row["std"], color="black", lw=1, capsize=2)
-    ax.set(ylabel=f"{metric} (mean ± std over seeds)", xlabel="", ylim=(0, 1))
-    ax.legend(fontsize=8, loc="lower right"); fig.tight_layout()
+    fig, ax = plt.subplots(figsize=(8, 3.4))
+    sns.barplot(scores, x="task", y="accuracy", hue="method", errorbar="sd", ax=ax, capsize=0.05, err_kws={"linewidth": 1})
+    ax.set(ylabel="linear-probe accuracy (folds)", xlabel="", ylim=(0, 1))
+    ax.legend(fontsize=7, loc="lower right"); fig.tight_layout()
     return fig
 
+# %% ../nbs/11_main.ipynb #089c8e23
 def run_main(cfg: MainConfig | None = None, log=print) -> dict:
-    "The main job: data → pretrain on doppelgängers → evaluate → `cfg.out`/ (tables, figures, checkpoint, config, versions)."
-    import soundfile as sf
-    from doppelnb.evaluate import format_results, load_checkpoint, save_checkpoint
-    from doppelnb.pretrain import save_loss_curve
-    cfg = cfg or MainConfig()
+    "The main job: data → pretrain the recipe and its δ = 1 control → k-fold evaluation → `cfg.out`/ (tables, figures, checkpoint, card)."
+    cfg = (cfg or MainConfig()).validate()
     out = Path(cfg.out)
-    if out.exists() and not out.is_dir(): raise ValueError(f"out: {out} exists and is not a directory")
-    try: (out / "pairs").mkdir(parents=True, exist_ok=True)
-    except OSError as e: raise OSError(f"out: cannot create {out}: {e.strerror}") from e
+    with run_lock(out, what="doppelnb_main", name=".main.lock"):
+        return _run_main(cfg, out, log)
+
+def _run_main(cfg: MainConfig, out: Path, log) -> dict:
+    import soundfile as sf
+    from doppelnb.evaluate import plot_paired, save_checkpoint
+    from doppelnb.pretrain import load_pretrained, save_loss_curve
+    (out / "pairs").mkdir(exist_ok=True)
     timings, started = {}, time.perf_counter()
     tick = lambda name, t0: timings.__setitem__(name, round(time.perf_counter() - t0, 1))
 
     t0 = time.perf_counter(); tasks, data_status = prepare_tasks(cfg, log); tick("data", t0)
-    t0 = time.perf_counter(); checkpoint = pretrain_encoder(cfg); tick("pretrain", t0)
-    save_loss_curve(out / "pretrain")
-    t0 = time.perf_counter(); results = evaluate_pretrained(cfg, checkpoint, tasks); tick("evaluate", t0)
+    t0 = time.perf_counter(); runs = pretrain_runs(cfg); tick("pretrain", t0)
+    t0 = time.perf_counter(); scores, paired = evaluate_runs(cfg, runs, tasks); tick("evaluate", t0)
 
-    table = format_results(results)
-    atomic_write(out / "eval.csv", results.drop(columns=["values"], errors="ignore").to_csv(index=False))
-    atomic_write(out / "results.md", markdown_table(table))
-    encoder, ckpt = load_checkpoint(checkpoint)
-    atomic_write(out / ENCODER_FILE, lambda p: save_checkpoint(p, encoder, ckpt["encoder"], ckpt.get("encoder_kwargs"),
-                                                              pretraining=dict(source="doppelgängers", delta=cfg.delta, steps=cfg.steps,
-                                                                               batch_size=cfg.batch_size, seed=cfg.seed)))
-    fig = plot_results(results)
-    atomic_write(out / "probe_accuracy.png", lambda p: fig.savefig(p, format="png", dpi=110))
+    atomic_write(out / "scores.csv", scores.to_csv(index=False))
+    atomic_write(out / "paired.csv", paired.to_csv(index=False))
+    table, diffs = accuracy_table(scores), paired_table(paired)
+    atomic_write(out / "results.md", markdown_table(table) + "\n" + markdown_table(diffs))
+    model, ckpt = load_pretrained(runs["recipe"] / "last.pt")
+    atomic_write(out / ENCODER_FILE, lambda p: save_checkpoint(p, model.encoder, ckpt["encoder"], ckpt.get("encoder_kwargs"),
+                                                              config=ckpt["config"], step=ckpt["step"]))
+    import matplotlib.pyplot as plt
+    for name, fig in (("probe_accuracy.png", plot_results(scores)), ("paired_differences.png", plot_paired(paired))):
+        atomic_write(out / name, lambda p: fig.savefig(p, format="png", dpi=110))
     t0 = time.perf_counter()
-    grid = delta_grid_pairs(2, DELTA_GRID, seed=cfg.seed)
+    grid = delta_grid_pairs(2, DELTA_GRID, seed=cfg.pretrain.seed)
     for k in range(2):
         views = [("source", grid["source"][k])] + [(f"delta{d:.2f}_{v}", grid[d][i][k]) for d in DELTA_GRID for i, v in enumerate("ab")]
         for name, audio in views:
             atomic_write(out / "pairs" / f"source{k}_{name}.wav", lambda p: sf.write(p, audio.numpy(), 16000, format="WAV", subtype="PCM_16"))
     fig = plot_delta_grid(grid, 0)
     atomic_write(out / "pairs_grid.png", lambda p: fig.savefig(p, format="png", dpi=110))
-    import matplotlib.pyplot as plt; plt.close("all")
+    plt.close("all")
     tick("examples", t0)
-    record = dict(config=asdict(cfg), data=data_status, checkpoint=str(checkpoint), environment=environment_info(), timings_s=timings,
-                  seconds=round(time.perf_counter() - started, 1), finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    record = dict(config=asdict(cfg), data=data_status, runs={k: str(v) for k, v in runs.items()}, environment=environment_info(),
+                  timings_s=timings, seconds=round(time.perf_counter() - started, 1),
+                  train_seconds={k: round(load_pretrained(v / "last.pt")[1]["elapsed"], 1) for k, v in runs.items()},
+                  finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     atomic_write(out / "run.json", json.dumps(record, indent=2))
-    atomic_write(out / "model_card.md", model_card(record, table, sum(p.numel() for p in encoder.parameters()), ckpt.get("elapsed")))
-    return dict(record, results=results, table=table)
+    atomic_write(out / "model_card.md", model_card(record, table, diffs, sum(p.numel() for p in model.encoder.parameters())))
+    return dict(record, scores=scores, paired=paired, table=table, diffs=diffs)
 
 def markdown_table(df) -> str:
     "A pandas table (index included) as a GitHub-flavoured markdown table."
@@ -155,45 +198,63 @@ def markdown_table(df) -> str:
     rows = [list(map(str, df.columns))] + df.astype(str).values.tolist()
     return "\n".join(["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])] + ["| " + " | ".join(r) + " |" for r in rows[1:]]) + "\n"
 
-def model_card(record: dict, table, n_params: int, train_seconds: float | None = None) -> str:
-    "The model card of the main job's encoder: what it was trained on, how, and how it scores."
-    c, env = record["config"], record["environment"]
-    took = f"{train_seconds:.0f} s" if train_seconds is not None else "time not recorded"
+def model_card(record: dict, table, diffs, n_params: int) -> str:
+    "The model card of the main job's encoder, every setting read from the run's config."
+    p, env, c = record["config"]["pretrain"], record["environment"], record["config"]
+    s = PretrainConfig.from_dict(p).optimizer_settings()
+    scale = f" (per group × {p['delta_scale']})" if p["delta_scale"] else ""
+    extras = [f"projection head {p['head_hidden']} → {p['head_out']}" if p["head"] else "no projection head",
+              f"waveform augmentations: {p['wave_augment']}", f"spectrogram views: {p['views']}", f"nebula {p['nebula']}"]
+    loss = {"nt_xent": f"NT-Xent (τ = {p['tau']})", "align_uniform": f"alignment + uniformity (α = {p['align_alpha']}, t = {p['uniform_t']})",
+            "vicreg": "VICReg"}.get(p["loss"], p["loss"])
     return "\n\n".join([
-        f"**Encoder** `{c['encoder']}` ({n_params / 1e6:.2f} M parameters), input: VGGish-style log-mel patches (96 frames × 64 bands, 16 kHz); "
+        f"**Encoder** `{p['encoder']}` ({n_params / 1e6:.2f} M parameters), input: log-mel patches ({p['frontend']} front end); "
         f"file `{ENCODER_FILE}`.",
-        f"**Data**: {c['steps'] * c['batch_size']:,} doppelgänger pairs ({c['steps']} steps × batch {c['batch_size']}), rendered on the fly from "
-        f"torchsynth's `Voice` with δ = {c['delta']}, 1 s each; no recorded audio.",
-        f"**Training**: alignment + uniformity loss, SGD (`cpu` preset), seed {c['seed']}, {took} on "
-        f"{env['cpu_threads']} CPU threads (torch {env['torch']}).",
-        f"**Evaluation**: frozen encoder, {' and '.join(c['probes'])} probes on group-disjoint test splits "
-        f"(seeds {', '.join(map(str, c['probe_seeds']))}) of the offline tasks; accuracy in %, mean ± std:",
+        f"**Data**: {p['steps'] * p['batch_size']:,} doppelgänger pairs ({p['steps']} steps × batch {p['batch_size']}), rendered on the fly "
+        f"from torchsynth's `Voice` with δ = {p['delta']}{scale}, "
+        f"{p['duration']} s each; {', '.join(extras)}; no recorded audio.",
+        f"**Training**: {loss}, {s['kind']} (lr {s['lr']:.3g}, {s['schedule']} schedule, weight decay {s['weight_decay']:g}), seed {p['seed']}, "
+        f"{record['train_seconds']['recipe']:.0f} s on {env['cpu_threads']} CPU threads (torch {env['torch']}).",
+        f"**Evaluation**: frozen encoder, linear probe on {c['folds']} group-disjoint folds per task (notes by GM program, keywords by voice, "
+        f"foley by source), the same folds for every method. Accuracy in %, mean ± std over folds:",
         markdown_table(table),
+        "Paired differences of the pretrained encoder (points, mean over folds [95 % interval]); the δ = 1 control is the same run with "
+        "pairs that share nothing, so the first row is the part of the effect that the doppelgängers themselves cause:",
+        markdown_table(diffs),
         f"Produced by `bash scripts/main.sh` (`doppelnb_main`) on {record['finished'][:10]}; configuration, versions and timings in `run.json`.", ""])
 
 # %% ../nbs/11_main.ipynb #2b5da987
-def main_cli(argv=None):
-    "Command line: run the main job and print its results table."
+MAIN_OPTIONS = [f.name for f in fields(MainConfig) if f.name != "pretrain"]
+
+def main_parser() -> argparse.ArgumentParser:
+    "`doppelnb_main`'s parser: the job's own options, then every pretraining knob generated from `PretrainConfig` (as `doppelnb_pretrain`)."
     defaults = MainConfig()
-    p = argparse.ArgumentParser(prog="doppelnb_main", description=run_main.__doc__)
-    p.add_argument("--out", default=defaults.out); p.add_argument("--data", default=defaults.data)
-    p.add_argument("--tasks", nargs="+", default=defaults.tasks)
-    p.add_argument("--seed", type=int, default=defaults.seed)
-    p.add_argument("--steps", type=int, default=defaults.steps, help="pretraining steps")
-    p.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    p.add_argument("--delta", type=float, default=defaults.delta)
-    p.add_argument("--encoder", default=defaults.encoder)
-    p.add_argument("--probe-seeds", type=int, nargs="+", default=defaults.probe_seeds)
-    p.add_argument("--probes", nargs="+", default=defaults.probes, choices=["linear", "knn"])
-    p.add_argument("--workers", type=int, default=defaults.workers)
+    p = config_parser("doppelnb_main", exclude=("out", "resume"), defaults=defaults.pretrain,
+                      description=run_main.__doc__ + " Pretraining knobs default to the 'speedrun' preset.")
+    p.add_argument("--out", help=f"results folder (default: {defaults.out!r})")
+    p.add_argument("--data", help=f"downstream task folders (default: {defaults.data!r})")
+    p.add_argument("--tasks", nargs="+", help=f"tasks to build and probe (default: {defaults.tasks})")
+    p.add_argument("--folds", type=int, help=f"group-disjoint folds per task (default: {defaults.folds})")
     p.add_argument("--no-build", action="store_true", help="use only tasks already built under --data")
+    return p
+
+def main_cli(argv=None):
+    "Command line: run the main job and print its results tables."
+    p = main_parser()
     a = vars(p.parse_args(argv))
-    a["build"] = not a.pop("no_build")
-    try: record = run_main(MainConfig(**a))
-    except (ValueError, OSError) as e: p.exit(2, f"doppelnb_main: error: {e}\n")
-    print(f"\ndoppelnb main job (seed {a['seed']}) → {a['out']}/ in {record['seconds']:.0f} s {record['timings_s']}")
-    print("probe accuracy, % (mean ± std over group-disjoint splits):")
+    own = {k: a.pop(k) for k in MAIN_OPTIONS if k in a}
+    if a.pop("no_build", False): own["build"] = False
+    try:
+        pcfg, _ = config_from_args(a, default_preset="speedrun")
+        defaults = MainConfig().pretrain
+        pcfg = replace(pcfg, **{k: getattr(defaults, k) for k in ("workers", "device") if k not in a})
+        record = run_main(MainConfig(**own, pretrain=pcfg))
+    except (ValueError, OSError, RunLockError) as e: p.exit(2, f"doppelnb_main: error: {e}\n")
+    print(f"\ndoppelnb main job (seed {pcfg.seed}) → {record['config']['out']}/ in {record['seconds']:.0f} s {record['timings_s']}")
+    print("linear-probe accuracy, % (mean ± std over group-disjoint folds):")
     print(record["table"].to_string())
+    print("paired differences of the pretrained encoder, points (mean [95 % interval]):")
+    print(record["diffs"].to_string())
 
 # %% ../nbs/11_main.ipynb #81e01837
 def shipped_checkpoint(name: str = ENCODER_FILE) -> Path:

@@ -171,6 +171,8 @@ class PretrainConfig:
 
 RUN_PRESETS = {
     "cpu": {},
+    # the main job's recipe: the best short recipe of the CPU recipe search (12_speedrun)
+    "speedrun": dict(loss="nt_xent", tau=0.2, head=True, optimizer="adamw", delta=0.05, steps=600, checkpoint_every=100),
     # Cherep & Singh 2025: ResNet-18, no head, alignment + uniformity, batch 768, ≈ 23k steps, SGD 0.12·B/256, no augmentations
     "doppelganger": dict(source="synth", delta=0.25, views="none", encoder="resnet18", head=False, loss="align_uniform",
                          optimizer="doppelganger", batch_size=768, steps=23_000, workers=8, precision="bf16", channels_last=True,
@@ -766,15 +768,17 @@ def _flag_kind(f) -> object:
         if name in t: return kind
     return str
 
-def config_parser(prog: str = "doppelnb_pretrain") -> argparse.ArgumentParser:
-    "An argparse parser with one flag per `PretrainConfig` field (defaults suppressed: only given flags appear) plus run options."
-    p = argparse.ArgumentParser(prog=prog, description="Pretrain an audio encoder on doppelgänger pairs or real-audio views.",
-                                argument_default=argparse.SUPPRESS)
-    p.add_argument("--preset", choices=sorted(RUN_PRESETS), help="start from a paper's settings (then apply the flags)")
+def config_parser(prog: str = "doppelnb_pretrain", exclude=(), defaults: PretrainConfig | None = None,
+                  description: str = "Pretrain an audio encoder on doppelgänger pairs or real-audio views.") -> argparse.ArgumentParser:
+    """An argparse parser with one flag per `PretrainConfig` field (defaults suppressed: only given flags appear) plus run options;
+    `exclude`: fields (or 'resume') left out, for a command that sets them itself; `defaults`: the values `--help` shows."""
+    p = argparse.ArgumentParser(prog=prog, description=description, argument_default=argparse.SUPPRESS)
+    p.add_argument("--preset", choices=sorted(RUN_PRESETS), help="start from a preset's settings (then apply the flags)")
     p.add_argument("--config", help="start from a saved config.json (then apply the flags)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt (its config + the flags given)")
-    defaults = PretrainConfig().to_dict()
-    for f in fields(PretrainConfig):
+    if "resume" not in exclude:
+        p.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt (its config + the flags given)")
+    defaults = (defaults or PretrainConfig()).to_dict()
+    for f in (f for f in fields(PretrainConfig) if f.name not in exclude):
         flag, kind, help = "--" + f.name.replace("_", "-"), _flag_kind(f), f"{f.metadata['help']} (default: {defaults[f.name]!r})"
         if kind == "bool": p.add_argument(flag, action=argparse.BooleanOptionalAction, help=help)
         elif kind == "list": p.add_argument(flag, nargs="*", help=help)
@@ -793,12 +797,12 @@ def read_config(path) -> PretrainConfig:
     try: return PretrainConfig.from_dict(d)
     except (ValueError, TypeError) as e: raise ValueError(f"config: {path}: {e}") from None
 
-def config_from_args(args: dict) -> tuple[PretrainConfig, bool]:
+def config_from_args(args: dict, default_preset: str = "cpu") -> tuple[PretrainConfig, bool]:
     """The config and resume flag of parsed command-line arguments (see `config_parser`). With `--resume`, the run's
     `config.json`, or if it is missing the config stored in its checkpoint, is the base the flags apply to."""
     args = dict(args)
-    resume, preset, config_file = args.pop("resume", False), args.pop("preset", None), args.pop("config", None)
-    base = PretrainConfig.preset(preset) if preset else PretrainConfig()
+    resume, preset, config_file = args.pop("resume", False), args.pop("preset", default_preset), args.pop("config", None)
+    base = PretrainConfig.preset(preset)
     if config_file: base = read_config(config_file)
     if resume:
         out = Path(args.get("out", base.out))
