@@ -29,9 +29,10 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from .augment import PRESETS, ViewPipeline
 from .features import DOPPELGANGER, FONSECA, AudioFileError, LogMel, load_audio, random_patches, realish_clip
+from .files import atomic_write, checked_text, read_json
 from .model import ENCODERS, LOSSES, build_model, get_loss
 from .runlock import RunLockError, run_lock
-from .synth import NEBULAE, DoppelgangerSynth, atomic_write, check_delta, stream_seed
+from .synth import NEBULAE, DoppelgangerSynth, check_delta, stream_seed
 from .wave_augment import WAVE_PRESETS, WaveAugment
 
 # %% auto #0
@@ -445,15 +446,8 @@ def read_log(path, columns=None) -> list[list[str]]:
     """The rows of a run's CSV log (`metrics.csv`, `monitor.csv`) under its header, checked: an empty, binary or ragged
     file, or another header than `columns`, is a `ValueError` naming the file and the line. A last line cut off by a
     kill (no newline and too few fields) is dropped."""
-    path, NL = Path(path), b"\n"
-    raw = path.read_bytes()
-    if not raw.strip(): raise ValueError(f"{path}: empty file (no header line); delete it to resume")
-    nul = raw.find(b"\x00")
-    if nul >= 0: raise ValueError(f"{path}, line {raw.count(NL, 0, nul) + 1}: NUL byte — a binary file, not CSV")
-    try: text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{path}, line {raw.count(NL, 0, e.start) + 1}: not UTF-8 text (byte {raw[e.start]:#04x})") from None
-    lines = text.split("\n")
+    path = Path(path)
+    lines = checked_text(path, empty="empty file (no header line); delete it to resume").split("\n")
     cut = lines.pop() if lines[-1] else None                   # the text after the last newline: a cut-off row
     rows = [(i + 1, row) for i, line in enumerate(lines) if line for row in csv.reader([line])]
     header = rows[0][1] if rows else []
@@ -789,10 +783,7 @@ def config_parser(prog: str = "doppelnb_pretrain", exclude=(), defaults: Pretrai
 def read_config(path) -> PretrainConfig:
     "A `PretrainConfig` from a JSON file; an unreadable, malformed or foreign file is a `ValueError` naming it (and the line)."
     path = Path(path)
-    try: d = json.loads(path.read_bytes())
-    except OSError as e: raise ValueError(f"config: cannot read {path} ({e.strerror or e})") from None
-    except UnicodeDecodeError as e: raise ValueError(f"config: {path} is not UTF-8 text (byte {e.start})") from None
-    except json.JSONDecodeError as e: raise ValueError(f"config: {path}, line {e.lineno}: not valid JSON ({e.msg})") from None
+    d = read_json(path, "config")
     if not isinstance(d, dict): raise ValueError(f"config: {path} must hold a JSON object of settings, got {type(d).__name__}")
     try: return PretrainConfig.from_dict(d)
     except (ValueError, TypeError) as e: raise ValueError(f"config: {path}: {e}") from None

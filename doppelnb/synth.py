@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
+from .files import atomic_write, read_json
 from .runlock import RunLockError, run_lock
 
 # %% auto #0
@@ -31,8 +32,7 @@ __all__ = ['NEBULAE', 'NEBULA_FIELDS', 'PARAMETER_GROUPS', 'PARAM_LOW', 'PARAM_H
            'DELTA_GRID', 'import_torchsynth', 'read_nebula', 'build_synth', 'parameter_names', 'parameter_group',
            'parameter_mask', 'parameter_scale', 'draw_params', 'check_delta', 'perturb', 'DoppelgangerBatch',
            'stream_seed', 'DoppelgangerSynth', 'delta_grid_pairs', 'diagnostic_log_mel', 'plot_delta_grid',
-           'spectral_distance', 'view_distance_by_delta', 'atomic_write', 'write_pairs', 'pairs_cli', 'benchmark_synth',
-           'bench_cli']
+           'spectral_distance', 'view_distance_by_delta', 'write_pairs', 'pairs_cli', 'benchmark_synth', 'bench_cli']
 
 # %% ../nbs/00_synth.ipynb #d3dff376
 def import_torchsynth():
@@ -52,10 +52,7 @@ NEBULA_FIELDS = ("curve", "symmetric", "minimum", "maximum")  # what a nebula ma
 def read_nebula(path) -> list:
     "A nebula JSON file's entries `{name: [module, parameter, field], value}`, checked; errors name the file (and line)."
     path = Path(path)
-    try: entries = json.loads(path.read_bytes())
-    except OSError as e: raise ValueError(f"nebula: cannot read {path} ({e.strerror or e})") from None
-    except UnicodeDecodeError as e: raise ValueError(f"nebula: {path} is not UTF-8 text (byte {e.start})") from None
-    except json.JSONDecodeError as e: raise ValueError(f"nebula: {path}, line {e.lineno}: not valid JSON ({e.msg})") from None
+    entries = read_json(path, "nebula")
     shape = 'a list of {"name": [module, parameter, field], "value": ...}'
     if not isinstance(entries, list) or not entries: raise ValueError(f"nebula: {path} must hold {shape}")
     for i, hp in enumerate(entries):
@@ -439,18 +436,6 @@ def view_distance_by_delta(n_pairs: int = 256, deltas: Sequence[float] = (0.0, *
     return pd.DataFrame(rows), float(spectral_distance(unrelated[:half], unrelated[half:], gen.sample_rate).nanmean())
 
 # %% ../nbs/00_synth.ipynb #4a849d0f
-def atomic_write(path, data):
-    """Write `path` via a temporary file in the same folder, then rename it into place, so a crash never leaves a half-written file.
-    `data` is bytes, str, or a function that writes to the temporary path it is given."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        if callable(data): data(tmp)
-        else: tmp.write_bytes(data.encode() if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists(): tmp.unlink()
-
 def _is_pair_file(name: str) -> bool: return name == "params.csv" or fnmatch.fnmatchcase(name, "pair_*.wav")
 
 def _pairs_folder_check(out_dir: Path, overwrite: bool):

@@ -29,6 +29,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .features import AudioFileError, load_audio
+from .files import checked_text
 from .runlock import RunLockError, run_lock
 
 # %% auto #0
@@ -66,15 +67,8 @@ def read_metadata(path) -> pd.DataFrame:
 
 def _read_csv_lines(path) -> tuple:
     "`(table of strings, line of each row)` of a CSV file, checked: text, a header, each row as many fields as the header."
-    path, NL = Path(path), b"\n"
-    try: raw = path.read_bytes()
-    except OSError as e: raise ValueError(f"{path}: cannot read ({e.strerror or e})") from None
-    if not raw.strip(): raise ValueError(f"{path}: empty file (no header line)")
-    nul = raw.find(b"\x00")
-    if nul >= 0: raise ValueError(f"{path}, line {raw.count(NL, 0, nul) + 1}: NUL byte — a binary file, not CSV")
-    try: text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{path}, line {raw.count(NL, 0, e.start) + 1}: not UTF-8 text (byte {raw[e.start]:#04x})") from None
+    path = Path(path)
+    text = checked_text(path, bom=True)
     reader, rows, lines = csv.reader(io.StringIO(text, newline="")), [], []
     try:
         for row in reader:
