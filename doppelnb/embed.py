@@ -17,9 +17,10 @@ import torch
 from tqdm.auto import tqdm
 
 from .features import load_audio
+from .files import atomic_write
 from .hear import chunked_logmel, get_timestamp_embeddings, load_model, packaged_weights, scene_embeddings
 from .pretrain import AUDIO_EXTENSIONS
-from .synth import atomic_write
+from .runlock import RunLockError, run_lock
 
 # %% auto #0
 __all__ = ['EXTENSIONS', 'INDEX_COLUMNS', 'KINDS', 'find_audio', 'embedding_path', 'embed_batch', 'embed_folder', 'embed_cli']
@@ -110,44 +111,46 @@ def embed_folder(audio_dir, out, checkpoint: str = "", kind: str = "scene", batc
     model = load_model(str(ckpt)).to(device)
     run = dict(checkpoint=str(ckpt.resolve()), sha256=_sha256(ckpt), kind=kind, sample_rate=model.sample_rate,
                hop_ms=model.hop_ms if kind == "timestamp" else None, embedding_size=model.scene_embedding_size)
-    saved = out / "run.json"
-    if saved.is_file():
-        try: before = json.loads(saved.read_text())
-        except (ValueError, OSError) as e: raise ValueError(f"out: {saved} cannot be read ({e}); remove it or choose another --out") from None
-        differ = [k for k in ("sha256", "kind", "sample_rate") if before.get(k) != run[k]]
-        if differ:
-            raise ValueError(f"out: {out} holds embeddings of another run ({', '.join(f'{k}: {before.get(k)!r} → {run[k]!r}' for k in differ)}); "
-                             "choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write(saved, json.dumps(run, indent=1))
-    rels = [p.relative_to(audio_dir).as_posix() for p in files]
-    previous = {}
-    if (out / "index.csv").is_file():
-        try: previous = {r["file"]: r for r in pd.read_csv(out / "index.csv").to_dict("records") if r.get("status") == "ok"}
-        except (ValueError, OSError, KeyError): previous = {}
-    rows, todo, skipped = {}, [], 0
-    for path, rel in zip(files, rels):
-        target = embedding_path(out, rel, kind)
-        if target.is_file() and rel in previous: rows[rel] = previous[rel]; skipped += 1
-        else: todo.append((path, rel))
-    bar = tqdm(total=len(files), initial=skipped, desc="embed", unit="file", disable=not progress, mininterval=1)
-    for b in range(0, len(todo), batch_files):
-        batch = todo[b:b + batch_files]
-        for row in embed_batch([p for p, _ in batch], [r for _, r in batch], out, model, kind): rows[row["file"]] = row
-        _write_index(out, [rows[r] for r in rels if r in rows])
-        bar.update(len(batch))
-    bar.close()
-    index = _write_index(out, [rows[r] for r in rels])
-    ok = index[index.status == "ok"]
-    if kind == "scene" and len(ok):
-        atomic_write(out / "scene.npy", lambda tmp: np.save(open(tmp, "wb"), np.concatenate([np.load(out / e) for e in ok.embedding])))
-    bad = index[index.status != "ok"]
-    if log:
-        log(f"doppelnb_embed: {len(ok)} of {len(index)} files embedded ({kind}, {skipped} done before) → {out}/index.csv"
-            + (f"; {len(bad)} failed:" if len(bad) else ""))
-        for r in bad.head(10).itertuples(): log(f"  {r.file}: {r.error}")
-        if len(bad) > 10: log(f"  … and {len(bad) - 10} more (see index.csv)")
-    return index
+    with run_lock(out, f"doppelnb_embed {audio_dir}"):                # one run writes OUT at a time
+        saved = out / "run.json"
+        if saved.is_file():
+            try: before = json.loads(saved.read_text())
+            except (ValueError, OSError) as e:
+                raise ValueError(f"out: {saved} cannot be read ({e}); remove it or choose another --out") from None
+            differ = [k for k in ("sha256", "kind", "sample_rate") if before.get(k) != run[k]]
+            if differ:
+                raise ValueError(f"out: {out} holds embeddings of another run ({', '.join(f'{k}: {before.get(k)!r} → {run[k]!r}' for k in differ)}); "
+                                 "choose another --out")
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write(saved, json.dumps(run, indent=1))
+        rels = [p.relative_to(audio_dir).as_posix() for p in files]
+        previous = {}
+        if (out / "index.csv").is_file():
+            try: previous = {r["file"]: r for r in pd.read_csv(out / "index.csv").to_dict("records") if r.get("status") == "ok"}
+            except (ValueError, OSError, KeyError): previous = {}
+        rows, todo, skipped = {}, [], 0
+        for path, rel in zip(files, rels):
+            target = embedding_path(out, rel, kind)
+            if target.is_file() and rel in previous: rows[rel] = previous[rel]; skipped += 1
+            else: todo.append((path, rel))
+        bar = tqdm(total=len(files), initial=skipped, desc="embed", unit="file", disable=not progress, mininterval=1)
+        for b in range(0, len(todo), batch_files):
+            batch = todo[b:b + batch_files]
+            for row in embed_batch([p for p, _ in batch], [r for _, r in batch], out, model, kind): rows[row["file"]] = row
+            _write_index(out, [rows[r] for r in rels if r in rows])
+            bar.update(len(batch))
+        bar.close()
+        index = _write_index(out, [rows[r] for r in rels])
+        ok = index[index.status == "ok"]
+        if kind == "scene" and len(ok):
+            atomic_write(out / "scene.npy", lambda tmp: np.save(open(tmp, "wb"), np.concatenate([np.load(out / e) for e in ok.embedding])))
+        bad = index[index.status != "ok"]
+        if log:
+            log(f"doppelnb_embed: {len(ok)} of {len(index)} files embedded ({kind}, {skipped} done before) → {out}/index.csv"
+                + (f"; {len(bad)} failed:" if len(bad) else ""))
+            for r in bad.head(10).itertuples(): log(f"  {r.file}: {r.error}")
+            if len(bad) > 10: log(f"  … and {len(bad) - 10} more (see index.csv)")
+        return index
 
 # %% ../nbs/08_embed.ipynb #ddabcc27
 def embed_cli(argv=None):
@@ -165,5 +168,5 @@ def embed_cli(argv=None):
     a = p.parse_args(argv)
     try:
         index = embed_folder(a.audio_dir, a.out, a.checkpoint, a.kind, a.batch_files, a.device, progress=not a.quiet)
-    except (ValueError, OSError) as e: p.exit(2, f"doppelnb_embed: error: {e}\n")
+    except (ValueError, OSError, RunLockError) as e: p.exit(2, f"doppelnb_embed: error: {e}\n")
     if (index.status != "ok").any(): sys.exit(1)

@@ -17,9 +17,11 @@ import torch
 from .evaluate import (format_results, _scores, cached_logmels, embed_logmels, evaluate_features, load_checkpoint,
                                logmel_stats_features, majority_rate, summarize, task_logmels, task_rows)
 from .features import DOPPELGANGER, LogMel, random_patches
+from .files import atomic_write
 from .model import build_encoder
 from .pretrain import PretrainConfig, config_differences, pretrain, read_checkpoint
-from .synth import atomic_write, view_distance_by_delta
+from .runlock import run_lock
+from .synth import view_distance_by_delta
 from .tasks import Task, group_split
 
 # %% auto #0
@@ -99,17 +101,18 @@ def run_experiment(name: str, config: PretrainConfig | None, tasks, seeds=(0, 1,
     if mode != "logmel" and not isinstance(config, PretrainConfig): raise ValueError(f"run {name!r}: mode {mode!r} needs a PretrainConfig")
     out = Path(cache_dir) / name
     out.mkdir(parents=True, exist_ok=True)
-    pretrain_s = _pretrained(name, config, out, progress) if mode == "pretrain" else 0.0
-    step = read_checkpoint(out / "last.pt")["step"] if mode == "pretrain" else 0
-    key = _probe_key(tasks, seeds, probes, mode, step)
-    run = ExperimentRun(name, config, mode, out, pd.DataFrame(), pretrain_s)
-    def compute():
-        rows = []
-        for task in tasks:
-            X = run.features(task)
-            rows += task_rows(task, name, evaluate_features(X, task, seeds, probes=probes))
-        return rows
-    run.rows, run.probe_s = _cached(out, key, compute, None if config is None else config.to_dict())
+    with run_lock(out, f"experiment {name}"):            # the run folder's lock: pretraining below takes it again
+        pretrain_s = _pretrained(name, config, out, progress) if mode == "pretrain" else 0.0
+        step = read_checkpoint(out / "last.pt")["step"] if mode == "pretrain" else 0
+        key = _probe_key(tasks, seeds, probes, mode, step)
+        run = ExperimentRun(name, config, mode, out, pd.DataFrame(), pretrain_s)
+        def compute():
+            rows = []
+            for task in tasks:
+                X = run.features(task)
+                rows += task_rows(task, name, evaluate_features(X, task, seeds, probes=probes))
+            return rows
+        run.rows, run.probe_s = _cached(out, key, compute, None if config is None else config.to_dict())
     return run
 
 # %% ../nbs/10_experiments.ipynb #eda822f8
@@ -145,7 +148,7 @@ def run_supervised(name: str, encoder_name: str, tasks, steps: int = 200, seeds=
     def compute():
         return [row for t in tasks for row in task_rows(t, name, [dict(probe="linear", **supervised_upper_bound(encoder_name, t, steps, s, **kwargs))
                                                                   for s in seeds])]
-    rows, seconds = _cached(out, key, compute)
+    with run_lock(out, f"experiment {name}"): rows, seconds = _cached(out, key, compute)
     return ExperimentRun(name, None, "supervised", out, rows, seconds, 0.0)
 
 # %% ../nbs/10_experiments.ipynb #4d56f049

@@ -50,6 +50,7 @@ def test_resume_skips_finished_files(tmp_path):
     assert done.stat().st_mtime_ns == stamp                 # not embedded again
     assert list(again.status) == ["ok", "error", "ok"] and "2 done before" not in lines[0] and "1 done before" in lines[0]
     np.testing.assert_allclose(np.load(out / first.embedding[2]), np.load(out / again.embedding[2]))
+    assert not (out / ".lock").exists()                     # the run lock is released at the end
 
 
 def test_timestamp_kind(tmp_path):

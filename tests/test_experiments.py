@@ -44,6 +44,21 @@ def test_interrupted_run_resumes_from_its_checkpoint(task, tmp_path):
     assert read_checkpoint(run.out / "last.pt")["step"] == 2
 
 
+def test_lock_is_held_and_taken_again_by_pretraining(task, tmp_path, monkeypatch):
+    "run_experiment holds cache_dir/name's run lock; the pretraining inside takes the same lock again; all released at the end."
+    import os
+    from doppelnb.runlock import lock_path, read_lock
+    seen, real = [], X.pretrain
+    def spy(cfg, **kwargs):
+        seen.append(read_lock(cfg.out))
+        return real(cfg, **kwargs)
+    monkeypatch.setattr(X, "pretrain", spy)
+    run = X.run_experiment("dg", SMOKE, [task], seeds=(0,), cache_dir=tmp_path)
+    assert seen and seen[0]["pid"] == os.getpid() and seen[0]["what"] == "experiment dg"
+    assert read_checkpoint(run.out / "last.pt")["step"] == 2
+    assert not lock_path(run.out).exists()
+
+
 def test_modes_supervised_and_figures(task, tmp_path):
     runs = [X.run_experiment("stats", None, [task], (0, 1), tmp_path, mode="logmel"),
             X.run_experiment("random", SMOKE, [task], (0, 1), tmp_path, mode="random"),

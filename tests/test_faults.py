@@ -113,6 +113,49 @@ def test_eval_respects_lock(data, tmp_path, capsys, monkeypatch):
         other.kill(); other.wait()
 
 
+@fault("run lock", "two `doppelnb_embed` runs write the same OUT",
+       "the second exits 2 with one line naming the folder and the first run's pid; nothing written to OUT")
+def test_embed_respects_lock(tmp_path, capsys):
+    from doppelnb.embed import embed_cli
+    audio, out = tmp_path / "audio", tmp_path / "out"
+    audio.mkdir()
+    sf.write(audio / "a.wav", np.zeros(8000, np.float32), 16000)
+    other = hold_lock(out)
+    try:
+        with pytest.raises(SystemExit) as e:
+            embed_cli([str(audio), str(out), "--quiet"])
+        assert e.value.code == 2
+        err = capsys.readouterr().err
+        assert f"pid {other.pid}" in err and str(out) in err and len(err.strip().splitlines()) == 1, err
+        assert [p.name for p in out.iterdir()] == [".lock"]     # no run.json, index.csv or embeddings
+    finally:
+        other.kill(); other.wait()
+
+
+@fault("run lock", "two processes run the same experiment (`run_experiment` / `run_supervised` on one `cache_dir/name`)",
+       "`RunLockedError` naming the folder and the first process's pid, before anything is pretrained, probed or written")
+def test_experiment_respects_lock(data, tmp_path, monkeypatch):
+    from doppelnb import experiments as X
+    from doppelnb.pretrain import PretrainConfig
+    tasks, cache = [T.load_task(data / "toy")], tmp_path / "cache"
+    out = cache / "dg"
+    for f in ("pretrain", "evaluate_features", "supervised_upper_bound"):
+        monkeypatch.setattr(X, f, lambda *a, f=f, **k: pytest.fail(f"{f} started"))
+    other = hold_lock(out)
+    try:
+        runs = [lambda: X.run_experiment("dg", PretrainConfig(steps=2), tasks, (0,), cache),
+                lambda: X.run_experiment("dg", None, tasks, (0,), cache, mode="logmel"),
+                lambda: X.run_supervised("dg", "small_cnn", tasks, steps=1, seeds=(0,), cache_dir=cache)]
+        for run in runs:
+            with pytest.raises(RunLockedError, match=f"pid {other.pid}") as e:
+                run()
+            assert str(out) in str(e.value)
+        assert [p.name for p in out.iterdir()] == [".lock"]
+        assert read_lock(out)["pid"] == other.pid
+    finally:
+        other.kill(); other.wait()
+
+
 # ---------------------------------------------------------------- doppelnb_eval: early checks, partial results
 
 @pytest.mark.parametrize("args, culprit", [
