@@ -41,8 +41,8 @@ __all__ = ['FRONTENDS', 'SOURCES', 'PRECISIONS', 'OPTIMIZERS', 'RUN_PRESETS', 'N
            'audio_files', 'AudioViews', 'write_audio_folder', 'make_stream', 'make_loader', 'lr_factor',
            'make_optimizer', 'setup_distributed', 'autocast', 'rng_state', 'set_rng_state', 'write_checkpoint',
            'read_checkpoint', 'config_differences', 'load_pretrained', 'read_log', 'prepare_run', 'RunLog',
-           'held_out_views', 'retrieval_top1', 'pretrain', 'lock_run', 'checkpoint', 'format_config', 'read_metrics',
-           'plot_loss_curve', 'save_loss_curve', 'config_parser', 'read_config', 'config_from_args',
+           'held_out_views', 'retrieval_top1', 'twin_top1', 'pretrain', 'lock_run', 'checkpoint', 'format_config',
+           'read_metrics', 'plot_loss_curve', 'save_loss_curve', 'config_parser', 'read_config', 'config_from_args',
            'pretrain_from_args', 'pretrain_cli', 'benchmark_pretrain', 'bench_cli']
 
 # %% ../nbs/05_pretrain.ipynb #c439d07f
@@ -601,8 +601,11 @@ def retrieval_top1(encoder: torch.nn.Module, view_a: torch.Tensor, view_b: torch
         embed = lambda x: torch.cat([encoder(c.to(device)[:, None]).float().cpu() for c in x.split(batch_size)])
         za, zb = torch.nn.functional.normalize(embed(view_a), dim=1), torch.nn.functional.normalize(embed(view_b), dim=1)
     finally: encoder.train(was_training)
-    sim = za @ zb.T
-    target = torch.arange(len(za))
+    return twin_top1(za, zb)
+
+def twin_top1(za: torch.Tensor, zb: torch.Tensor) -> float:
+    "Fraction of rows whose nearest row of the other set (dot product) is their partner, averaged over both directions."
+    sim, target = za @ zb.T, torch.arange(len(za))
     return float(((sim.argmax(1) == target).float().mean() + (sim.argmax(0) == target).float().mean()) / 2)
 
 # %% ../nbs/05_pretrain.ipynb #0b9cfd40

@@ -18,7 +18,7 @@ import torch
 from .evaluate import (FOLD_GROUPS, encoder_features, fold_tasks, kfold_scores, paired_differences, plot_paired,
                                score_encoder, score_logmel_stats)
 from .model import build_encoder
-from .pretrain import PretrainConfig, benchmark_pretrain, held_out_views, pretrain, read_checkpoint
+from .pretrain import PretrainConfig, benchmark_pretrain, held_out_views, pretrain, read_checkpoint, twin_top1
 from .synth import atomic_write
 from .tasks import group_split
 
@@ -212,8 +212,7 @@ def stats_retrieval(cfg: PretrainConfig, n: int = 256) -> float:
     a, b = held_out_views(cfg, n=n)
     feats = [torch.cat([x.mean(1), x.std(1)], 1) for x in (a, b)]
     za, zb = [torch.nn.functional.normalize((f - f.mean(0)) / f.std(0).clamp_min(1e-8), dim=1) for f in feats]
-    sim, target = za @ zb.T, torch.arange(n)
-    return float(((sim.argmax(1) == target).float().mean() + (sim.argmax(0) == target).float().mean()) / 2)
+    return twin_top1(za, zb)
 
 # %% ../nbs/12_speedrun.ipynb #c1ad7f5e
 def search_table(scores: pd.DataFrame, references=("random init",), controls: dict | None = None) -> pd.DataFrame:
