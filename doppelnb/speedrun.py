@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .evaluate import (FOLD_GROUPS, encoder_features, fold_tasks, kfold_scores, paired_differences, plot_paired,
-                               score_encoder, score_logmel_stats)
+from .evaluate import (FOLD_GROUPS, encoder_features, fold_tasks, kfold_scores, linear_probe, paired_differences,
+                               plot_paired, score_encoder, score_logmel_stats)
 from .model import build_encoder
 from .pretrain import PretrainConfig, benchmark_pretrain, held_out_views, pretrain, read_checkpoint, twin_top1
 from .synth import atomic_write
@@ -70,17 +70,14 @@ def control(cfg: PretrainConfig) -> PretrainConfig:
     return replace(cfg, delta=1.0)
 
 def probe_monitor(tasks, seed: int = 0, C: float = 0.1):
-    "A `pretrain` callback: linear-probe accuracy (one group-disjoint split, fixed C) on each task — a cheap real-audio signal."
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    "A `pretrain` callback: the linear probe's accuracy (one group-disjoint split, fixed C) on each task — a cheap real-audio signal."
     splits = {t.name: group_split(t, 0.25, seed) for t in tasks}
     def callback(step, encoder) -> dict:
         out = {}
         for t in tasks:
             X, (tr, te) = encoder_features(encoder, t), splits[t.name]
-            clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=300, tol=1e-3)).fit(X[tr], t.y[tr])
-            out[f"probe_{t.name}"] = clf.score(X[te], t.y[te])
+            r = linear_probe(X[tr], t.y[tr], X[te], t.y[te], t.groups[tr], seeds=(seed,), Cs=(C,))
+            out[f"probe_{t.name}"] = r["accuracy"][0]
         return out
     return callback
 
