@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from .pretrain import PretrainConfig, config_from_args, config_parser
+from .pretrain import PretrainConfig, config_from_args, config_parser, delta_control
 from .runlock import RunLockError, run_lock
 from .synth import DELTA_GRID, atomic_write, delta_grid_pairs, plot_delta_grid
 
@@ -95,7 +95,7 @@ def pretrain_runs(cfg: MainConfig) -> dict:
     "Pretrain (or resume, or reuse) the recipe and its δ = 1 control (same steps); `{'recipe' | 'control': run folder}`."
     from doppelnb.pretrain import pretrain
     runs = {"recipe": (Path(cfg.out) / "pretrain", cfg.pretrain),
-            "control": (Path(cfg.out) / "pretrain_control", replace(cfg.pretrain, delta=1.0))}
+            "control": (Path(cfg.out) / "pretrain_control", delta_control(cfg.pretrain))}
     for folder, pcfg in runs.values():
         pretrain(replace(pcfg, out=str(folder)), resume=(folder / "last.pt").exists())  # finished: returns at once; interrupted: resumes
     return {k: folder for k, (folder, _) in runs.items()}
@@ -106,14 +106,14 @@ def method_names(cfg: MainConfig) -> dict:
     return dict(recipe=f"{p.encoder} (doppelgängers δ={p.delta})", control=f"{p.encoder} (δ=1 control)",
                 random=f"{p.encoder} (random init)", logmel="logmel stats")
 
-def evaluate_runs(cfg: MainConfig, runs: dict, tasks: list):
-    "Per-fold scores of the recipe, its control, random init and log-mel statistics on the same folds; `(scores, paired)`."
+def evaluate_runs(cfg: MainConfig, models: dict, tasks: list):
+    """Per-fold scores of the recipe, its control (`models`: `{'recipe' | 'control': ContrastiveModel}`), random init and log-mel
+    statistics on the same folds; `(scores, paired)`."""
     import pandas as pd
     from doppelnb.evaluate import paired_differences, score_encoder, score_logmel_stats
     from doppelnb.model import build_encoder
-    from doppelnb.pretrain import load_pretrained
     names, p = method_names(cfg), cfg.pretrain
-    encoders = {names[k]: load_pretrained(runs[k] / "last.pt")[0].encoder for k in ("recipe", "control")}
+    encoders = {names[k]: models[k].encoder for k in ("recipe", "control")}
     encoders[names["random"]] = build_encoder(p.encoder, seed=p.seed, **p.encoder_kwargs).eval()
     scores = pd.concat([score_encoder(n, e, tasks, cfg.folds, p.seed) for n, e in encoders.items()]
                        + [score_logmel_stats(tasks, cfg.folds, p.seed, names["logmel"])], ignore_index=True)
@@ -162,13 +162,14 @@ def _run_main(cfg: MainConfig, out: Path, log) -> dict:
 
     t0 = time.perf_counter(); tasks, data_status = prepare_tasks(cfg, log); tick("data", t0)
     t0 = time.perf_counter(); runs = pretrain_runs(cfg); tick("pretrain", t0)
-    t0 = time.perf_counter(); scores, paired = evaluate_runs(cfg, runs, tasks); tick("evaluate", t0)
+    loaded = {k: load_pretrained(v / "last.pt") for k, v in runs.items()}          # (model, checkpoint), read once
+    t0 = time.perf_counter(); scores, paired = evaluate_runs(cfg, {k: m for k, (m, _) in loaded.items()}, tasks); tick("evaluate", t0)
 
     atomic_write(out / "scores.csv", scores.to_csv(index=False))
     atomic_write(out / "paired.csv", paired.to_csv(index=False))
     table, diffs = accuracy_table(scores), paired_table(paired)
     atomic_write(out / "results.md", markdown_table(table) + "\n" + markdown_table(diffs))
-    model, ckpt = load_pretrained(runs["recipe"] / "last.pt")
+    model, ckpt = loaded["recipe"]
     atomic_write(out / ENCODER_FILE, lambda p: save_checkpoint(p, model.encoder, ckpt["encoder"], ckpt.get("encoder_kwargs"),
                                                               config=ckpt["config"], step=ckpt["step"]))
     import matplotlib.pyplot as plt
@@ -186,7 +187,7 @@ def _run_main(cfg: MainConfig, out: Path, log) -> dict:
     tick("examples", t0)
     record = dict(config=asdict(cfg), data=data_status, runs={k: str(v) for k, v in runs.items()}, environment=environment_info(),
                   timings_s=timings, seconds=round(time.perf_counter() - started, 1),
-                  train_seconds={k: round(load_pretrained(v / "last.pt")[1]["elapsed"], 1) for k, v in runs.items()},
+                  train_seconds={k: round(c["elapsed"], 1) for k, (_, c) in loaded.items()},
                   finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     atomic_write(out / "run.json", json.dumps(record, indent=2))
     atomic_write(out / "model_card.md", model_card(record, table, diffs, sum(p.numel() for p in model.encoder.parameters())))

@@ -37,8 +37,8 @@ from .wave_augment import WAVE_PRESETS, WaveAugment
 
 # %% auto #0
 __all__ = ['FRONTENDS', 'SOURCES', 'PRECISIONS', 'OPTIMIZERS', 'RUN_PRESETS', 'NEBULA_STREAM', 'AUDIO_EXTENSIONS',
-           'CHECKPOINT_FORMAT', 'RESUMABLE', 'MONITOR_BATCH', 'PretrainConfig', 'ViewStream', 'SynthViews',
-           'audio_files', 'AudioViews', 'write_audio_folder', 'make_stream', 'make_loader', 'lr_factor',
+           'CHECKPOINT_FORMAT', 'RESUMABLE', 'MONITOR_BATCH', 'PretrainConfig', 'delta_control', 'ViewStream',
+           'SynthViews', 'audio_files', 'AudioViews', 'write_audio_folder', 'make_stream', 'make_loader', 'lr_factor',
            'make_optimizer', 'setup_distributed', 'autocast', 'rng_state', 'set_rng_state', 'write_checkpoint',
            'read_checkpoint', 'config_differences', 'load_pretrained', 'read_log', 'prepare_run', 'RunLog',
            'held_out_views', 'retrieval_top1', 'twin_top1', 'pretrain', 'lock_run', 'checkpoint', 'format_config',
@@ -169,6 +169,10 @@ class PretrainConfig:
         if self.batch_size % world or self.batch_size // world < 2:
             raise ValueError(f"batch_size: {self.batch_size} pairs cannot be split into {world} ranks of >= 2 equal parts")
         return self
+
+def delta_control(cfg: PretrainConfig) -> PretrainConfig:
+    "The δ = 1 control of a recipe: the same everything (steps included), but the two views share (almost) nothing."
+    return replace(cfg, delta=1.0)
 
 RUN_PRESETS = {
     "cpu": {},

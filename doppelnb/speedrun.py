@@ -11,21 +11,21 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 
-from .evaluate import (FOLD_GROUPS, encoder_features, fold_tasks, kfold_scores, linear_probe, paired_differences,
-                               plot_paired, score_encoder, score_logmel_stats)
+from .evaluate import (encoder_features, fold_tasks, linear_probe, paired_differences, plot_paired, score_encoder,
+                               score_logmel_stats)
 from .model import build_encoder
-from .pretrain import PretrainConfig, benchmark_pretrain, held_out_views, pretrain, read_checkpoint, twin_top1
+from .pretrain import (PretrainConfig, benchmark_pretrain, delta_control, held_out_views, pretrain, read_checkpoint,
+                               twin_top1)
 from .synth import atomic_write
 from .tasks import group_split
 
 # %% auto #0
-__all__ = ['BASE', 'COST_KNOBS', 'SEARCH', 'step_seconds', 'cost_signature', 'budget_steps', 'measured_ratios', 'control',
-           'probe_monitor', 'speedrun', 'collect', 'read_monitor', 'run_plan', 'speedrun_cli', 'stats_retrieval',
-           'search_table', 'plot_monitor', 'control_pairs']
+__all__ = ['BASE', 'COST_KNOBS', 'SEARCH', 'step_seconds', 'cost_signature', 'budget_steps', 'measured_ratios', 'probe_monitor',
+           'speedrun', 'collect', 'read_monitor', 'run_plan', 'speedrun_cli', 'stats_retrieval', 'search_table',
+           'plot_monitor', 'control_pairs']
 
 # %% ../nbs/12_speedrun.ipynb #f98ca574
 BASE = PretrainConfig(steps=100, batch_size=64, workers=1, device="cpu", progress=False, tensorboard=False, checkpoint_every=100)
@@ -65,10 +65,6 @@ def measured_ratios(root) -> dict:
     return known
 
 # %% ../nbs/12_speedrun.ipynb #c8654964
-def control(cfg: PretrainConfig) -> PretrainConfig:
-    "The δ = 1 control of a recipe: the same everything, but the two views share (almost) nothing."
-    return replace(cfg, delta=1.0)
-
 def probe_monitor(tasks, seed: int = 0, C: float = 0.1):
     "A `pretrain` callback: the linear probe's accuracy (one group-disjoint split, fixed C) on each task — a cheap real-audio signal."
     splits = {t.name: group_split(t, 0.25, seed) for t in tasks}
@@ -187,7 +183,7 @@ def run_plan(plan: dict, base_steps: int, tasks, root="results/speedrun", base: 
         if name.endswith("~ctrl"):
             recipe_name, recipe_cfg = previous
             steps = json.loads((Path(root) / recipe_name / "plan.json").read_text())["steps"]
-            cfg, kwargs = control(recipe_cfg), dict(steps=steps)
+            cfg, kwargs = delta_control(recipe_cfg), dict(steps=steps)
         else: cfg, kwargs = replace(base, **overrides), {}
         if mode == "pretrain" and not name.endswith("~ctrl"): previous = (name, cfg)
         if only is not None and name not in only: continue
