@@ -5,12 +5,7 @@
 # %% ../nbs/02_augment.ipynb #90d9ba2c
 from __future__ import annotations
 
-import argparse
-import importlib
-import json
 import math
-import time
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -22,8 +17,7 @@ from .features import DOPPELGANGER, LogMelConfig
 
 # %% auto #0
 __all__ = ['PRESETS', 'mix_back', 'sample_backgrounds', 'MixBack', 'Augmentation', 'RandomResizedCrop', 'RandomShift',
-           'Compression', 'GaussianNoise', 'SpecAugment', 'GaussianBlur', 'ViewPipeline', 'benchmark_views',
-           'bench_cli']
+           'Compression', 'GaussianNoise', 'SpecAugment', 'GaussianBlur', 'ViewPipeline']
 
 # %% ../nbs/02_augment.ipynb #4345ae0d
 def _check_patches(x: torch.Tensor, name: str = "x") -> torch.Tensor:
@@ -326,81 +320,3 @@ class ViewPipeline(nn.Module):
         n = len(view_a)
         out = self(torch.cat([view_a, view_b]), torch.arange(n).repeat(2), generator)
         return out[:n], out[n:]
-
-# %% ../nbs/02_augment.ipynb #9dd1a892
-def _load_factory(spec: str):
-    "Import `module:attribute` and return the attribute."
-    module, _, attr = spec.partition(":")
-    if not module or not attr: raise ValueError(f"encoder: expected 'module:callable', got {spec!r}")
-    try: obj = importlib.import_module(module)
-    except ImportError as e: raise ValueError(f"encoder: cannot import {module!r} ({e})") from e
-    for part in attr.split("."):
-        if not hasattr(obj, part): raise ValueError(f"encoder: {module!r} has no attribute {attr!r}")
-        obj = getattr(obj, part)
-    return obj
-
-def benchmark_views(batch_size: int = 256, frames: int = 96, bands: int = 64, repeats: int = 20, warmup: int = 3, device="cpu",
-                    preset: str = "all", encoder: nn.Module | None = None, seed: int = 0) -> dict:
-    """Time `ViewPipeline.preset(preset)` on `batch_size` log-mel patches `[frames, bands]` (two per clip), per stage and in total;
-    with an `encoder`, also its forward + backward on the same batch `[batch, 1, frames, bands]` and the ratio. Times in ms (median)."""
-    if batch_size < 4 or batch_size % 2: raise ValueError(f"batch_size: an even number >= 4, got {batch_size}")
-    device = torch.device(device)
-    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
-    g = torch.Generator().manual_seed(seed)
-    x = (torch.randn(batch_size, frames, bands, generator=g) * 1.5 - 2.0).to(device)      # log-mel-like values
-    clip_ids = torch.arange(batch_size // 2).repeat(2)
-    pipe = ViewPipeline.preset(preset)
-    def timed(fn) -> float:
-        times = []
-        for i in range(warmup + repeats):
-            sync(); t = time.perf_counter(); fn(i); sync()
-            if i >= warmup: times.append(time.perf_counter() - t)
-        return 1e3 * float(np.median(times))
-    with torch.no_grad():
-        stages = {}
-        if pipe.mix is not None: stages["mix-back"] = timed(lambda i: pipe.mix(x, clip_ids, torch.Generator().manual_seed(i)))
-        for aug in pipe.augmentations: stages[type(aug).__name__] = timed(lambda i: aug(x, torch.Generator().manual_seed(i)))
-        total = timed(lambda i: pipe(x, clip_ids, i))
-    result = dict(device=str(device) if device.type != "cuda" else torch.cuda.get_device_name(device), threads=torch.get_num_threads(),
-                  batch=batch_size, patch=[frames, bands], preset=preset, views_ms=total, patches_per_s=batch_size / total * 1e3,
-                  stages_ms=stages, torch=torch.__version__)
-    if encoder is not None:
-        encoder = encoder.to(device).train()
-        inp = x[:, None]
-        def step(i):
-            encoder.zero_grad(set_to_none=True)
-            out = encoder(inp)
-            (out if torch.is_tensor(out) else out[0]).float().pow(2).mean().backward()
-        result.update(encoder=type(encoder).__name__, encoder_ms=timed(step))
-        result["ratio"] = total / result["encoder_ms"]
-    return result
-
-def bench_cli(argv=None):
-    "Command line: time the view pipeline (mix-back + augmentations) on a batch of log-mel patches; optionally against an encoder."
-    p = argparse.ArgumentParser(prog="doppelnb_bench_views", description=bench_cli.__doc__)
-    p.add_argument("--batch-size", type=int, default=256, help="patches per batch (two per clip)")
-    p.add_argument("--frames", type=int, default=96); p.add_argument("--bands", type=int, default=64)
-    p.add_argument("--repeats", type=int, default=20); p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--preset", default="all", choices=PRESETS)
-    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--encoder", default="doppelnb.model:SmallCNN", help="MODULE:CALLABLE returning an nn.Module that takes [batch, 1, frames, bands], e.g. doppelnb.model:<factory>")
-    p.add_argument("--json", help="also write the result to this JSON file")
-    a = p.parse_args(argv)
-    try:
-        if a.batch_size < 4 or a.batch_size % 2: raise ValueError(f"batch-size: an even number >= 4, got {a.batch_size}")
-        if a.repeats < 1 or a.warmup < 0: raise ValueError("repeats: >= 1 and warmup: >= 0")
-        if a.device.startswith("cuda") and not torch.cuda.is_available(): raise ValueError("device: cuda requested but no GPU is available")
-        if a.threads is not None:
-            if a.threads < 1: raise ValueError(f"threads: >= 1, got {a.threads}")
-            torch.set_num_threads(a.threads)
-        encoder = _load_factory(a.encoder)() if a.encoder else None
-        r = benchmark_views(a.batch_size, a.frames, a.bands, a.repeats, a.warmup, a.device, a.preset, encoder)
-    except (ValueError, RuntimeError) as e:
-        p.exit(2, f"doppelnb_bench_views: error: {e}\n")
-    stages = ", ".join(f"{k} {v:.1f}" for k, v in r["stages_ms"].items())
-    print(f"[{r['device']}, {r['threads']} threads] views ({r['preset']}) on {r['batch']} patches {r['patch'][0]}×{r['patch'][1]}: "
-          f"{r['views_ms']:.1f} ms/batch, {r['patches_per_s']:,.0f} patches/s  (stages, ms: {stages})")
-    if "encoder_ms" in r:
-        print(f"encoder {r['encoder']} forward+backward: {r['encoder_ms']:.1f} ms/batch; views / encoder = {r['ratio']:.3f}")
-    if a.json: Path(a.json).write_text(json.dumps(r, indent=2))

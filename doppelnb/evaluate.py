@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .checkpoint import encoder_name_of, load_checkpoint, save_checkpoint
 from .features import DOPPELGANGER, LogMel, LogMelConfig
 from .model import DEFAULT_ENCODER, ENCODERS, build_encoder
 from .runlock import RunLockError, run_lock
@@ -26,11 +27,11 @@ from .tasks import Task, group_kfold, group_split, is_built, load_task, make_fix
 
 # %% auto #0
 __all__ = ['C_GRID', 'K_GRID', 'PROBES', 'FOLD_GROUPS', 'task_logmels', 'clip_patches', 'embed_logmels', 'embed_task',
-           'logmel_stats_features', 'linear_probe', 'knn_probe', 'check_task', 'evaluate_features', 'majority_rate',
-           'task_rows', 'summarize', 'evaluate_encoders', 'encoder_name_of', 'evaluate_encoder', 'cached_logmels',
+           'logmel_stats_features', 'prediction_scores', 'linear_probe', 'knn_probe', 'check_task', 'evaluate_features',
+           'majority_rate', 'task_rows', 'summarize', 'evaluate_encoders', 'evaluate_encoder', 'cached_logmels',
            'fold_tasks', 'kfold_scores', 'encoder_features', 'score_features', 'score_encoder', 'score_logmel_stats',
-           'paired_differences', 'plot_paired', 'save_checkpoint', 'load_checkpoint', 'discover_tasks', 'resolve_tasks',
-           'check_writable', 'eval_cli', 'format_results', 'benchmark_embedding', 'bench_cli']
+           'paired_differences', 'plot_paired', 'discover_tasks', 'resolve_tasks', 'check_writable', 'eval_cli',
+           'format_results']
 
 # %% ../nbs/06_eval.ipynb #9cb31e5d
 def task_logmels(task: Task, frontend: LogMel | None = None, progress: bool = True) -> list:
@@ -96,7 +97,8 @@ def logmel_stats_features(logmels) -> np.ndarray:
 C_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
 K_GRID = (1, 5, 15)
 
-def _scores(test_y, pred) -> dict:
+def prediction_scores(test_y, pred) -> dict:
+    "Accuracy and macro F1 of predictions `pred` against labels `test_y`."
     from sklearn.metrics import accuracy_score, f1_score
     return dict(accuracy=float(accuracy_score(test_y, pred)),
                 macro_f1=float(f1_score(test_y, pred, average="macro", labels=np.unique(test_y), zero_division=0)))
@@ -108,7 +110,7 @@ def _select_and_score(make, grid, train_X, train_y, test_X, test_y, groups, seed
         fit, val = group_split(train_y, val_fraction, seed, groups=groups)
         val_acc = [(make(v, seed).fit(train_X[fit], train_y[fit]).score(train_X[val], train_y[val]), -i) for i, v in enumerate(grid)]
         best = grid[-max(val_acc)[1]]  # ties go to the first (most regularized / smoothest) setting
-        scores = _scores(test_y, make(best, seed).fit(train_X, train_y).predict(test_X))
+        scores = prediction_scores(test_y, make(best, seed).fit(train_X, train_y).predict(test_X))
         out["accuracy"].append(scores["accuracy"]); out["macro_f1"].append(scores["macro_f1"]); out["chosen"].append(best)
     return out
 
@@ -213,12 +215,6 @@ def evaluate_encoders(encoders: dict, tasks, frontend: LogMel | None = None, see
         if progress: print(f"{task.name}: {len(task)} clips probed in {time.perf_counter() - t0:.0f} s", flush=True)
     return summarize(rows)
 
-def encoder_name_of(encoder: nn.Module) -> str:
-    "The `ENCODERS` name of an encoder's class (`SmallCNN` → 'small_cnn')."
-    for name, cls in ENCODERS.items():
-        if type(encoder) is cls: return name
-    raise ValueError(f"encoder: {type(encoder).__name__} is not one of {sorted(ENCODERS)}; pass encoder_name")
-
 def evaluate_encoder(encoder: nn.Module, tasks, name: str | None = None, encoder_name: str | None = None, encoder_kwargs: dict | None = None,
                      random_baseline: bool = True, **kwargs) -> pd.DataFrame:
     "Probe `encoder` on `tasks` next to the baselines: log-mel statistics and a random-init encoder of the same architecture (seed 0)."
@@ -301,45 +297,6 @@ def plot_paired(diffs: pd.DataFrame, ax=None, title: str = ""):
     ax.set(xlabel="accuracy difference (points; mean over folds, 95 % interval)", title=title)
     ax.figure.tight_layout()
     return ax.figure
-
-# %% ../nbs/06_eval.ipynb #c3b56168
-def save_checkpoint(path, encoder: nn.Module, encoder_name: str | None = None, encoder_kwargs: dict | None = None, **extra):
-    "Save `{'encoder', 'encoder_kwargs', 'state_dict', **extra}` — the format `load_checkpoint` reads."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"encoder": encoder_name or encoder_name_of(encoder), "encoder_kwargs": dict(encoder_kwargs or {}),
-                "state_dict": encoder.state_dict(), **extra}, path)
-    return path
-
-def load_checkpoint(path, encoder_name: str | None = None) -> tuple:
-    "Encoder from a checkpoint (`{'encoder', 'encoder_kwargs', 'state_dict'}`), loaded strictly; returns `(encoder, checkpoint dict)`."
-    path = Path(path)
-    if not path.is_file(): raise ValueError(f"checkpoint: {path} not found")
-    try: ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e: raise ValueError(f"checkpoint: cannot read {path} with torch.load(weights_only=True): {e}") from e
-    need = ("encoder", "state_dict")
-    if not isinstance(ckpt, dict) or any(k not in ckpt for k in need):
-        raise ValueError(f"checkpoint: {path} must hold a dict with keys {list(need)} (+ 'encoder_kwargs'); got "
-                         f"{sorted(ckpt) if isinstance(ckpt, dict) else type(ckpt).__name__}")
-    name, kwargs, sd = ckpt["encoder"], ckpt.get("encoder_kwargs") or {}, ckpt["state_dict"]
-    if not isinstance(kwargs, dict) or not isinstance(sd, dict) or not all(torch.is_tensor(v) for v in sd.values()):
-        raise ValueError(f"checkpoint: {path}: 'encoder_kwargs' must be a dict and 'state_dict' a dict of tensors")
-    if encoder_name is not None and encoder_name != name:
-        raise ValueError(f"checkpoint: {path} holds a {name!r} encoder, not {encoder_name!r}")
-    try:
-        with torch.device("meta"): own = build_encoder(name, **kwargs).state_dict()  # shapes only: no memory for the weights
-    except ValueError as e: raise ValueError(f"checkpoint: {path}: {e}") from None
-    missing = sorted(set(own) - set(ckpt["state_dict"])); unexpected = sorted(set(ckpt["state_dict"]) - set(own))
-    shapes = [f"{k}: {tuple(ckpt['state_dict'][k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
-              if k in ckpt["state_dict"] and tuple(ckpt["state_dict"][k].shape) != tuple(v.shape)]
-    if missing or unexpected or shapes:
-        raise ValueError(f"checkpoint: {path} does not match encoder {name!r} {kwargs}: "
-                         + "; ".join(f"{what} {items[:4]}{' …' if len(items) > 4 else ''} ({len(items)})"
-                                     for what, items in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", shapes)) if items))
-    bad = [k for k, v in sd.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
-    if bad: raise ValueError(f"checkpoint: {path}: non-finite (NaN or inf) values in {len(bad)} tensor(s): {bad[:4]}")
-    encoder = build_encoder(name, **kwargs)
-    encoder.load_state_dict(sd, strict=True)
-    return encoder.eval(), ckpt
 
 # %% ../nbs/06_eval.ipynb #f788b9bd
 def discover_tasks(data="data") -> list:
@@ -443,45 +400,3 @@ def format_results(results: pd.DataFrame, metric: str = "accuracy") -> pd.DataFr
     r = results[results.metric == metric]
     cell = (100 * r["mean"]).map("{:.1f}".format) + " ± " + (100 * r["std"]).map("{:.1f}".format)
     return r.assign(cell=cell).pivot_table(index=["task", "probe"], columns="method", values="cell", aggfunc="first", sort=False)
-
-# %% ../nbs/06_eval.ipynb #b97f5f1c
-def benchmark_embedding(names=None, n_clips: int = 128, seconds: float = 1.0, batch_size: int = 256, repeats: int = 2,
-                        device="cpu") -> pd.DataFrame:
-    "Clips per second through log-mel + frozen encoder, per encoder of `names` (default: all of `ENCODERS`), best of `repeats`."
-    frontend = LogMel(DOPPELGANGER).to(device)
-    audio = torch.randn(n_clips, int(seconds * frontend.config.sample_rate), generator=torch.Generator().manual_seed(0)) * 0.1
-    rows = []
-    for name in names or list(ENCODERS):
-        encoder = build_encoder(name, seed=0)
-        best = float("inf")
-        for r in range(repeats + 1):  # run 0 warms up
-            t0 = time.perf_counter()
-            with torch.inference_mode(): lms = list(frontend(audio.to(device)).cpu())
-            embed_logmels(encoder, lms, frontend.config.patch_frames, batch_size, device=device)
-            if r: best = min(best, time.perf_counter() - t0)
-        rows.append(dict(encoder=name, embed_dim=encoder.embed_dim, clip_seconds=seconds, clips_per_s=n_clips / best,
-                         threads=torch.get_num_threads()))
-    return pd.DataFrame(rows)
-
-def bench_cli(argv=None):
-    "Console script `doppelnb_bench_eval`: embedding throughput per encoder; with --probe, wall time of the full probe over data/."
-    p = argparse.ArgumentParser(prog="doppelnb_bench_eval", description="Embedding throughput and full-probe wall time on this machine.")
-    p.add_argument("--encoders", nargs="+", default=list(ENCODERS), choices=list(ENCODERS))
-    p.add_argument("--clips", type=int, default=128)
-    p.add_argument("--probe", action="store_true", help="also time the full probe of the default encoder over every task in --data")
-    p.add_argument("--data", default="data")
-    p.add_argument("--out", default=None, help="CSV for the probe results")
-    args = p.parse_args(argv)
-    bench = benchmark_embedding(args.encoders, n_clips=args.clips)
-    print(bench.round(1).to_string(index=False))
-    if args.probe:
-        try: tasks = resolve_tasks(["all"], args.data)
-        except ValueError as e: print(f"doppelnb_bench_eval: {e}", file=sys.stderr); return 2
-        t0 = time.perf_counter()
-        results = evaluate_encoders({f"{DEFAULT_ENCODER} (random init)": build_encoder(DEFAULT_ENCODER, seed=0)}, tasks, progress=False)
-        wall = time.perf_counter() - t0
-        print(format_results(results).to_string())
-        print(f"full probe ({len(tasks)} tasks, {sum(map(len, tasks))} clips, 3 seeds, linear + kNN, 2 feature sets): {wall:.0f} s "
-              f"on {torch.get_num_threads()} threads")
-        if args.out: Path(args.out).parent.mkdir(parents=True, exist_ok=True); results.to_csv(args.out, index=False)
-    return 0

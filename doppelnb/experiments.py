@@ -14,12 +14,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .evaluate import (format_results, _scores, cached_logmels, embed_logmels, evaluate_features, load_checkpoint,
+from .checkpoint import load_checkpoint, read_checkpoint
+from .evaluate import (format_results, prediction_scores, cached_logmels, embed_logmels, evaluate_features,
                                logmel_stats_features, majority_rate, summarize, task_logmels, task_rows)
 from .features import DOPPELGANGER, LogMel, random_patches
 from .files import atomic_write
 from .model import build_encoder
-from .pretrain import PretrainConfig, config_differences, pretrain, read_checkpoint
+from .pretrain import PretrainConfig, ensure_pretrained
 from .runlock import run_lock
 from .synth import view_distance_by_delta
 from .tasks import Task, group_split
@@ -66,17 +67,10 @@ class ExperimentRun:
         return embed_logmels(self.encoder(), logmels, c.patch_frames, 256, c.log_silence)
 
 def _pretrained(name: str, config: PretrainConfig, out: Path, progress: bool) -> float:
-    "Pretrain into `out` or reuse / resume the checkpoint there (same config); returns the pretraining seconds (cumulative)."
+    "Pretrain into `out`, or reuse / resume the run there (`ensure_pretrained`); returns the pretraining seconds (cumulative)."
     cfg = replace(config, out=str(out), progress=progress, tensorboard=False)
-    last = out / "last.pt"
-    if last.exists():
-        ckpt = read_checkpoint(last)
-        diff = config_differences(ckpt["config"], cfg)
-        if diff: raise ValueError(f"run {name!r}: {last} was trained with another config ({'; '.join(diff)}); "
-                                  "use another name or delete the folder")
-        if ckpt["step"] >= cfg.steps: return float(ckpt["elapsed"])
-        return float(pretrain(cfg, resume=True)["seconds"])
-    return float(pretrain(cfg)["seconds"])
+    try: return float(ensure_pretrained(cfg)["elapsed"])
+    except ValueError as e: raise ValueError(f"run {name!r}: {e}") from None
 
 def _cached(out: Path, key: dict, compute, config=None) -> tuple[pd.DataFrame, float]:
     "Per-seed rows from `out/results.csv` if `out/results.json` holds the same `key`, else `compute()` them, time and write them."
@@ -137,7 +131,7 @@ def supervised_upper_bound(encoder_name: str, task: Task, steps: int = 200, seed
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
     Z = torch.from_numpy(embed_logmels(encoder, [logmels[i] for i in te], c.patch_frames, 256, c.log_silence))
     with torch.no_grad(): pred = head(Z).argmax(1).numpy()
-    return dict(seed=seed, **_scores(task.y[te], pred), chosen=steps, chance=majority_rate(task, tr, te))
+    return dict(seed=seed, **prediction_scores(task.y[te], pred), chosen=steps, chance=majority_rate(task, tr, te))
 
 def run_supervised(name: str, encoder_name: str, tasks, steps: int = 200, seeds=(0, 1, 2), cache_dir="results/experiments",
                    **kwargs) -> ExperimentRun:

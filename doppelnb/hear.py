@@ -13,7 +13,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .evaluate import embed_logmels, load_checkpoint
+from .checkpoint import load_checkpoint
+from .evaluate import embed_logmels
 from .features import DOPPELGANGER, LogMel, LogMelConfig
 from .pretrain import FRONTENDS
 

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import torch
 
+from .files import atomic_write
 from .pretrain import PretrainConfig, config_from_args, config_parser, delta_control
 from .runlock import RunLockError, run_lock
-from .synth import DELTA_GRID, atomic_write, delta_grid_pairs, plot_delta_grid
+from .synth import DELTA_GRID, delta_grid_pairs, plot_delta_grid
 
 ENCODER_FILE = "small_cnn_doppelgangers.pt"  # the main job's encoder; a copy ships in checkpoints/ and doppelnb/weights/
 
@@ -93,11 +94,11 @@ def prepare_tasks(cfg: MainConfig, log=print) -> tuple[list, dict]:
 
 def pretrain_runs(cfg: MainConfig) -> dict:
     "Pretrain (or resume, or reuse) the recipe and its δ = 1 control (same steps); `{'recipe' | 'control': run folder}`."
-    from doppelnb.pretrain import pretrain
+    from doppelnb.pretrain import ensure_pretrained
     runs = {"recipe": (Path(cfg.out) / "pretrain", cfg.pretrain),
             "control": (Path(cfg.out) / "pretrain_control", delta_control(cfg.pretrain))}
     for folder, pcfg in runs.values():
-        pretrain(replace(pcfg, out=str(folder)), resume=(folder / "last.pt").exists())  # finished: returns at once; interrupted: resumes
+        ensure_pretrained(replace(pcfg, out=str(folder)))               # finished: reused; interrupted: resumed
     return {k: folder for k, (folder, _) in runs.items()}
 
 def method_names(cfg: MainConfig) -> dict:
@@ -154,8 +155,8 @@ def run_main(cfg: MainConfig | None = None, log=print) -> dict:
 
 def _run_main(cfg: MainConfig, out: Path, log) -> dict:
     import soundfile as sf
-    from doppelnb.evaluate import plot_paired, save_checkpoint
-    from doppelnb.pretrain import load_pretrained, save_loss_curve
+    from doppelnb.checkpoint import load_pretrained, save_checkpoint
+    from doppelnb.evaluate import plot_paired
     (out / "pairs").mkdir(exist_ok=True)
     timings, started = {}, time.perf_counter()
     tick = lambda name, t0: timings.__setitem__(name, round(time.perf_counter() - t0, 1))
@@ -170,8 +171,7 @@ def _run_main(cfg: MainConfig, out: Path, log) -> dict:
     table, diffs = accuracy_table(scores), paired_table(paired)
     atomic_write(out / "results.md", markdown_table(table) + "\n" + markdown_table(diffs))
     model, ckpt = loaded["recipe"]
-    atomic_write(out / ENCODER_FILE, lambda p: save_checkpoint(p, model.encoder, ckpt["encoder"], ckpt.get("encoder_kwargs"),
-                                                              config=ckpt["config"], step=ckpt["step"]))
+    save_checkpoint(out / ENCODER_FILE, model.encoder, ckpt["encoder"], ckpt.get("encoder_kwargs"), config=ckpt["config"], step=ckpt["step"])
     import matplotlib.pyplot as plt
     for name, fig in (("probe_accuracy.png", plot_results(scores)), ("paired_differences.png", plot_paired(paired))):
         atomic_write(out / name, lambda p: fig.savefig(p, format="png", dpi=110))
@@ -202,17 +202,19 @@ def markdown_table(df) -> str:
 def model_card(record: dict, table, diffs, n_params: int) -> str:
     "The model card of the main job's encoder, every setting read from the run's config."
     p, env, c = record["config"]["pretrain"], record["environment"], record["config"]
-    s = PretrainConfig.from_dict(p).optimizer_settings()
+    cfg = PretrainConfig.from_dict(p)
+    symbol = {"tau": "τ", "alpha": "α"}
+    s, options = cfg.optimizer_settings(), ", ".join(f"{symbol.get(k, k)} = {v}" for k, v in cfg.loss_settings().items())
     scale = f" (per group × {p['delta_scale']})" if p["delta_scale"] else ""
     extras = [f"projection head {p['head_hidden']} → {p['head_out']}" if p["head"] else "no projection head",
               f"waveform augmentations: {p['wave_augment']}", f"spectrogram views: {p['views']}", f"nebula {p['nebula']}"]
-    loss = {"nt_xent": f"NT-Xent (τ = {p['tau']})", "align_uniform": f"alignment + uniformity (α = {p['align_alpha']}, t = {p['uniform_t']})",
-            "vicreg": "VICReg"}.get(p["loss"], p["loss"])
+    name = {"nt_xent": "NT-Xent", "align_uniform": "alignment + uniformity", "vicreg": "VICReg"}.get(cfg.loss, cfg.loss)
+    loss = f"{name} ({options})" if options else name
     return "\n\n".join([
         f"**Encoder** `{p['encoder']}` ({n_params / 1e6:.2f} M parameters), input: log-mel patches ({p['frontend']} front end); "
         f"file `{ENCODER_FILE}`.",
         f"**Data**: {p['steps'] * p['batch_size']:,} doppelgänger pairs ({p['steps']} steps × batch {p['batch_size']}), rendered on the fly "
-        f"from torchsynth's `Voice` with δ = {p['delta']}{scale}, "
+        f"from torchsynth's `{cfg.synth}` with δ = {p['delta']}{scale}, "
         f"{p['duration']} s each; {', '.join(extras)}; no recorded audio.",
         f"**Training**: {loss}, {s['kind']} (lr {s['lr']:.3g}, {s['schedule']} schedule, weight decay {s['weight_decay']:g}), seed {p['seed']}, "
         f"{record['train_seconds']['recipe']:.0f} s on {env['cpu_threads']} CPU threads (torch {env['torch']}).",

@@ -5,18 +5,11 @@
 # %% ../nbs/03_model.ipynb #7d5bbca7
 from __future__ import annotations
 
-import argparse
-import ctypes
 import inspect
-import json
 import math
-import threading
-import time
 from contextlib import contextmanager, nullcontext
 from functools import partial
-from pathlib import Path
 
-import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn as nn
@@ -26,7 +19,7 @@ import torch.nn.functional as F
 __all__ = ['ENCODERS', 'DEFAULT_ENCODER', 'LOSSES', 'as_patches', 'Encoder', 'conv_bn_relu', 'mean_max_pool', 'SmallCNN',
            'BasicBlock', 'ResNet18', 'VGGLike', 'CRNN', 'build_encoder', 'l2_normalize', 'ProjectionHead',
            'ContrastiveModel', 'build_model', 'world_size', 'gather_with_grad', 'nt_xent', 'align_uniform', 'vicreg',
-           'get_loss', 'benchmark_encoders', 'bench_cli']
+           'get_loss', 'loss_defaults']
 
 # %% ../nbs/03_model.ipynb #a0a1fb96
 def as_patches(x, min_frames: int = 1, min_bands: int = 1, who: str = "encoder") -> torch.Tensor:
@@ -380,90 +373,9 @@ def get_loss(name: str, **kwargs):
         raise ValueError(f"loss {name!r}: {e}; its options are {options}") from None
     return partial(fn, **kwargs)
 
-# %% ../nbs/03_model.ipynb #5fb8dc7f
-def _malloc_trim():
-    "Ask glibc to return freed heap memory to the OS (no-op elsewhere)."
-    try: ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError): pass
-
-class _PeakRSS:
-    "Context manager: peak resident set size above the level at entry, sampled every `interval` s on a thread (`.peak_mb`)."
-    def __init__(self, interval: float = 0.001): self.interval, self.peak_mb = interval, 0.0
-    def __enter__(self):
-        import psutil
-        self.process, self.stop = psutil.Process(), threading.Event()
-        self.base = self.peak = self.process.memory_info().rss
-        def sample():
-            while not self.stop.is_set():
-                self.peak = max(self.peak, self.process.memory_info().rss); time.sleep(self.interval)
-        self.thread = threading.Thread(target=sample, daemon=True); self.thread.start()
-        return self
-    def __exit__(self, *exc):
-        self.stop.set(); self.thread.join()
-        self.peak = max(self.peak, self.process.memory_info().rss)
-        self.peak_mb = (self.peak - self.base) / 2**20
-
-def benchmark_encoders(batch_size: int = 128, names=None, device="cpu", repeats: int = 3, warmup: int = 1, amp: bool = False,
-                       channels_last: bool = False, n_frames: int = 96, n_mels: int = 64, seed: int = 0, verbose: bool = True) -> list[dict]:
-    "Forward + backward throughput (patches/s) and peak memory of each encoder in `names` (default: all) at `batch_size`; prints a table."
-    names = list(ENCODERS) if names is None else [names] if isinstance(names, str) else list(names)
-    for name in names: build_encoder(name) if name not in ENCODERS else None  # unknown names fail before any timing
-    if repeats < 1 or warmup < 0 or batch_size < 1: raise ValueError("repeats and batch_size must be ≥ 1, warmup ≥ 0")
-    device = torch.device(device)
-    cuda = device.type == "cuda"
-    sync = (lambda: torch.cuda.synchronize(device)) if cuda else (lambda: None)
-    amp_dtype = torch.bfloat16 if (not cuda or torch.cuda.is_bf16_supported()) else torch.float16
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    rows = []
-    for name in names:
-        model = build_encoder(name, seed=seed).to(device).train().to(memory_format=memory_format)
-        x = torch.randn(batch_size, 1, n_frames, n_mels, generator=torch.Generator().manual_seed(seed)).to(device).contiguous(memory_format=memory_format)
-        scaler = torch.amp.GradScaler("cuda", enabled=cuda and amp and amp_dtype == torch.float16)
-        def step():
-            model.zero_grad(set_to_none=True)
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
-                out = model(x)
-            scaler.scale(out.float().pow(2).mean()).backward()
-        times = []
-        _malloc_trim()
-        if cuda: torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats(device); base = torch.cuda.memory_allocated(device)
-        with (nullcontext() if cuda else _PeakRSS()) as rss:
-            for i in range(warmup + repeats):
-                sync(); t = time.perf_counter(); step(); sync()
-                if i >= warmup: times.append(time.perf_counter() - t)
-        peak_mb = (torch.cuda.max_memory_allocated(device) - base) / 2**20 if cuda else rss.peak_mb
-        step_s = float(np.median(times))
-        rows.append(dict(encoder=name, params_M=sum(p.numel() for p in model.parameters()) / 1e6, batch=batch_size, patch=f"{n_frames}x{n_mels}",
-                         device=torch.cuda.get_device_name(device) if cuda else f"cpu ({torch.get_num_threads()} threads)",
-                         amp=str(amp_dtype).replace("torch.", "") if amp else "off", channels_last=channels_last,
-                         step_s=step_s, patches_per_s=batch_size / step_s, peak_mem_MB=peak_mb))
-        del model, x
-        if verbose: print(_format_row(rows[-1]), flush=True)
-    return rows
-
-def _format_row(r: dict) -> str:
-    return (f"{r['encoder']:>10} | {r['params_M']:6.2f} M params | batch {r['batch']} × {r['patch']} | {r['device']} | amp {r['amp']}"
-            f"{' | channels-last' if r['channels_last'] else ''} | {r['step_s']:7.3f} s/step | {r['patches_per_s']:8.1f} patches/s | "
-            f"peak {r['peak_mem_MB']:8.1f} MB")
-
-def bench_cli(argv=None):
-    "Command line: forward + backward throughput and peak memory of the encoders."
-    p = argparse.ArgumentParser(prog="doppelnb_bench_model", description=bench_cli.__doc__)
-    p.add_argument("--encoders", nargs="+", default=list(ENCODERS), help=f"any of {list(ENCODERS)}")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--frames", type=int, default=96, help="patch length T (frames)")
-    p.add_argument("--mels", type=int, default=64, help="mel bands F")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--warmup", type=int, default=1)
-    p.add_argument("--amp", action="store_true", help="autocast (bfloat16, or float16 with a GradScaler where bf16 is unsupported)")
-    p.add_argument("--channels-last", action="store_true")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--json", help="also write the results to this JSON file")
-    a = p.parse_args(argv)
-    if a.threads: torch.set_num_threads(a.threads)
-    try:
-        rows = benchmark_encoders(a.batch_size, a.encoders, a.device, a.repeats, a.warmup, a.amp, a.channels_last, a.frames, a.mels)
-    except ValueError as e:
-        p.exit(2, f"doppelnb_bench_model: error: {e}\n")
-    if a.json: Path(a.json).write_text(json.dumps(dict(torch=torch.__version__, results=rows), indent=2))
+def loss_defaults(name: str) -> dict:
+    "The options of loss `name` with their default values (what `get_loss(name)` runs with)."
+    if not isinstance(name, str) or name.lower() not in LOSSES:
+        raise ValueError(f"loss: unknown name {name!r}; choose one of {sorted(LOSSES)}")
+    return {k: p.default for k, p in inspect.signature(LOSSES[name.lower()]).parameters.items()
+            if k not in ("z1", "z2", "distributed", "parts") and p.default is not inspect.Parameter.empty}

@@ -7,19 +7,14 @@ from __future__ import annotations
 
 import argparse
 import csv
-import errno
 import gc
 import json
 import math
 import os
-import random
-import re
-import tempfile
 import time
 import warnings
-import zipfile
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import InitVar, asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,22 +23,23 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from .augment import PRESETS, ViewPipeline
+from .checkpoint import (CHECKPOINT_FORMAT, load_pretrained, load_weights, read_checkpoint, rng_state, set_rng_state,
+                                 write_checkpoint)
 from .features import DOPPELGANGER, FONSECA, AudioFileError, LogMel, load_audio, random_patches, realish_clip
 from .files import atomic_write, checked_text, read_json
-from .model import ENCODERS, LOSSES, build_model, get_loss
+from .model import ENCODERS, LOSSES, build_model, get_loss, loss_defaults
 from .runlock import RunLockError, run_lock
-from .synth import NEBULAE, DoppelgangerSynth, check_delta, stream_seed
+from .synth import NEBULAE, SYNTHS, DoppelgangerSynth, check_delta, lookup_synth, stream_seed, synth_mixture
 from .wave_augment import WAVE_PRESETS, WaveAugment
 
 # %% auto #0
-__all__ = ['FRONTENDS', 'SOURCES', 'PRECISIONS', 'OPTIMIZERS', 'RUN_PRESETS', 'NEBULA_STREAM', 'AUDIO_EXTENSIONS',
-           'CHECKPOINT_FORMAT', 'RESUMABLE', 'MONITOR_BATCH', 'PretrainConfig', 'delta_control', 'ViewStream',
+__all__ = ['FRONTENDS', 'SOURCES', 'PRECISIONS', 'LEGACY_LOSS_OPTIONS', 'OPTIMIZERS', 'RUN_PRESETS', 'NEBULA_STREAM',
+           'AUDIO_EXTENSIONS', 'RESUMABLE', 'MONITOR_BATCH', 'PretrainConfig', 'delta_control', 'ViewStream',
            'SynthViews', 'audio_files', 'AudioViews', 'write_audio_folder', 'make_stream', 'make_loader', 'lr_factor',
-           'make_optimizer', 'setup_distributed', 'autocast', 'rng_state', 'set_rng_state', 'write_checkpoint',
-           'read_checkpoint', 'config_differences', 'load_pretrained', 'read_log', 'prepare_run', 'RunLog',
+           'make_optimizer', 'setup_distributed', 'autocast', 'config_differences', 'read_log', 'prepare_run', 'RunLog',
            'held_out_views', 'retrieval_top1', 'twin_top1', 'pretrain', 'lock_run', 'checkpoint', 'format_config',
-           'read_metrics', 'plot_loss_curve', 'save_loss_curve', 'config_parser', 'read_config', 'config_from_args',
-           'pretrain_from_args', 'pretrain_cli', 'benchmark_pretrain', 'bench_cli']
+           'ensure_pretrained', 'read_metrics', 'plot_loss_curve', 'save_loss_curve', 'config_parser', 'read_config',
+           'config_from_args', 'pretrain_from_args', 'pretrain_cli']
 
 # %% ../nbs/05_pretrain.ipynb #c439d07f
 def _knob(default, help: str):
@@ -56,6 +52,8 @@ SOURCES = ("synth", "audio")
 PRECISIONS = ("32", "bf16", "16-mixed")
 
 # optimizer presets: SGD with lr × 0.1 at each milestone (a fraction of the run); `scale_lr`: lr × batch / 256 (the linear scaling rule)
+LEGACY_LOSS_OPTIONS = {"tau": ("nt_xent", "tau"), "align_alpha": ("align_uniform", "alpha"), "uniform_t": ("align_uniform", "t")}
+
 OPTIMIZERS = {
     "doppelganger": dict(lr=0.12, scale_lr=True, momentum=0.0, weight_decay=1e-6, milestones=(0.775, 0.85, 0.925)),  # Cherep & Singh
     "fonseca": dict(lr=0.03, scale_lr=False, momentum=0.9, weight_decay=1e-4, milestones=()),                      # Fonseca et al.
@@ -72,8 +70,10 @@ class PretrainConfig:
     delta: float = _knob(0.25, "doppelgänger perturbation scale δ in [0, 1]")
     keep_fixed: list | None = _knob(None, "synth parameters, globs or groups (pitch, envelopes, …) left unperturbed")
     perturb_only: list | None = _knob(None, "perturb only these synth parameters, globs or groups")
-    nebula: str = _knob("default", f"torchsynth Voice nebula (parameter ranges): one of {NEBULAE}, a JSON file, or several joined by '+' "
-                        "(e.g. 'default+drum': each batch split evenly among them)")
+    synth: str = _knob("voice", f"synthesizer: one of {sorted(SYNTHS)} (doppelnb.synth.register_synth adds one), or several joined "
+                       "by '+' (each batch split evenly among them)")
+    nebula: str = _knob("default", f"nebula (parameter ranges) of the synth: one of {NEBULAE} for Voice, a JSON file, or several "
+                        "joined by '+' (e.g. 'default+drum': each batch split evenly among them)")
     delta_scale: dict = _knob({}, "δ multiplier per parameter group, glob or name, e.g. '{\"pitch\": 0.2, \"envelopes\": 2}'")
     wave_augment: str = _knob("none", f"waveform augmentations of each synthetic view before its log-mel: one of {WAVE_PRESETS}")
     duration: float = _knob(1.0, "seconds per synthetic sound")
@@ -92,9 +92,8 @@ class PretrainConfig:
     channels_last: bool = _knob(False, "channels-last memory format (faster convolutions on GPUs and oneDNN)")
     # loss
     loss: str = _knob("align_uniform", f"loss: one of {sorted(LOSSES)} (vicreg: use with --head)")
-    tau: float = _knob(0.2, "nt_xent temperature τ")
-    align_alpha: float = _knob(2.0, "align_uniform: exponent α of the alignment term")
-    uniform_t: float = _knob(2.0, "align_uniform: scale t of the uniformity term")
+    loss_kwargs: dict = _knob({}, "the loss's options as JSON, checked against its arguments, e.g. '{\"tau\": 0.1}' (nt_xent) or "
+                              "'{\"alpha\": 2, \"t\": 2}' (align_uniform); unset ones take the loss's defaults")
     # optimization
     optimizer: str = _knob("cpu", f"optimizer and schedule preset: one of {sorted(OPTIMIZERS)}")
     lr: float | None = _knob(None, "learning rate for a batch of 256 if the preset scales it, else as is (default: the preset's)")
@@ -114,13 +113,27 @@ class PretrainConfig:
     monitor_every: int = _knob(0, "every N steps, top-1 retrieval of each held-out synthetic view's partner → monitor.csv (0: off)")
     progress: bool = _knob(True, "progress bar (rank 0)")
     tensorboard: bool = _knob(True, "also log to out/tensorboard if the tensorboard package is installed")
+    # the loss options of configs written before `loss_kwargs` (accepted, moved into it; not fields)
+    tau: InitVar[float | None] = None
+    align_alpha: InitVar[float | None] = None
+    uniform_t: InitVar[float | None] = None
+
+    def __post_init__(self, tau=None, align_alpha=None, uniform_t=None):
+        "Move the older loss fields into `loss_kwargs`, then keep only the options that differ from the loss's defaults."
+        if not isinstance(self.loss_kwargs, dict): return                     # validate() names the problem
+        kwargs = dict(self.loss_kwargs)
+        for key, value in dict(tau=tau, align_alpha=align_alpha, uniform_t=uniform_t).items():
+            loss, option = LEGACY_LOSS_OPTIONS[key]
+            if value is not None and loss == self.loss: kwargs.setdefault(option, value)
+        defaults = loss_defaults(self.loss) if self.loss in LOSSES else {}
+        self.loss_kwargs = {k: v for k, v in kwargs.items() if k not in defaults or v != defaults[k]}
 
     def to_dict(self) -> dict: return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "PretrainConfig":
         "A config from a dict (e.g. a run's `config.json`); unknown keys are an error, missing ones take their defaults."
-        unknown = sorted(set(d) - {f.name for f in fields(cls)})
+        unknown = sorted(set(d) - {f.name for f in fields(cls)} - set(LEGACY_LOSS_OPTIONS))
         if unknown: raise ValueError(f"config: unknown keys {unknown}")
         return cls(**d)
 
@@ -130,8 +143,9 @@ class PretrainConfig:
         if name not in RUN_PRESETS: raise ValueError(f"preset: one of {sorted(RUN_PRESETS)}, got {name!r}")
         return cls(**{**RUN_PRESETS[name], **overrides})
 
-    def loss_kwargs(self) -> dict:
-        return dict(nt_xent=dict(tau=self.tau), align_uniform=dict(alpha=self.align_alpha, t=self.uniform_t)).get(self.loss, {})
+    def loss_settings(self) -> dict:
+        "Every option of the loss as it runs: its defaults, updated by `loss_kwargs`."
+        return {**loss_defaults(self.loss), **self.loss_kwargs}
 
     def optimizer_settings(self) -> dict:
         "The optimizer preset with this config's overrides; `lr` already scaled by batch / 256 where the preset says so."
@@ -152,7 +166,11 @@ class PretrainConfig:
         one_of("optimizer", OPTIMIZERS); one_of("precision", PRECISIONS); one_of("wave_augment", WAVE_PRESETS)
         if self.encoder not in ENCODERS: raise ValueError(f"encoder: unknown name {self.encoder!r}; choose one of {sorted(ENCODERS)}")
         if self.loss not in LOSSES: raise ValueError(f"loss: unknown name {self.loss!r}; choose one of {sorted(LOSSES)}")
-        get_loss(self.loss, **self.loss_kwargs())(torch.randn(2, 3), torch.randn(2, 3))   # the loss options are valid
+        if not isinstance(self.loss_kwargs, dict): raise ValueError(f"loss_kwargs: a dict of the loss's options, got {self.loss_kwargs!r}")
+        get_loss(self.loss, **self.loss_kwargs)(torch.randn(2, 3), torch.randn(2, 3))   # the loss options are valid
+        parts = synth_mixture(self.synth, self.nebula)
+        for name, _ in parts: lookup_synth(name)
+        if len(parts) > self.batch_size // world: raise ValueError(f"synth: {len(parts)} synths/nebulae cannot share a batch of {self.batch_size // world}")
         check_delta(self.delta)
         if self.source == "audio" and not self.audio_dir: raise ValueError("audio_dir: source 'audio' needs a folder of audio files")
         if not (isinstance(self.duration, (int, float)) and 0 < self.duration <= 60): raise ValueError(f"duration: seconds in (0, 60], got {self.duration!r}")
@@ -177,14 +195,14 @@ def delta_control(cfg: PretrainConfig) -> PretrainConfig:
 RUN_PRESETS = {
     "cpu": {},
     # the main job's recipe: the best short recipe of the CPU recipe search (12_speedrun)
-    "speedrun": dict(loss="nt_xent", tau=0.2, head=True, optimizer="adamw", delta=0.05, steps=600, checkpoint_every=100),
+    "speedrun": dict(loss="nt_xent", loss_kwargs=dict(tau=0.2), head=True, optimizer="adamw", delta=0.05, steps=600, checkpoint_every=100),
     # Cherep & Singh 2025: ResNet-18, no head, alignment + uniformity, batch 768, ≈ 23k steps, SGD 0.12·B/256, no augmentations
     "doppelganger": dict(source="synth", delta=0.25, views="none", encoder="resnet18", head=False, loss="align_uniform",
                          optimizer="doppelganger", batch_size=768, steps=23_000, workers=8, precision="bf16", channels_last=True,
                          checkpoint_every=1000, log_every=50),
     # Fonseca et al. 2021: two patches of a real clip, mix-back + crop/compression/noise, ResNet-18 + head, NT-Xent τ = 0.2, batch 128,
     # 500 epochs of FSDnoisy18k's 17,585 training clips ≈ 68.7k steps
-    "fonseca": dict(source="audio", frontend="fonseca", views="fonseca", encoder="resnet18", head=True, loss="nt_xent", tau=0.2,
+    "fonseca": dict(source="audio", frontend="fonseca", views="fonseca", encoder="resnet18", head=True, loss="nt_xent", loss_kwargs=dict(tau=0.2),
                     optimizer="fonseca", batch_size=128, steps=68_700, workers=8, checkpoint_every=1000, log_every=50),
 }
 
@@ -234,13 +252,12 @@ class SynthViews(ViewStream):
                  views: str = "none", start_batch: int = 0, device="cpu", delta: float = 0.25, duration: float = 1.0,
                  wave_augment: str = "none", **synth_kwargs):
         super().__init__(batch_size, seed, rank, frontend, patch_frames, views, start_batch, device)
-        nebula = synth_kwargs.pop("nebula", "default")
-        nebulae = [nebula] if Path(str(nebula)).is_file() else str(nebula).split("+")
-        if len(nebulae) > batch_size: raise ValueError(f"nebula: {len(nebulae)} nebulae cannot share a batch of {batch_size}")
-        sizes = [batch_size // len(nebulae) + (i < batch_size % len(nebulae)) for i in range(len(nebulae))]
+        parts = synth_mixture(synth_kwargs.pop("synth", "voice"), synth_kwargs.pop("nebula", "default"))
+        if len(parts) > batch_size: raise ValueError(f"nebula: {len(parts)} synths/nebulae cannot share a batch of {batch_size}")
+        sizes = [batch_size // len(parts) + (i < batch_size % len(parts)) for i in range(len(parts))]
         self.synths = [DoppelgangerSynth(delta, frontend.sample_rate, duration, n, seed if i == 0 else stream_seed(seed, NEBULA_STREAM, i),
-                                         rank=rank, device=device, nebula=neb, **synth_kwargs)
-                       for i, (n, neb) in enumerate(zip(sizes, nebulae))]          # a mixture: each nebula its own seeded stream
+                                         rank=rank, device=device, synth=syn, nebula=neb, **synth_kwargs)
+                       for i, (n, (syn, neb)) in enumerate(zip(sizes, parts))]     # a mixture: each part its own seeded stream
         self.wave_augment = WaveAugment.preset(wave_augment, frontend.sample_rate)
 
     def batch(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -302,7 +319,7 @@ def make_stream(cfg: PretrainConfig, rank: int = 0, world: int = 1, device="cpu"
     common = dict(batch_size=cfg.batch_size // world, seed=cfg.seed, rank=rank, frontend=frontend, patch_frames=cfg.patch_frames,
                   views=cfg.views, device=data_device)
     if cfg.source == "synth":
-        return SynthViews(**common, delta=cfg.delta, duration=cfg.duration, wave_augment=cfg.wave_augment, nebula=cfg.nebula,
+        return SynthViews(**common, delta=cfg.delta, duration=cfg.duration, wave_augment=cfg.wave_augment, synth=cfg.synth, nebula=cfg.nebula,
                           delta_scale=cfg.delta_scale or None,
                           keep_fixed=cfg.keep_fixed or None, perturb_only=cfg.perturb_only or None)
     return AudioViews(cfg.audio_dir, **common)
@@ -355,95 +372,15 @@ def autocast(precision: str, device: torch.device):
     return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
 
 # %% ../nbs/05_pretrain.ipynb #a2e7b936
-CHECKPOINT_FORMAT = "doppelnb.pretrain/1"
 RESUMABLE = ("steps", "checkpoint_every", "keep_checkpoints", "log_every", "progress", "tensorboard", "workers", "out", "device", "data_on",
              "monitor_every")
 
-def rng_state() -> dict:
-    "This process's RNG states as tensors and plain values (`weights_only`-safe)."
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    return dict(torch=torch.get_rng_state(), cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-                numpy=dict(keys=torch.from_numpy(keys.astype(np.int64)), pos=int(pos), has_gauss=int(has_gauss), gauss=float(gauss)),
-                python=random.getstate())
-
-def set_rng_state(state: dict):
-    "Restore states saved by `rng_state`."
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available(): torch.cuda.set_rng_state_all(state["cuda"])
-    n = state["numpy"]
-    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-
-def _kept_checkpoint(path: Path) -> str:
-    "What remains after a failed write of `path`: the previous file (and its step), or nothing."
-    if not path.exists(): return "no earlier checkpoint existed"
-    try: return f"the previous checkpoint {path} (step {read_checkpoint(path)['step']}) is intact"
-    except ValueError: return f"the previous checkpoint {path} is intact"
-
-def write_checkpoint(path, state: dict):
-    """Write `state` to `path` atomically; on failure the previous file at `path` is untouched and the one-line error says
-    so (torch's `inline_container` failure, which is how a full disk shows, included)."""
-    path = Path(path)
-    try: atomic_write(path, lambda tmp: torch.save(state, tmp))
-    except OSError as e:
-        raise OSError(e.errno, f"checkpoint: cannot write {path} ({e.strerror or e}); {_kept_checkpoint(path)}") from e
-    except RuntimeError as e:
-        if "inline_container" not in str(e) and "PytorchStreamWriter" not in str(e): raise
-        detail = str(e).strip().splitlines()[0] if str(e).strip() else "write failed"
-        raise OSError(errno.ENOSPC, f"checkpoint: cannot write {path}: the disk is full (or failing) — torch.save: "
-                                    f"{detail[:120]}; {_kept_checkpoint(path)}") from None
-
-def _unreadable(path: Path, e: BaseException) -> str:
-    "What is wrong with a file `torch.load` refused, in words (never torch's advice to load it without `weights_only`)."
-    size = path.stat().st_size
-    if size == 0: return "it is empty (0 bytes): its writing was cut off"
-    with open(path, "rb") as f: head = f.read(4)
-    if head != b"PK\x03\x04": return f"it is not a checkpoint written by torch.save ({size} bytes, no zip archive): damaged or foreign"
-    if not zipfile.is_zipfile(path): return f"it is damaged (a cut-off zip archive of {size} bytes: no directory at its end)"
-    text = str(e)
-    if "Weights only load failed" in text:
-        what = re.search(r"GLOBAL ([\w.]+)", text) or re.search(r"(Unsupported [a-z]+ [^\s.]+)", text)
-        return (f"it holds Python objects other than tensors and plain values ({what.group(1) if what else 'refused'}); "
-                "not loaded, since loading them could run code")
-    if "PytorchStreamReader" in text: return f"it is damaged (a corrupted zip archive of {size} bytes)"
-    return f"it cannot be read ({type(e).__name__}: {text.strip().splitlines()[0][:100] if text.strip() else 'no detail'})"
-
-def read_checkpoint(path) -> dict:
-    "Read a pretraining checkpoint safely (`torch.load(weights_only=True)`); one-line errors for a missing, damaged or foreign file."
-    path = Path(path)
-    if not path.is_file(): raise ValueError(f"checkpoint: {path} not found")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # e.g. 'Detected pickle protocol 4': the error says what matters
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e: raise ValueError(f"checkpoint: {path}: {_unreadable(path, e)}") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"checkpoint: {path} is not a doppelnb pretraining checkpoint (format {CHECKPOINT_FORMAT!r})")
-    return ckpt
-
 def config_differences(saved: dict, cfg: PretrainConfig, ignore=RESUMABLE) -> list[str]:
-    "`'key: saved → new'` for each setting that changes training between a checkpoint's config and `cfg` (except `ignore`)."
-    new, default = cfg.to_dict(), PretrainConfig().to_dict()     # a key an older config lacks had its default value
-    return [f"{k}: {saved.get(k, default[k])!r} → {new[k]!r}" for k in new if k not in ignore and saved.get(k, default[k]) != new[k]]
-
-def load_pretrained(path, device="cpu"):
-    "The `ContrastiveModel` (encoder + head) of a pretraining checkpoint, in eval mode; returns `(model, checkpoint)`."
-    ckpt = read_checkpoint(path)
-    cfg = PretrainConfig.from_dict(ckpt["config"])
-    model = build_model(cfg.encoder, cfg.head, cfg.head_hidden, cfg.head_out, **cfg.encoder_kwargs)
-    _load_weights(model, ckpt, path)
-    return model.to(device).eval(), ckpt
-
-def _load_weights(model, ckpt: dict, path):
-    "Load encoder and head weights strictly; a mismatch is a ValueError naming the checkpoint, not a partial load."
-    try:
-        model.encoder.load_state_dict(ckpt["state_dict"], strict=True)
-        if model.head is not None or ckpt.get("head") is not None:
-            if model.head is None or ckpt.get("head") is None: raise RuntimeError("one has a projection head, the other not")
-            model.head.load_state_dict(ckpt["head"], strict=True)
-    except RuntimeError as e:
-        raise ValueError(f"checkpoint: {path} does not fit the model of this config ({str(e).splitlines()[0]})") from None
+    """`'key: saved → new'` for each setting that changes training between a checkpoint's config and `cfg` (except `ignore`);
+    an older config's missing keys take their defaults and its loss options move into `loss_kwargs` (`from_dict`)."""
+    known = {f.name for f in fields(PretrainConfig)} | set(LEGACY_LOSS_OPTIONS)
+    old, new = PretrainConfig.from_dict({k: v for k, v in saved.items() if k in known}).to_dict(), cfg.to_dict()
+    return [f"{k}: {old[k]!r} → {new[k]!r}" for k in new if k not in ignore and old[k] != new[k]]
 
 # %% ../nbs/05_pretrain.ipynb #2935a818
 def read_log(path, columns=None) -> list[list[str]]:
@@ -467,7 +404,7 @@ def read_log(path, columns=None) -> list[list[str]]:
 def _readable_kept(out: Path) -> tuple[Path, dict] | None:
     "The newest kept `step_*.pt` of run folder `out` that reads as a checkpoint, with its contents; None if there is none."
     for path in sorted(out.glob("step_*.pt"), reverse=True):
-        try: return path, read_checkpoint(path)
+        try: return path, read_checkpoint(path, kind="pretrain")
         except ValueError: continue
     return None
 
@@ -491,7 +428,7 @@ def prepare_run(cfg: PretrainConfig, resume: bool, rank: int = 0, world: int = 1
     last = out / "last.pt"
     ckpt = None
     if last.exists():
-        try: ckpt, source = read_checkpoint(last), last
+        try: ckpt, source = read_checkpoint(last, kind="pretrain"), last
         except ValueError as e:
             kept = _readable_kept(out)
             if kept is None: raise ValueError(f"{e}; no readable step_*.pt is kept in {out} to fall back on: delete {last} "
@@ -635,12 +572,12 @@ def pretrain(config: PretrainConfig | dict | None = None, resume: bool = False, 
         model = build_model(cfg.encoder, cfg.head, cfg.head_hidden, cfg.head_out, seed=cfg.seed, **cfg.encoder_kwargs)
         memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         model = model.to(device, memory_format=memory_format)
-        loss_fn = get_loss(cfg.loss, **cfg.loss_kwargs())
+        loss_fn = get_loss(cfg.loss, **cfg.loss_kwargs)
         optimizer, scheduler = make_optimizer(cfg, model)
         scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "16-mixed")
         start, elapsed = 0, 0.0
         if ckpt is not None:
-            _load_weights(model, ckpt, ckpt["path"])
+            load_weights(model, ckpt, ckpt["path"])
             optimizer.load_state_dict(ckpt["optimizer"]); scheduler.load_state_dict(ckpt["scheduler"]); scaler.load_state_dict(ckpt["scaler"])
             if len(ckpt["rng"]) == world: set_rng_state(ckpt["rng"][rank])
             start, elapsed = ckpt["step"], ckpt["elapsed"]
@@ -735,6 +672,20 @@ def format_config(cfg: PretrainConfig, world: int = 1, device="cpu") -> str:
     lines += [f"  {'*' if v != default[k] else ' '} {k:<17} {v!r}" for k, v in cfg.to_dict().items()]
     return "\n".join(lines)
 
+# %% ../nbs/05_pretrain.ipynb #dbd8c373
+def ensure_pretrained(cfg: PretrainConfig, callbacks=()) -> dict:
+    """The run of `cfg` in `cfg.out`, trained only as far as needed: reused if finished, resumed if interrupted, started if
+    absent; a run of another config there is a `ValueError`. Returns its checkpoint (`read_checkpoint`)."""
+    last = Path(cfg.out) / "last.pt"
+    try: ckpt = read_checkpoint(last, kind="pretrain") if last.exists() else None
+    except ValueError: ckpt = None                                # damaged: `pretrain(resume=True)` falls back or says why
+    if ckpt is not None:
+        diff = config_differences(ckpt["config"], cfg)
+        if diff: raise ValueError(f"{last} was trained with another config ({'; '.join(diff)}); choose another folder or delete it")
+        if ckpt["step"] >= cfg.steps: return ckpt
+    pretrain(cfg, resume=last.exists(), callbacks=callbacks)
+    return read_checkpoint(last, kind="pretrain")
+
 # %% ../nbs/05_pretrain.ipynb #d2e97f76
 def read_metrics(out) -> "pd.DataFrame":
     "A run's metrics.csv as a DataFrame."
@@ -806,7 +757,7 @@ def config_from_args(args: dict, default_preset: str = "cpu") -> tuple[PretrainC
         out = Path(args.get("out", base.out))
         if (out / "config.json").is_file(): base = read_config(out / "config.json")
         elif (out / "last.pt").exists() or _readable_kept(out):
-            try: ckpt, source = read_checkpoint(out / "last.pt"), out / "last.pt"
+            try: ckpt, source = read_checkpoint(out / "last.pt", kind="pretrain"), out / "last.pt"
             except ValueError:
                 kept = _readable_kept(out)
                 if kept is None: raise
@@ -833,47 +784,3 @@ def pretrain_from_args(argv=None) -> dict:
 def pretrain_cli(argv=None):
     "Command line: pretrain an encoder (every `PretrainConfig` knob is a flag); `--resume` continues a run."
     pretrain_from_args(argv)  # the console script's exit status is 0 unless it exits with an error
-
-# %% ../nbs/05_pretrain.ipynb #ac145b7e
-def benchmark_pretrain(source: str = "synth", steps: int = 20, warmup: int = 3, audio_dir=None, **overrides) -> dict:
-    "Time `steps` steps of `pretrain` with `source` (`overrides` are config knobs); steps/s, pairs/s and data-wait fraction after `warmup`."
-    if steps <= warmup: raise ValueError(f"steps: must exceed warmup ({warmup}), got {steps}")
-    with tempfile.TemporaryDirectory() as tmp:
-        if source == "audio" and audio_dir is None:
-            audio_dir = write_audio_folder(Path(tmp) / "clips", n=max(64, overrides.get("batch_size", 64)))
-        cfg = PretrainConfig(**{**dict(source=source, audio_dir=str(audio_dir) if audio_dir else None, steps=steps,
-                                       checkpoint_every=steps, progress=False, tensorboard=False, out=str(Path(tmp) / "run")), **overrides})
-        if source == "audio" and "views" not in overrides: cfg = replace(cfg, views="fonseca")
-        r = pretrain(cfg)
-    data, total = (np.array(x) for x in zip(*r["timings"][warmup:]))
-    device = next(r["model"].parameters()).device
-    return dict(source=source, encoder=cfg.encoder, batch=cfg.batch_size, views=cfg.views, workers=cfg.workers, data_on=cfg.data_on,
-                precision=cfg.precision, device=torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
-                steps_timed=len(total), steps_per_s=len(total) / total.sum(), pairs_per_s=cfg.batch_size * len(total) / total.sum(),
-                data_wait=float(data.sum() / total.sum()), step_ms=1e3 * float(np.median(total)))
-
-def bench_cli(argv=None):
-    "Command line: steps/s, pairs/s and data-wait fraction of the pretraining loop for the synthetic and real-audio sources."
-    p = argparse.ArgumentParser(prog="doppelnb_bench_pretrain", description=bench_cli.__doc__)
-    p.add_argument("--sources", nargs="+", default=list(SOURCES), choices=SOURCES)
-    p.add_argument("--steps", type=int, default=20); p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--batch-size", type=int, default=64); p.add_argument("--encoder", default="small_cnn")
-    p.add_argument("--workers", type=int, default=1); p.add_argument("--device", default="auto")
-    p.add_argument("--precision", default="32", choices=PRECISIONS); p.add_argument("--channels-last", action="store_true")
-    p.add_argument("--data-on", default="workers", choices=("workers", "device"))
-    p.add_argument("--audio-dir", help="real-audio folder (default: generated WAVs in a temporary folder)")
-    p.add_argument("--target-steps", type=int, default=23_000, help="steps of a full run, for the projected time")
-    p.add_argument("--json", help="also write the results to this JSON file")
-    a = p.parse_args(argv)
-    rows = []
-    try:
-        for source in a.sources:
-            r = benchmark_pretrain(source, a.steps, a.warmup, a.audio_dir, batch_size=a.batch_size, encoder=a.encoder, workers=a.workers,
-                                   device=a.device, precision=a.precision, channels_last=a.channels_last, data_on=a.data_on)
-            r["projected_hours"] = a.target_steps / r["steps_per_s"] / 3600; rows.append(r)
-            print(f"[{r['device']}] {source:>5} | {r['encoder']} batch {r['batch']} views {r['views']} | {r['workers']} workers | "
-                  f"{r['steps_per_s']:.2f} steps/s | {r['pairs_per_s']:,.0f} pairs/s | data wait {r['data_wait']:.1%} | "
-                  f"{a.target_steps} steps ≈ {r['projected_hours']:.2f} h", flush=True)
-    except (ValueError, OSError) as e:
-        p.exit(2, f"doppelnb_bench_pretrain: error: {_message(e)}\n")
-    if a.json: Path(a.json).write_text(json.dumps(rows, indent=2))

@@ -14,12 +14,13 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from .bench import benchmark_pretrain
+from .checkpoint import read_checkpoint
 from .evaluate import (encoder_features, fold_tasks, linear_probe, paired_differences, plot_paired, score_encoder,
                                score_logmel_stats)
 from .model import build_encoder
-from .pretrain import (PretrainConfig, benchmark_pretrain, delta_control, held_out_views, pretrain, read_checkpoint,
-                               twin_top1)
-from .synth import atomic_write
+from .files import atomic_write
+from .pretrain import PretrainConfig, delta_control, held_out_views, pretrain, twin_top1
 from .tasks import group_split
 
 # %% auto #0

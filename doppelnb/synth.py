@@ -8,31 +8,30 @@ from __future__ import annotations
 import argparse
 import csv
 import fnmatch
-import json
 import math
 import os
 import shutil
 import sys
 import tempfile
-import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from .files import atomic_write, read_json
+from .files import read_json
 from .runlock import RunLockError, run_lock
 
 # %% auto #0
-__all__ = ['NEBULAE', 'NEBULA_FIELDS', 'PARAMETER_GROUPS', 'PARAM_LOW', 'PARAM_HIGH', 'NOISE_STREAM', 'NOISE_BANK_SECONDS',
-           'DELTA_GRID', 'import_torchsynth', 'read_nebula', 'build_synth', 'parameter_names', 'parameter_group',
+__all__ = ['NEBULAE', 'NEBULA_FIELDS', 'PARAMETER_GROUPS', 'SYNTHS', 'PARAM_LOW', 'PARAM_HIGH', 'NOISE_STREAM',
+           'NOISE_BANK_SECONDS', 'DELTA_GRID', 'import_torchsynth', 'read_nebula', 'build_synth', 'SynthSpec',
+           'register_synth', 'lookup_synth', 'synth_groups', 'synth_mixture', 'parameter_names', 'parameter_group',
            'parameter_mask', 'parameter_scale', 'draw_params', 'check_delta', 'perturb', 'DoppelgangerBatch',
            'stream_seed', 'DoppelgangerSynth', 'delta_grid_pairs', 'diagnostic_log_mel', 'plot_delta_grid',
-           'spectral_distance', 'view_distance_by_delta', 'write_pairs', 'pairs_cli', 'benchmark_synth', 'bench_cli']
+           'spectral_distance', 'view_distance_by_delta', 'write_pairs', 'pairs_cli']
 
 # %% ../nbs/00_synth.ipynb #d3dff376
 def import_torchsynth():
@@ -69,13 +68,11 @@ def read_nebula(path) -> list:
 
 def build_synth(synth="voice", nebula="default", batch_size=128, sample_rate=16000, duration=1.0,
                 control_rate=480, device="cpu"):
-    "A torchsynth synthesizer (`'voice'` or an `AbstractSynth` subclass) with the given nebula, on `device`."
+    "A torchsynth synthesizer (a name of `SYNTHS` or an `AbstractSynth` subclass) with the given nebula, on `device`."
     ts_config, ts_synth = import_torchsynth()
-    if isinstance(synth, str):
-        if synth.lower() != "voice": raise ValueError(f"synth: unknown synthesizer {synth!r}; use 'voice' or a torchsynth AbstractSynth subclass")
-        synth = ts_synth.Voice
+    if isinstance(synth, str): synth = lookup_synth(synth).synth_class()
     if not (isinstance(synth, type) and issubclass(synth, ts_synth.AbstractSynth)):
-        raise ValueError(f"synth: expected 'voice' or a torchsynth AbstractSynth subclass, got {synth!r}")
+        raise ValueError(f"synth: expected a name of {sorted(SYNTHS)} or a torchsynth AbstractSynth subclass, got {synth!r}")
     nebula_file = Path(str(nebula))
     if not nebula_file.is_file():  # a named nebula: the JSON torchsynth ships for this synth class or the nearest parent
         shipped = [Path(ts_synth.__file__).parent / "nebulae" / cls.__name__.lower() / f"{nebula}.json" for cls in synth.__mro__]
@@ -94,7 +91,7 @@ def build_synth(synth="voice", nebula="default", batch_size=128, sample_rate=160
     return voice.eval()
 
 # %% ../nbs/00_synth.ipynb #485ebd36
-PARAMETER_GROUPS = {
+PARAMETER_GROUPS = {  # torchsynth Voice's parameter groups (each synth of SYNTHS has its own)
     "pitch": ["keyboard.midi_f0"],
     "duration": ["keyboard.duration"],
     "envelopes": ["adsr_*.*"],
@@ -106,40 +103,75 @@ PARAMETER_GROUPS = {
 PARAMETER_GROUPS["timbre"] = PARAMETER_GROUPS["envelopes"] + PARAMETER_GROUPS["lfos"] + PARAMETER_GROUPS["oscillators"] \
     + PARAMETER_GROUPS["modulation"] + PARAMETER_GROUPS["mixer"]
 
+@dataclass(frozen=True)
+class SynthSpec:
+    "A synthesizer doppelnb can render: how to get its torchsynth class, its nebulae, and its parameter groups."
+    synth_class: Callable                        # () → an AbstractSynth subclass (imported lazily: torchsynth is slow to import)
+    nebulae: tuple = ("default",)                # named nebulae shipped for it (any nebula JSON file works too)
+    groups: dict = field(default_factory=dict)   # group name → globs of `module.parameter` names
+
+SYNTHS = {"voice": SynthSpec(lambda: import_torchsynth()[1].Voice, NEBULAE, PARAMETER_GROUPS)}
+
+def register_synth(name: str, synth_class: Callable, nebulae=("default",), groups: dict | None = None) -> SynthSpec:
+    "Add a synthesizer to `SYNTHS`: then `build_synth`, `DoppelgangerSynth` and `doppelnb_pretrain --synth` know it by `name`."
+    if not isinstance(name, str) or not name or "+" in name: raise ValueError(f"synth: a name without '+', got {name!r}")
+    SYNTHS[name.lower()] = spec = SynthSpec(synth_class, tuple(nebulae), dict(groups or {}))
+    return spec
+
+def lookup_synth(name: str) -> SynthSpec:
+    "The `SYNTHS` entry of `name`; an unknown name is a `ValueError` listing the known ones."
+    spec = SYNTHS.get(str(name).lower())
+    if spec is None: raise ValueError(f"synth: unknown synthesizer {name!r}; one of {sorted(SYNTHS)} (register_synth adds one)")
+    return spec
+
+def synth_groups(synth) -> dict:
+    "The parameter groups of a synth (a name of `SYNTHS`; a class: Voice's groups)."
+    return lookup_synth(synth).groups if isinstance(synth, str) else PARAMETER_GROUPS
+
+def synth_mixture(synth: str = "voice", nebula: str = "default") -> list[tuple[str, str]]:
+    """The `(synth, nebula)` parts of a batch: `synth` and `nebula` may each join several by '+' (a single one is repeated
+    to match the other), e.g. `('voice', 'default+drum')` → `[('voice', 'default'), ('voice', 'drum')]`."""
+    synths = str(synth).split("+")
+    nebulae = [str(nebula)] if Path(str(nebula)).is_file() else str(nebula).split("+")
+    if len(synths) > 1 and len(nebulae) > 1 and len(synths) != len(nebulae):
+        raise ValueError(f"synth: {len(synths)} synths and {len(nebulae)} nebulae do not pair up; give one nebula or one per synth")
+    n = max(len(synths), len(nebulae))
+    return [(synths[i if len(synths) > 1 else 0], nebulae[i if len(nebulae) > 1 else 0]) for i in range(n)]
+
 def parameter_names(synth) -> list[str]:
     "Names `module.parameter` of a torchsynth synth's parameters, in registration order (the column order of its `params`)."
     return [f"{module}.{name}" for (module, name) in synth.get_parameters()]
 
-def parameter_group(name: str) -> str:
-    "The first basic group of `PARAMETER_GROUPS` (not `timbre`) that `name` belongs to, or `''`."
-    return next((g for g, pats in PARAMETER_GROUPS.items() if g != "timbre" and any(fnmatch.fnmatchcase(name, p) for p in pats)), "")
+def parameter_group(name: str, groups: dict = PARAMETER_GROUPS) -> str:
+    "The first basic group of `groups` (not `timbre`) that `name` belongs to, or `''`."
+    return next((g for g, pats in groups.items() if g != "timbre" and any(fnmatch.fnmatchcase(name, p) for p in pats)), "")
 
-def parameter_mask(names: Sequence[str], perturb_only=None, keep_fixed=None) -> torch.Tensor:
-    "Boolean mask over `names`: True where a parameter is perturbed. Entries are names, glob patterns or `PARAMETER_GROUPS` keys."
+def parameter_mask(names: Sequence[str], perturb_only=None, keep_fixed=None, groups: dict = PARAMETER_GROUPS) -> torch.Tensor:
+    "Boolean mask over `names`: True where a parameter is perturbed. Entries are names, glob patterns or keys of `groups`."
     def select(spec, argname):
         if isinstance(spec, str): spec = [spec]
         chosen = torch.zeros(len(names), dtype=torch.bool)
         for item in spec:
-            patterns = PARAMETER_GROUPS.get(item, [item])
+            patterns = groups.get(item, [item])
             hits = torch.tensor([any(fnmatch.fnmatchcase(n, p) for p in patterns) for n in names], dtype=torch.bool)
             if not hits.any():
-                raise ValueError(f"{argname}: {item!r} matches no parameter; use a name such as {names[0]!r}, a glob, or a group of {sorted(PARAMETER_GROUPS)}")
+                raise ValueError(f"{argname}: {item!r} matches no parameter; use a name such as {names[0]!r}, a glob, or a group of {sorted(groups)}")
             chosen |= hits
         return chosen
     mask = torch.ones(len(names), dtype=torch.bool) if perturb_only is None else select(perturb_only, "perturb_only")
     if keep_fixed is not None: mask &= ~select(keep_fixed, "keep_fixed")
     return mask
 
-def parameter_scale(names: Sequence[str], delta_scale: dict) -> torch.Tensor:
+def parameter_scale(names: Sequence[str], delta_scale: dict, groups: dict = PARAMETER_GROUPS) -> torch.Tensor:
     """Per-parameter multipliers of δ `[P]`: 1, except `{group, glob or name: factor}` of `delta_scale` (later entries win), so
     parameter groups can move by different amounts (e.g. `{"pitch": 0.2, "envelopes": 2}`)."""
     scale = torch.ones(len(names))
     for item, factor in dict(delta_scale).items():
         if not (isinstance(factor, (int, float)) and not isinstance(factor, bool) and 0 <= factor <= 10):
             raise ValueError(f"delta_scale: the factor of {item!r} must be a number in [0, 10], got {factor!r}")
-        hits = parameter_mask(names, perturb_only=item) if item in PARAMETER_GROUPS or any(c in item for c in "*?[") \
+        hits = parameter_mask(names, perturb_only=item, groups=groups) if item in groups or any(c in item for c in "*?[") \
             else torch.tensor([n == item for n in names])
-        if not hits.any(): raise ValueError(f"delta_scale: {item!r} matches no parameter; use a group of {sorted(PARAMETER_GROUPS)} or a glob")
+        if not hits.any(): raise ValueError(f"delta_scale: {item!r} matches no parameter; use a group of {sorted(groups)} or a glob")
         scale[hits] = float(factor)
     return scale
 
@@ -244,8 +276,9 @@ class DoppelgangerSynth(IterableDataset):
         self._synths = {}
         self.synth = self._synth(self.batch_size + self.spares)  # also validates synth and nebula
         self.names = parameter_names(self.synth)
-        self.mask = parameter_mask(self.names, perturb_only, keep_fixed)
-        if delta_scale: self.mask = self.mask.float() * parameter_scale(self.names, delta_scale)   # δ per parameter: δ · scale
+        self.groups = synth_groups(synth)
+        self.mask = parameter_mask(self.names, perturb_only, keep_fixed, self.groups)
+        if delta_scale: self.mask = self.mask.float() * parameter_scale(self.names, delta_scale, self.groups)   # δ per parameter: δ · scale
         if sampling not in ("real", "normalized"): raise ValueError(f"sampling: expected 'real' or 'normalized', got {sampling!r}")
         self.stats = dict(batches=0, pairs=0, rendered_pairs=0, rejected_silent=0, rejected_nonfinite=0, extra_rounds=0)
 
@@ -509,46 +542,3 @@ def pairs_cli(argv=None):
     except (ValueError, OSError, RunLockError) as e:
         p.exit(2, f"doppelnb_pairs: error: {e}\n")
     print(f"wrote {a.n} pairs (δ = {a.delta}, seed {a.seed}) to {path.parent}")
-
-# %% ../nbs/00_synth.ipynb #4d4f467a
-def benchmark_synth(batch_size: int = 128, repeats: int = 10, device="cpu", delta: float = 0.25, sample_rate: int = 16000,
-                    duration: float = 1.0, warmup: int = 2) -> dict:
-    "Time raw torchsynth Voice rendering against the pair generator at `batch_size`; returns throughputs (× realtime) and their ratio."
-    device = torch.device(device)
-    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
-    raw = build_synth("voice", "default", batch_size, sample_rate, duration, 480, device)
-    gen = DoppelgangerSynth(delta=delta, batch_size=batch_size // 2, sample_rate=sample_rate, duration=duration, device=device)
-    def run_raw():
-        with torch.no_grad():
-            raw.randomize(); return raw.output()
-    raw_times, gen_times = [], []
-    for i in range(warmup + repeats):
-        for fn, times in ((run_raw, raw_times), (lambda: gen.batch(i), gen_times)):
-            sync(); t = time.perf_counter(); fn(); sync()
-            if i >= warmup: times.append(time.perf_counter() - t)
-    seconds = lambda n: n * duration
-    raw_xrt = seconds(batch_size) / float(np.median(raw_times))
-    rendered = gen.stats["rendered_pairs"] * 2 / (warmup + repeats)
-    gen_rendered_xrt = seconds(rendered) / float(np.median(gen_times))
-    gen_delivered_xrt = seconds(2 * gen.batch_size) / float(np.median(gen_times))
-    return dict(device=str(device) if device.type != "cuda" else torch.cuda.get_device_name(device), threads=torch.get_num_threads(),
-                batch_sounds=batch_size, pairs_per_batch=gen.batch_size, spare_pairs=gen.spares, raw_xrt=raw_xrt,
-                pairs_rendered_xrt=gen_rendered_xrt, pairs_delivered_xrt=gen_delivered_xrt, ratio_rendered=gen_rendered_xrt / raw_xrt,
-                ratio_delivered=gen_delivered_xrt / raw_xrt, rejected=gen.stats["rejected_silent"] + gen.stats["rejected_nonfinite"],
-                torch=torch.__version__)
-
-def bench_cli(argv=None):
-    "Command line: print raw torchsynth vs doppelgänger-pair rendering throughput."
-    p = argparse.ArgumentParser(prog="doppelnb_bench_synth", description=bench_cli.__doc__)
-    p.add_argument("--batch-sizes", type=int, nargs="+", default=[128], help="sounds per batch (the pair generator renders half as many pairs)")
-    p.add_argument("--repeats", type=int, default=10)
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--json", help="also write the results to this JSON file")
-    a = p.parse_args(argv)
-    results = []
-    for bs in a.batch_sizes:
-        r = benchmark_synth(bs, a.repeats, a.device); results.append(r)
-        print(f"[{r['device']}, {r['threads']} threads] batch {bs} × 1 s @ 16 kHz: raw Voice {r['raw_xrt']:,.0f}× realtime | "
-              f"pairs rendered {r['pairs_rendered_xrt']:,.0f}× (ratio {r['ratio_rendered']:.3f}) | "
-              f"pairs delivered {r['pairs_delivered_xrt']:,.0f}× (ratio {r['ratio_delivered']:.3f})", flush=True)
-    if a.json: Path(a.json).write_text(json.dumps(results, indent=2))

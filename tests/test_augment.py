@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from doppelnb.augment import (Compression, GaussianBlur, GaussianNoise, MixBack, RandomResizedCrop, RandomShift, SpecAugment,
-                              ViewPipeline, PRESETS, bench_cli, mix_back, sample_backgrounds)
+                              ViewPipeline, PRESETS, mix_back, sample_backgrounds)
+from doppelnb.bench import views_bench_cli as bench_cli
 from doppelnb.features import DOPPELGANGER, FONSECA, to_linear
 from conftest import ROOT
 

@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 import torch
 
+from doppelnb import checkpoint as C
 from doppelnb import evaluate as E
 from doppelnb.features import AudioFileError
 from doppelnb.model import build_encoder
@@ -74,14 +75,14 @@ def test_evaluate_encoder_table(fixture):
 def test_checkpoint_roundtrip_and_mismatch(tmp_path, fixture):
     _, logmels = fixture
     enc = build_encoder("small_cnn", seed=3)
-    path = E.save_checkpoint(tmp_path / "enc.pt", enc)
-    loaded, ckpt = E.load_checkpoint(path)
+    path = C.save_checkpoint(tmp_path / "enc.pt", enc)
+    loaded, ckpt = C.load_checkpoint(path)
     np.testing.assert_allclose(E.embed_logmels(loaded, logmels[:3]), E.embed_logmels(enc, logmels[:3]), atol=1e-5)
     torch.save({"encoder": "resnet18", "encoder_kwargs": {}, "state_dict": enc.state_dict()}, tmp_path / "wrong.pt")
     with pytest.raises(ValueError, match="does not match encoder 'resnet18'"):
-        E.load_checkpoint(tmp_path / "wrong.pt")
+        C.load_checkpoint(tmp_path / "wrong.pt")
     with pytest.raises(ValueError, match="holds a 'small_cnn' encoder"):
-        E.load_checkpoint(path, "crnn")
+        C.load_checkpoint(path, "crnn")
 
 
 def test_eval_cli_writes_csv(tmp_path):

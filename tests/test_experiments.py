@@ -11,7 +11,8 @@ matplotlib.use("Agg")
 
 from doppelnb import experiments as X
 from doppelnb.evaluate import format_results
-from doppelnb.pretrain import PretrainConfig, read_checkpoint
+from doppelnb.checkpoint import read_checkpoint
+from doppelnb.pretrain import PretrainConfig
 from doppelnb.tasks import load_task, make_fixture_task
 
 SMOKE = PretrainConfig(batch_size=8, steps=2, workers=0, checkpoint_every=1, log_every=1, progress=False, tensorboard=False)

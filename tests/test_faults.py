@@ -18,6 +18,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from doppelnb import checkpoint as C
 from doppelnb import evaluate as E
 from doppelnb import synth as S
 from doppelnb import tasks as T
@@ -218,7 +219,7 @@ def test_nan_checkpoint_is_refused(tmp_path):
     path = tmp_path / "nan.pt"
     torch.save({"encoder": "small_cnn", "encoder_kwargs": {}, "state_dict": sd}, path)
     with pytest.raises(ValueError, match="nan.pt.*(NaN|non-finite)") as e:
-        E.load_checkpoint(path)
+        C.load_checkpoint(path)
     assert key in str(e.value)
 
 
@@ -239,15 +240,15 @@ def test_oversized_architecture_is_not_built(tmp_path, monkeypatch):
     sd = {k: v[:1].clone() if v.ndim else v for k, v in small.state_dict().items()}
     torch.save({"encoder": "small_cnn", "encoder_kwargs": {"channels": [8192, 8192]}, "state_dict": sd}, path)
     built = []
-    real = E.build_encoder
+    real = C.build_encoder
     def spy(*a, **k):
         m = real(*a, **k)
         built.append(next(m.parameters()).device.type)
         return m
-    monkeypatch.setattr(E, "build_encoder", spy)
+    monkeypatch.setattr(C, "build_encoder", spy)
     t0 = time.perf_counter()
     with pytest.raises(ValueError, match="huge.pt.*does not match"):
-        E.load_checkpoint(path)
+        C.load_checkpoint(path)
     assert all(d == "meta" for d in built), built
     assert time.perf_counter() - t0 < 20
 
@@ -457,7 +458,7 @@ class _RunsCode:
 @fault("checkpoint", "a damaged `last.pt`: 0 bytes, random bytes, cut short, or a pickle that would run code",
        "one line saying what is wrong (never torch's advice to load it with `weights_only=False`); nothing runs")
 def test_damaged_checkpoint_is_described(tiny_run, tmp_path, monkeypatch, damage, reason):
-    from doppelnb.pretrain import read_checkpoint
+    from doppelnb.checkpoint import read_checkpoint
     path = tmp_path / "last.pt"
     good = (tiny_run / "last.pt").read_bytes()
     if damage == "pickle": torch.save({"format": "doppelnb.pretrain/1", "x": _RunsCode()}, path)

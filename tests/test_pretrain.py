@@ -160,3 +160,37 @@ def test_disk_full_keeps_previous_checkpoint(tmp_path, capsys, monkeypatch):
     assert "No space left on device" in err and "is intact" in err
     assert (out / "last.pt").read_bytes() == before
     assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_bench_pretrain_prints_variant_ratio(tmp_path, capsys):
+    "doppelnb_bench_pretrain runs the baseline and each variant in one invocation and prints each variant's pairs/s ratio."
+    from doppelnb.bench import pretrain_bench_cli
+    out = tmp_path / "bench.json"
+    pretrain_bench_cli(["--sources", "synth", "--steps", "3", "--warmup", "1", "--batch-size", "8", "--workers", "0", "--device", "cpu",
+                        "--variants", "channels_last=true", "--json", str(out)])
+    printed = capsys.readouterr().out
+    assert "channels_last=true: × " in printed and "vs baseline" in printed, printed
+    rows = json.loads(out.read_text())
+    assert [r["variant"] for r in rows] == ["baseline", "channels_last=true"] and rows[0]["ratio"] == 1.0
+    with pytest.raises(SystemExit) as e:
+        pretrain_bench_cli(["--sources", "synth", "--variants", "chanels_last=true"])
+    assert e.value.code == 2 and "not KNOB=VALUE" in capsys.readouterr().err
+
+
+def test_registered_synth_is_reachable_from_the_command_line():
+    "A synthesizer registered in one place (doppelnb.synth.register_synth) is a value of doppelnb_pretrain --synth."
+    from doppelnb.pretrain import config_from_args, config_parser, make_stream
+    from doppelnb.synth import SYNTHS, import_torchsynth, register_synth
+    class OtherVoice(import_torchsynth()[1].Voice): pass
+    register_synth("other_voice", lambda: OtherVoice, ("default", "drum"), SYNTHS["voice"].groups)
+    try:
+        args = ["--synth", "voice+other_voice", "--batch-size", "4", "--duration", "0.5", "--patch-frames", "32",
+                "--loss-kwargs", '{"alpha": 2, "t": 3}']
+        cfg, _ = config_from_args(vars(config_parser().parse_args(args)))
+        cfg.validate()
+        assert cfg.synth == "voice+other_voice" and cfg.loss_kwargs == {"t": 3}
+        stream = make_stream(cfg)
+        assert [type(s.synth).__name__ for s in stream.synths] == ["Voice", "OtherVoice"]
+        assert stream.batch(0)[0].shape == (4, 32, 64)
+    finally:
+        del SYNTHS["other_voice"]
