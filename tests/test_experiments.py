@@ -49,11 +49,12 @@ def test_lock_is_held_and_taken_again_by_pretraining(task, tmp_path, monkeypatch
     "run_experiment holds cache_dir/name's run lock; the pretraining inside takes the same lock again; all released at the end."
     import os
     from doppelnb.runlock import lock_path, read_lock
-    seen, real = [], X.pretrain
+    import doppelnb.pretrain as P
+    seen, real = [], P.pretrain
     def spy(cfg, **kwargs):
         seen.append(read_lock(cfg.out))
         return real(cfg, **kwargs)
-    monkeypatch.setattr(X, "pretrain", spy)
+    monkeypatch.setattr(P, "pretrain", spy)             # what X.ensure_pretrained calls
     run = X.run_experiment("dg", SMOKE, [task], seeds=(0,), cache_dir=tmp_path)
     assert seen and seen[0]["pid"] == os.getpid() and seen[0]["what"] == "experiment dg"
     assert read_checkpoint(run.out / "last.pt")["step"] == 2

@@ -140,7 +140,7 @@ def test_experiment_respects_lock(data, tmp_path, monkeypatch):
     from doppelnb.pretrain import PretrainConfig
     tasks, cache = [T.load_task(data / "toy")], tmp_path / "cache"
     out = cache / "dg"
-    for f in ("pretrain", "evaluate_features", "supervised_upper_bound"):
+    for f in ("ensure_pretrained", "evaluate_features", "supervised_upper_bound"):
         monkeypatch.setattr(X, f, lambda *a, f=f, **k: pytest.fail(f"{f} started"))
     other = hold_lock(out)
     try:
