@@ -165,8 +165,14 @@ SEARCH = {  # name: overrides of BASE (the CPU default recipe); "~ctrl" runs the
     "ntxent-head-adamw-d0.05-wave": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05, wave_augment="reference"),
     "ntxent-head-adamw-d0.05-wave ~ctrl": {},
     "ntxent-head-adamw-d0.10": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.10),
-    "ntxent-head-adamw-d0.02": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.02),
     "ntxent-head-adamw-d0-wave (augmentations only)": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.0, wave_augment="reference"),
+    "ntxent-head-adamw-d0.05-wave-mix": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05, wave_augment="reference",
+                                             nebula="default+drum"),
+    "ntxent-head-adamw-d0.05-wave-fast": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05, wave_augment="reference",
+                                              channels_last=True, precision="bf16"),
+    "ntxent-head-adamw-d0.05-wave-fast ~ctrl": {},
+    "vicreg-head-adamw-d0.05-wave": dict(loss="vicreg", head=True, optimizer="adamw", delta=0.05, wave_augment="reference"),
+    "ntxent-head-adamw-d0.02": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.02),
     "vicreg-head-adamw-d0.05": dict(loss="vicreg", head=True, optimizer="adamw", delta=0.05),
     "align-unif-sgd-d0.05": dict(delta=0.05),
     "ntxent-head-adamw-d0.05-mix": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05, nebula="default+drum"),
@@ -181,13 +187,15 @@ def run_plan(plan: dict, base_steps: int, tasks, root="results/speedrun", base: 
     scores, previous = [], None
     for name, overrides in plan.items():
         overrides = dict(overrides); mode = overrides.pop("mode", "pretrain")
-        if name.endswith("~ctrl"):
-            recipe_name, recipe_cfg = previous
-            steps = json.loads((Path(root) / recipe_name / "plan.json").read_text())["steps"]
-            cfg, kwargs = delta_control(recipe_cfg), dict(steps=steps)
-        else: cfg, kwargs = replace(base, **overrides), {}
-        if mode == "pretrain" and not name.endswith("~ctrl"): previous = (name, cfg)
+        control = name.endswith("~ctrl")
+        cfg = delta_control(previous[1]) if control else replace(base, **overrides)
+        if mode == "pretrain" and not control: previous = (name, cfg)
         if only is not None and name not in only: continue
+        kwargs = {}
+        if control:   # the same steps as its recipe, which must have been planned first
+            plan_path = Path(root) / previous[0] / "plan.json"
+            if not plan_path.exists(): raise ValueError(f"{name}: run {previous[0]!r} first (its control takes that run's steps)")
+            kwargs = dict(steps=json.loads(plan_path.read_text())["steps"])
         scores.append(speedrun(name, cfg, base_steps, tasks, root, mode=mode, log=log, **kwargs))
     return pd.concat(scores, ignore_index=True)
 
