@@ -10,7 +10,6 @@ import ctypes
 import importlib
 import json
 import sys
-import threading
 import tempfile
 import threading
 import time
@@ -26,14 +25,15 @@ from torch import nn
 from .augment import PRESETS, ViewPipeline
 from .evaluate import embed_logmels, evaluate_encoders, format_results, resolve_tasks
 from .features import DOPPELGANGER, LogMel
-from .model import DEFAULT_ENCODER, ENCODERS, build_encoder
-from .pretrain import PRECISIONS, SOURCES, PretrainConfig, _flag_kind, _message, pretrain, write_audio_folder
+from .model import DEFAULT_ENCODER, ENCODERS, build_encoder, build_model, get_loss
+from .pretrain import (PRECISIONS, SOURCES, PretrainConfig, _flag_kind, _message, autocast, make_optimizer, make_stream,
+                               pretrain, write_audio_folder)
 from .synth import DoppelgangerSynth, build_synth
 
 # %% auto #0
 __all__ = ['time_calls', 'benchmark_synth', 'synth_bench_cli', 'benchmark_views', 'views_bench_cli', 'benchmark_encoders',
            'model_bench_cli', 'benchmark_embedding', 'eval_bench_cli', 'benchmark_pretrain', 'parse_variant',
-           'pretrain_bench_cli']
+           'pretrain_bench_cli', 'gemm_gflops', 'profile_step']
 
 # %% ../nbs/09_bench.ipynb #3e8c182a
 def time_calls(fn, repeats: int, warmup: int = 0, device="cpu") -> list[float]:
@@ -358,3 +358,52 @@ def pretrain_bench_cli(argv=None):
     except (ValueError, OSError) as e:
         p.exit(2, f"doppelnb_bench_pretrain: error: {_message(e)}\n")
     if a.json: Path(a.json).write_text(json.dumps(rows, indent=2))
+
+# %% ../nbs/09_bench.ipynb #prof0cd1
+def _clock(fn, times: dict, stage: str):
+    "`fn`, adding its wall-clock seconds under `stage` in `times`."
+    def timed(*args, **kwargs):
+        t = time.perf_counter(); out = fn(*args, **kwargs)
+        times[stage] = times.get(stage, 0.0) + time.perf_counter() - t
+        return out
+    return timed
+
+def gemm_gflops(dtype=torch.float32, n: int = 2048, repeats: int = 5) -> float:
+    "A practical compute peak of this process's threads: GFLOP/s of an `n` × `n` matrix product in `dtype` (median of `repeats`)."
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+    return 2 * n**3 / float(np.median(time_calls(lambda i: a @ b, repeats, warmup=1))) / 1e9
+
+def profile_step(cfg: PretrainConfig, steps: int = 6, warmup: int = 2) -> pd.Series:
+    """Median seconds per stage of a training step of `cfg` in one process (no data worker): synthesis, waveform augmentation,
+    log-mel, views, the rest of the batch (patches), forward (with the loss), backward, optimizer; then `total`, the encoder's
+    `GFLOP` per step (forward + backward) and the `GFLOP/s` it achieves in forward + backward."""
+    from torch.utils.flop_counter import FlopCounterMode
+    stream, times = make_stream(cfg), {}
+    for synth in getattr(stream, "synths", []): synth.batch = _clock(synth.batch, times, "synthesis")
+    if getattr(stream, "wave_augment", None) is not None: stream.wave_augment = _clock(stream.wave_augment, times, "wave augment")
+    stream.logmel, stream.views = _clock(stream.logmel, times, "log-mel"), _clock(stream.views, times, "views")
+    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    model = build_model(cfg.encoder, cfg.head, cfg.head_hidden, cfg.head_out, **cfg.encoder_kwargs).to(memory_format=fmt).train()
+    optimizer, _ = make_optimizer(cfg, model)
+    loss_fn, cpu = get_loss(cfg.loss, **cfg.loss_kwargs), torch.device("cpu")
+    def forward(x):
+        with autocast(cfg.precision, cpu): z = model(x)
+        return loss_fn(*z.float().chunk(2))
+    rows = []
+    for index in range(warmup + steps):
+        times.clear()
+        t = time.perf_counter()
+        with torch.no_grad(): a, b = stream.batch(index)
+        times["patches, rest"] = time.perf_counter() - t - sum(times.values())
+        x = torch.cat([a, b])[:, None].contiguous(memory_format=fmt)
+        t = time.perf_counter(); loss = forward(x); times["forward"] = time.perf_counter() - t
+        optimizer.zero_grad(set_to_none=True)
+        t = time.perf_counter(); loss.backward(); times["backward"] = time.perf_counter() - t
+        t = time.perf_counter(); optimizer.step(); times["optimizer"] = time.perf_counter() - t
+        if index >= warmup: rows.append(dict(times))
+    with FlopCounterMode(display=False) as counter: forward(x).backward()
+    out = pd.DataFrame(rows).median()
+    out["total"] = out.sum()
+    out["GFLOP"] = counter.get_total_flops() / 1e9
+    out["GFLOP/s"] = out["GFLOP"] / (out["forward"] + out["backward"])
+    return out

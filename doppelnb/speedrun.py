@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 
 from .bench import benchmark_pretrain
-from .checkpoint import read_checkpoint
+from .checkpoint import read_checkpoint, save_checkpoint
 from .evaluate import (encoder_features, fold_tasks, linear_probe, paired_differences, plot_paired, score_encoder,
                                score_logmel_stats)
 from .model import build_encoder
@@ -24,9 +24,10 @@ from .pretrain import PretrainConfig, delta_control, held_out_views, pretrain, t
 from .tasks import group_split
 
 # %% auto #0
-__all__ = ['BASE', 'COST_KNOBS', 'SEARCH', 'step_seconds', 'cost_signature', 'budget_steps', 'measured_ratios', 'probe_monitor',
-           'speedrun', 'collect', 'read_monitor', 'run_plan', 'speedrun_cli', 'stats_retrieval', 'search_table',
-           'plot_monitor', 'control_pairs']
+__all__ = ['BASE', 'COST_KNOBS', 'SEARCH', 'CURVE_POINTS', 'step_seconds', 'cost_signature', 'budget_steps', 'measured_ratios',
+           'probe_monitor', 'speedrun', 'collect', 'read_monitor', 'run_plan', 'speedrun_cli', 'stats_retrieval',
+           'search_table', 'plot_monitor', 'control_pairs', 'curve_steps', 'curve_probe', 'learning_curve',
+           'curve_plan']
 
 # %% ../nbs/12_speedrun.ipynb #f98ca574
 BASE = PretrainConfig(steps=100, batch_size=64, workers=1, device="cpu", progress=False, tensorboard=False, checkpoint_every=100)
@@ -204,7 +205,16 @@ def speedrun_cli(argv=None):
     p = argparse.ArgumentParser(prog="doppelnb_speedrun", description=speedrun_cli.__doc__)
     p.add_argument("--base-steps", type=int, default=800); p.add_argument("--root", default="results/speedrun")
     p.add_argument("--data", default="data"); p.add_argument("--only", nargs="*", help="entries of SEARCH to run (default: all)")
+    p.add_argument("--curve", metavar="ENTRY", help="instead: the learning curve of this finished entry and of its δ = 1 control, "
+                   "scored at CURVE_POINTS CPU-default steps (runs under ROOT/curves/)")
     a = p.parse_args(argv)
+    if a.curve:
+        try: cfg, ratio = curve_plan(a.curve, root=a.root)
+        except ValueError as e: p.exit(2, f"doppelnb_speedrun: error: {e}\n")
+        tasks = fold_tasks(a.data)
+        for name, run_cfg in ((a.curve, cfg), (f"{a.curve} ~ctrl", delta_control(cfg))):
+            learning_curve(name, run_cfg, tasks, Path(a.root) / "curves", cost_ratio=ratio)
+        return
     run_plan(SEARCH, a.base_steps, fold_tasks(a.data), a.root, only=a.only)
 
 # %% ../nbs/12_speedrun.ipynb #48ed9e3c
@@ -252,3 +262,43 @@ def control_pairs(root="results/speedrun") -> dict:
                                                              r["key"]["config"]["delta"], r.get("steps"))
     return {name: other for name, (cfg, delta, steps) in keys.items() if delta != 1.0
             for other, (cfg2, delta2, steps2) in keys.items() if delta2 == 1.0 and cfg2 == cfg and steps2 == steps}
+
+# %% ../nbs/12_speedrun.ipynb #curve0cd
+CURVE_POINTS = (800, 2400, 7200, 14400)  # CPU-default steps: ≈ 5, 15, 45 and 90 CPU-minutes of the base recipe
+
+def curve_steps(cost_ratio: float, points=CURVE_POINTS, every: int = 100) -> list[int]:
+    "The recipe's own steps at each budget of `points` (CPU-default steps), rounded to a multiple of `every` (at least `every`)."
+    return [max(every, round(p / cost_ratio / every) * every) for p in points]
+
+def curve_probe(tasks, at_steps, out, encoder_kwargs: dict | None = None, k: int = 5, seed: int = 0):
+    """A `pretrain` callback: at each step of `at_steps`, the k-fold scores of the encoder on `tasks` go to `out/curve.csv` and its
+    weights to `out/encoder_NNNNNNN.pt`; steps already in `curve.csv` (a resumed run) are skipped."""
+    path = Path(out) / "curve.csv"
+    def callback(step, encoder) -> dict:
+        done = pd.read_csv(path) if path.exists() else pd.DataFrame(columns=["step"])
+        if step not in at_steps or step in set(done.step): return {}
+        save_checkpoint(Path(out) / f"encoder_{step:07d}.pt", encoder, encoder_kwargs=encoder_kwargs, step=step)
+        scores = score_encoder(f"step {step}", encoder, tasks, k, seed).assign(step=step)
+        atomic_write(path, pd.concat([done, scores], ignore_index=True).to_csv(index=False))
+        return {}
+    return callback
+
+def learning_curve(name: str, cfg: PretrainConfig, tasks, root="results/speedrun", points=CURVE_POINTS, cost_ratio: float = 1.0,
+                   every: int = 100, k: int = 5, seed: int = 0, log=print) -> pd.DataFrame:
+    """One long run of `cfg` in `root/name/` scored at each budget of `points` (CPU-default steps; the recipe takes `points / cost_ratio`
+    of its own steps); resumes after an interruption. Returns the per-fold scores with `step`, `pairs` seen and `base_steps`."""
+    at = curve_steps(cost_ratio, points, every)
+    out = Path(root) / name
+    run_cfg = replace(cfg, steps=at[-1], out=str(out), monitor_every=every, checkpoint_every=every)
+    log(f"[{name}] learning curve at steps {at} (cost × {cost_ratio:.2f})")
+    pretrain(run_cfg, resume=(out / "last.pt").exists(), callbacks=[curve_probe(tasks, at, out, cfg.encoder_kwargs, k, seed)])
+    scores = pd.read_csv(out / "curve.csv")
+    return scores.assign(pairs=scores.step * cfg.batch_size, base_steps=(scores.step * cost_ratio).round().astype(int))
+
+def curve_plan(name: str, plan: dict = None, root="results/speedrun", base: PretrainConfig = BASE) -> tuple[PretrainConfig, float]:
+    "The config of search entry `name` and its measured cost ratio (from its `plan.json`; 1.0 if it ran at the base cost)."
+    plan = SEARCH if plan is None else plan
+    if name not in plan or "~ctrl" in name or "mode" in plan[name]: raise ValueError(f"curve: {name!r} is not a pretraining entry of the search")
+    path = Path(root) / name / "plan.json"
+    if not path.exists(): raise ValueError(f"curve: run the search entry {name!r} first (its cost ratio sets the curve's steps)")
+    return replace(base, **plan[name]), json.loads(path.read_text()).get("cost_ratio") or 1.0
