@@ -337,19 +337,24 @@ def pretrain_bench_cli(argv=None):
     p.add_argument("--variants", nargs="+", default=[], metavar="KNOB=VALUE[,KNOB=VALUE]",
                    help="configurations to compare with the baseline (the flags above), e.g. 'channels_last=true,precision=bf16' "
                         "'workers=2': each runs after the baseline, in this process, and prints its pairs/s ratio to it")
+    p.add_argument("--base", default="", metavar="KNOB=VALUE[,KNOB=VALUE]",
+                   help="more config knobs of the baseline (and so of every variant), e.g. 'wave_augment=reference,head=true'")
+    p.add_argument("--rounds", type=int, default=1, help="alternate baseline and variants this many times; ratios per round, "
+                   "then the median (fairer on a machine shared with other jobs)")
     p.add_argument("--target-steps", type=int, default=23_000, help="steps of a full run, for the projected time")
     p.add_argument("--json", help="also write the results to this JSON file")
     a = p.parse_args(argv)
     rows = []
     try:
+        if a.rounds < 1: raise ValueError(f"rounds: at least 1, got {a.rounds}")
         variants = [(v, parse_variant(v)) for v in a.variants]
         base = dict(batch_size=a.batch_size, encoder=a.encoder, workers=a.workers, device=a.device, precision=a.precision,
-                    channels_last=a.channels_last, data_on=a.data_on)
-        for source in a.sources:
+                    channels_last=a.channels_last, data_on=a.data_on, **(parse_variant(a.base) if a.base else {}))
+        for source, round_ in ((s, i) for s in a.sources for i in range(a.rounds)):
             baseline = None
             for name, overrides in [("baseline", {})] + variants:
                 r = benchmark_pretrain(source, a.steps, a.warmup, a.audio_dir, **{**base, **overrides})
-                r.update(variant=name, projected_hours=a.target_steps / r["steps_per_s"] / 3600)
+                r.update(variant=name, round=round_, projected_hours=a.target_steps / r["steps_per_s"] / 3600)
                 baseline = baseline or r
                 r["ratio"] = r["pairs_per_s"] / baseline["pairs_per_s"]
                 rows.append(r)
@@ -357,6 +362,10 @@ def pretrain_bench_cli(argv=None):
                 print(_bench_line(r, a.target_steps) + tail, flush=True)
     except (ValueError, OSError) as e:
         p.exit(2, f"doppelnb_bench_pretrain: error: {_message(e)}\n")
+    if a.rounds > 1:
+        summary = pd.DataFrame(rows).groupby(["source", "variant"], sort=False)[["pairs_per_s", "ratio"]].median()
+        for (source, name), r in summary.iterrows():
+            print(f"median of {a.rounds} rounds | {source:>5} | {name}: {r.pairs_per_s:,.0f} pairs/s, × {r.ratio:.2f} vs baseline")
     if a.json: Path(a.json).write_text(json.dumps(rows, indent=2))
 
 # %% ../nbs/09_bench.ipynb #prof0cd1

@@ -105,10 +105,12 @@ class WaveAugment(nn.Module):
         hp = _uniform(B, *self.highpass, generator); lp = _uniform(B, *self.lowpass, generator)
         st = _uniform(B, -self.semitones, self.semitones, generator); sh = _uniform(B, -self.shift, self.shift, generator)
         rir = simulated_rir(B, self.sample_rate, rt60=self.rt60, generator=generator)
-        steps = [lambda x: biquad_filter(x, hp, self.sample_rate, "highpass"), lambda x: biquad_filter(x, lp, self.sample_rate, "lowpass"),
-                 lambda x: resample_shift(x, st), lambda x: circular_shift(x, sh), lambda x: convolve_rir(x, rir)]
-        for mask, step in zip(apply, steps):
-            if mask.any(): audio = torch.where(mask[:, None].to(audio.device), step(audio), audio)
+        steps = [lambda x, r: biquad_filter(x, hp[r], self.sample_rate, "highpass"),
+                 lambda x, r: biquad_filter(x, lp[r], self.sample_rate, "lowpass"),
+                 lambda x, r: resample_shift(x, st[r]), lambda x, r: circular_shift(x, sh[r]), lambda x, r: convolve_rir(x, rir[r])]
+        for mask, step in zip(apply, steps):      # each effect runs on the rows it applies to only (every effect is per row)
+            rows = mask.nonzero().flatten()
+            if len(rows): audio = audio.index_copy(0, rows.to(audio.device), step(audio[rows.to(audio.device)], rows))
         return audio
 
     def extra_repr(self) -> str:
