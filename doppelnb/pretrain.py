@@ -31,6 +31,7 @@ from .model import ENCODERS, LOSSES, build_model, get_loss, loss_defaults
 from .runlock import RunLockError, run_lock
 from .synth import NEBULAE, SYNTHS, DoppelgangerSynth, check_delta, lookup_synth, stream_seed, synth_mixture
 from .wave_augment import WAVE_PRESETS, WaveAugment
+from .body import apply_body, draw_body
 
 # %% auto #0
 __all__ = ['FRONTENDS', 'SOURCES', 'PRECISIONS', 'LEGACY_LOSS_OPTIONS', 'OPTIMIZERS', 'RUN_PRESETS', 'NEBULA_STREAM',
@@ -76,6 +77,7 @@ class PretrainConfig:
                         "joined by '+' (e.g. 'default+drum': each batch split evenly among them)")
     delta_scale: dict = _knob({}, "δ multiplier per parameter group, glob or name, e.g. '{\"pitch\": 0.2, \"envelopes\": 2}'")
     wave_augment: str = _knob("none", f"waveform augmentations of each synthetic view before its log-mel: one of {WAVE_PRESETS}")
+    body: int = _knob(0, "resonances of a body that a pair's two views share up to δ (01a_body); 0: no body")
     duration: float = _knob(1.0, "seconds per synthetic sound")
     frontend: str = _knob("doppelganger", "log-mel front end: 'doppelganger' (16 kHz, 64 bands) or 'fonseca' (22.05 kHz, 96 bands)")
     patch_frames: int | None = _knob(None, "frames per patch (default: the front end's, 96 or 101, about 1 s)")
@@ -175,7 +177,7 @@ class PretrainConfig:
         if self.source == "audio" and not self.audio_dir: raise ValueError("audio_dir: source 'audio' needs a folder of audio files")
         if not (isinstance(self.duration, (int, float)) and 0 < self.duration <= 60): raise ValueError(f"duration: seconds in (0, 60], got {self.duration!r}")
         for name in ("steps", "checkpoint_every", "log_every"): positive_int(name)
-        for name in ("workers", "warmup_steps", "seed", "monitor_every"): positive_int(name, 0)
+        for name in ("workers", "warmup_steps", "seed", "monitor_every", "body"): positive_int(name, 0)
         positive_int("batch_size", 2)
         if self.patch_frames is not None: positive_int("patch_frames")
         if not isinstance(self.encoder_kwargs, dict): raise ValueError(f"encoder_kwargs: a dict, got {self.encoder_kwargs!r}")
@@ -250,7 +252,7 @@ class SynthViews(ViewStream):
     "Views of doppelgänger pairs rendered on the fly: one log-mel patch of each of the pair's two sounds, then the view pipeline."
     def __init__(self, batch_size: int, seed: int = 0, rank: int = 0, frontend=DOPPELGANGER, patch_frames: int | None = None,
                  views: str = "none", start_batch: int = 0, device="cpu", delta: float = 0.25, duration: float = 1.0,
-                 wave_augment: str = "none", **synth_kwargs):
+                 wave_augment: str = "none", body: int = 0, **synth_kwargs):
         super().__init__(batch_size, seed, rank, frontend, patch_frames, views, start_batch, device)
         parts = synth_mixture(synth_kwargs.pop("synth", "voice"), synth_kwargs.pop("nebula", "default"))
         if len(parts) > batch_size: raise ValueError(f"nebula: {len(parts)} synths/nebulae cannot share a batch of {batch_size}")
@@ -259,12 +261,15 @@ class SynthViews(ViewStream):
                                          rank=rank, device=device, synth=syn, nebula=neb, **synth_kwargs)
                        for i, (n, (syn, neb)) in enumerate(zip(sizes, parts))]     # a mixture: each part its own seeded stream
         self.wave_augment = WaveAugment.preset(wave_augment, frontend.sample_rate)
+        self.body, self.delta = int(body), delta
 
     def batch(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         parts = [s.batch(index) for s in self.synths]
         audio = torch.cat([b.view_a for b in parts] + [b.view_b for b in parts])       # views a of every nebula, then views b
         if self.wave_augment is not None: audio = self.wave_augment(audio, self.generator(index, 4))   # each view its own channel
         logmel = self.logmel(audio)                                                  # [2B, frames, bands], one batched call
+        if self.body:                                                                # the pair's body: shared up to δ
+            logmel = apply_body(logmel, torch.cat(draw_body(self.batch_size, self.body, self.delta, self.generator(index, 5))), self.logmel)
         patches = random_patches(logmel, self.patch_frames, self.generator(index, 1), views=1)[0]
         return self.views(patches[:self.batch_size], patches[self.batch_size:], index)
 
@@ -319,7 +324,8 @@ def make_stream(cfg: PretrainConfig, rank: int = 0, world: int = 1, device="cpu"
     common = dict(batch_size=cfg.batch_size // world, seed=cfg.seed, rank=rank, frontend=frontend, patch_frames=cfg.patch_frames,
                   views=cfg.views, device=data_device)
     if cfg.source == "synth":
-        return SynthViews(**common, delta=cfg.delta, duration=cfg.duration, wave_augment=cfg.wave_augment, synth=cfg.synth, nebula=cfg.nebula,
+        return SynthViews(**common, delta=cfg.delta, duration=cfg.duration, wave_augment=cfg.wave_augment, body=cfg.body,
+                          synth=cfg.synth, nebula=cfg.nebula,
                           delta_scale=cfg.delta_scale or None,
                           keep_fixed=cfg.keep_fixed or None, perturb_only=cfg.perturb_only or None)
     return AudioViews(cfg.audio_dir, **common)
