@@ -295,7 +295,7 @@ def benchmark_pretrain(source: str = "synth", steps: int = 20, warmup: int = 3, 
     data, total = (np.array(x) for x in zip(*r["timings"][warmup:]))
     device = next(r["model"].parameters()).device
     return dict(source=source, encoder=cfg.encoder, batch=cfg.batch_size, views=cfg.views, workers=cfg.workers, data_on=cfg.data_on,
-                precision=cfg.precision, device=torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
+                precision=cfg.precision, device=torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({cfg.threads or torch.get_num_threads()} threads)",
                 steps_timed=len(total), steps_per_s=len(total) / total.sum(), pairs_per_s=cfg.batch_size * len(total) / total.sum(),
                 data_wait=float(data.sum() / total.sum()), step_ms=1e3 * float(np.median(total)))
 

@@ -92,6 +92,8 @@ class PretrainConfig:
     head_out: int = _knob(512, "projection head output width")
     sync_bn: bool = _knob(False, "synchronize BatchNorm statistics across ranks")
     channels_last: bool = _knob(False, "channels-last memory format (faster convolutions on GPUs and oneDNN)")
+    threads: int = _knob(0, "compute threads of the training process (0: torch's default); 1 with one data worker gives each of "
+                            "two CPU cores one job")
     # loss
     loss: str = _knob("align_uniform", f"loss: one of {sorted(LOSSES)} (vicreg: use with --head)")
     loss_kwargs: dict = _knob({}, "the loss's options as JSON, checked against its arguments, e.g. '{\"tau\": 0.1}' (nt_xent) or "
@@ -177,7 +179,7 @@ class PretrainConfig:
         if self.source == "audio" and not self.audio_dir: raise ValueError("audio_dir: source 'audio' needs a folder of audio files")
         if not (isinstance(self.duration, (int, float)) and 0 < self.duration <= 60): raise ValueError(f"duration: seconds in (0, 60], got {self.duration!r}")
         for name in ("steps", "checkpoint_every", "log_every"): positive_int(name)
-        for name in ("workers", "warmup_steps", "seed", "monitor_every", "body"): positive_int(name, 0)
+        for name in ("workers", "warmup_steps", "seed", "monitor_every", "body", "threads"): positive_int(name, 0)
         positive_int("batch_size", 2)
         if self.patch_frames is not None: positive_int("patch_frames")
         if not isinstance(self.encoder_kwargs, dict): raise ValueError(f"encoder_kwargs: a dict, got {self.encoder_kwargs!r}")
@@ -379,7 +381,7 @@ def autocast(precision: str, device: torch.device):
 
 # %% ../nbs/05_pretrain.ipynb #a2e7b936
 RESUMABLE = ("steps", "checkpoint_every", "keep_checkpoints", "log_every", "progress", "tensorboard", "workers", "out", "device", "data_on",
-             "monitor_every")
+             "threads", "monitor_every")
 
 def config_differences(saved: dict, cfg: PretrainConfig, ignore=RESUMABLE) -> list[str]:
     """`'key: saved → new'` for each setting that changes training between a checkpoint's config and `cfg` (except `ignore`);
@@ -567,7 +569,9 @@ def pretrain(config: PretrainConfig | dict | None = None, resume: bool = False, 
     cfg.validate(world)
     rank, world, device, joined = setup_distributed(cfg.device)
     held = ExitStack()
+    threads = torch.get_num_threads()
     try:
+        if cfg.threads: torch.set_num_threads(cfg.threads)       # restored when the run ends
         autocast(cfg.precision, device)                          # a precision the device cannot do fails here
         if rank == 0 and cfg.progress: print(format_config(cfg, world, device), flush=True)
         # data: this rank's view stream (built first: a bad folder or δ fails before anything is written)
@@ -623,6 +627,7 @@ def pretrain(config: PretrainConfig | dict | None = None, resume: bool = False, 
         if rank == 0 and cfg.steps > start: save_loss_curve(cfg.out)
         return dict(model=model, step=log.step, loss=loss.item(), seconds=log.elapsed, timings=log.timings, out=Path(cfg.out), rank=rank)
     finally:
+        torch.set_num_threads(threads)
         held.close()
         if joined:
             net = None; gc.collect()    # DDP sits in a reference cycle: free it while Python is alive, else gloo may abort at exit

@@ -40,7 +40,7 @@ def step_seconds(cfg: PretrainConfig, steps: int = 12, warmup: int = 4) -> float
 
 # %% ../nbs/12_speedrun.ipynb #8293f7d4
 COST_KNOBS = ("source", "audio_dir", "batch_size", "encoder", "encoder_kwargs", "head", "head_hidden", "head_out", "wave_augment", "views",
-              "duration", "patch_frames", "frontend", "channels_last", "precision", "data_on", "workers", "device")
+              "duration", "patch_frames", "frontend", "channels_last", "precision", "data_on", "workers", "threads", "device")
 
 def cost_signature(cfg: PretrainConfig) -> dict:
     "The knobs of `cfg` that set the cost of a step."
@@ -170,7 +170,7 @@ SEARCH = {  # name: overrides of BASE (the CPU default recipe); "~ctrl" runs the
     "ntxent-head-adamw-d0.05-wave-mix": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05, wave_augment="reference",
                                              nebula="default+drum"),
     "ntxent-head-adamw-d0.05-wave-fast": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05, wave_augment="reference",
-                                              channels_last=True, precision="bf16"),
+                                              threads=1, channels_last=True, precision="bf16"),
     "ntxent-head-adamw-d0.05-wave-fast ~ctrl": {},
     "vicreg-head-adamw-d0.05-wave": dict(loss="vicreg", head=True, optimizer="adamw", delta=0.05, wave_augment="reference"),
     "ntxent-head-adamw-d0.05-body": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05, body=3),
