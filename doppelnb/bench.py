@@ -53,8 +53,7 @@ def benchmark_synth(batch_size: int = 128, repeats: int = 10, device="cpu", delt
     "Time raw torchsynth Voice rendering against the pair generator at `batch_size`; returns throughputs (× realtime) and their ratio."
     device = torch.device(device)
     raw = build_synth("voice", "default", batch_size, sample_rate, duration, 480, device)
-    gen = DoppelgangerSynth(delta=delta, batch_size=batch_size // 2, sample_rate=sample_rate,
-                            duration=duration, device=device)
+    gen = DoppelgangerSynth(delta=delta, batch_size=batch_size // 2, sample_rate=sample_rate, duration=duration, device=device)
     def run_raw():
         with torch.no_grad():
             raw.randomize(); return raw.output()
@@ -66,19 +65,15 @@ def benchmark_synth(batch_size: int = 128, repeats: int = 10, device="cpu", delt
     gen_rendered_xrt = seconds(rendered) / float(np.median(gen_times))
     gen_delivered_xrt = seconds(2 * gen.batch_size) / float(np.median(gen_times))
     return dict(device=str(device) if device.type != "cuda" else torch.cuda.get_device_name(device), threads=torch.get_num_threads(),
-                batch_sounds=batch_size, pairs_per_batch=gen.batch_size, spare_pairs=gen.spares,
-                raw_xrt=raw_xrt,
-                pairs_rendered_xrt=gen_rendered_xrt, pairs_delivered_xrt=gen_delivered_xrt,
-                ratio_rendered=gen_rendered_xrt / raw_xrt,
-                ratio_delivered=gen_delivered_xrt / raw_xrt,
-                rejected=gen.stats["rejected_silent"] + gen.stats["rejected_nonfinite"],
+                batch_sounds=batch_size, pairs_per_batch=gen.batch_size, spare_pairs=gen.spares, raw_xrt=raw_xrt,
+                pairs_rendered_xrt=gen_rendered_xrt, pairs_delivered_xrt=gen_delivered_xrt, ratio_rendered=gen_rendered_xrt / raw_xrt,
+                ratio_delivered=gen_delivered_xrt / raw_xrt, rejected=gen.stats["rejected_silent"] + gen.stats["rejected_nonfinite"],
                 torch=torch.__version__)
 
 def synth_bench_cli(argv=None):
     "Command line: print raw torchsynth vs doppelgänger-pair rendering throughput."
     p = argparse.ArgumentParser(prog="doppelnb_bench_synth", description=synth_bench_cli.__doc__)
-    p.add_argument("--batch-sizes", type=int, nargs="+", default=[128],
-                   help="sounds per batch (the pair generator renders half as many pairs)")
+    p.add_argument("--batch-sizes", type=int, nargs="+", default=[128], help="sounds per batch (the pair generator renders half as many pairs)")
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--json", help="also write the results to this JSON file")
@@ -86,11 +81,9 @@ def synth_bench_cli(argv=None):
     results = []
     for bs in a.batch_sizes:
         r = benchmark_synth(bs, a.repeats, a.device); results.append(r)
-        print(f"[{r['device']}, {r['threads']} threads] batch {bs} × 1 s @ 16 kHz: raw Voice "
-              f"{r['raw_xrt']:,.0f}× realtime | "
+        print(f"[{r['device']}, {r['threads']} threads] batch {bs} × 1 s @ 16 kHz: raw Voice {r['raw_xrt']:,.0f}× realtime | "
               f"pairs rendered {r['pairs_rendered_xrt']:,.0f}× (ratio {r['ratio_rendered']:.3f}) | "
-              f"pairs delivered {r['pairs_delivered_xrt']:,.0f}× (ratio {r['ratio_delivered']:.3f})",
-              flush=True)
+              f"pairs delivered {r['pairs_delivered_xrt']:,.0f}× (ratio {r['ratio_delivered']:.3f})", flush=True)
     if a.json: Path(a.json).write_text(json.dumps(results, indent=2))
 
 # %% ../nbs/09_bench.ipynb #9dd1a892
@@ -109,25 +102,20 @@ def benchmark_views(batch_size: int = 256, frames: int = 96, bands: int = 64, re
                     preset: str = "all", encoder: nn.Module | None = None, seed: int = 0) -> dict:
     """Time `ViewPipeline.preset(preset)` on `batch_size` log-mel patches `[frames, bands]` (two per clip), per stage and in total;
     with an `encoder`, also its forward + backward on the same batch `[batch, 1, frames, bands]` and the ratio. Times in ms (median)."""
-    if batch_size < 4 or batch_size % 2:
-        raise ValueError(f"batch_size: an even number >= 4, got {batch_size}")
+    if batch_size < 4 or batch_size % 2: raise ValueError(f"batch_size: an even number >= 4, got {batch_size}")
     device = torch.device(device)
     g = torch.Generator().manual_seed(seed)
-    # log-mel-like values
-    x = (torch.randn(batch_size, frames, bands, generator=g) * 1.5 - 2.0).to(device)
+    x = (torch.randn(batch_size, frames, bands, generator=g) * 1.5 - 2.0).to(device)      # log-mel-like values
     clip_ids = torch.arange(batch_size // 2).repeat(2)
     pipe = ViewPipeline.preset(preset)
     timed = lambda fn: 1e3 * float(np.median(time_calls(fn, repeats, warmup, device)))
     with torch.no_grad():
         stages = {}
-        if pipe.mix is not None:
-            stages["mix-back"] = timed(lambda i: pipe.mix(x, clip_ids, torch.Generator().manual_seed(i)))
-        for aug in pipe.augmentations:
-            stages[type(aug).__name__] = timed(lambda i: aug(x, torch.Generator().manual_seed(i)))
+        if pipe.mix is not None: stages["mix-back"] = timed(lambda i: pipe.mix(x, clip_ids, torch.Generator().manual_seed(i)))
+        for aug in pipe.augmentations: stages[type(aug).__name__] = timed(lambda i: aug(x, torch.Generator().manual_seed(i)))
         total = timed(lambda i: pipe(x, clip_ids, i))
     result = dict(device=str(device) if device.type != "cuda" else torch.cuda.get_device_name(device), threads=torch.get_num_threads(),
-                  batch=batch_size, patch=[frames, bands], preset=preset, views_ms=total,
-                  patches_per_s=batch_size / total * 1e3,
+                  batch=batch_size, patch=[frames, bands], preset=preset, views_ms=total, patches_per_s=batch_size / total * 1e3,
                   stages_ms=stages, torch=torch.__version__)
     if encoder is not None:
         encoder = encoder.to(device).train()
@@ -149,17 +137,13 @@ def views_bench_cli(argv=None):
     p.add_argument("--preset", default="all", choices=PRESETS)
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--encoder", default="doppelnb.model:SmallCNN",
-                   help="MODULE:CALLABLE returning an nn.Module that takes [batch, 1, frames, bands], e.g. "
-                   "doppelnb.model:<factory>")
+    p.add_argument("--encoder", default="doppelnb.model:SmallCNN", help="MODULE:CALLABLE returning an nn.Module that takes [batch, 1, frames, bands], e.g. doppelnb.model:<factory>")
     p.add_argument("--json", help="also write the result to this JSON file")
     a = p.parse_args(argv)
     try:
-        if a.batch_size < 4 or a.batch_size % 2:
-            raise ValueError(f"batch-size: an even number >= 4, got {a.batch_size}")
+        if a.batch_size < 4 or a.batch_size % 2: raise ValueError(f"batch-size: an even number >= 4, got {a.batch_size}")
         if a.repeats < 1 or a.warmup < 0: raise ValueError("repeats: >= 1 and warmup: >= 0")
-        if a.device.startswith("cuda") and not torch.cuda.is_available():
-            raise ValueError("device: cuda requested but no GPU is available")
+        if a.device.startswith("cuda") and not torch.cuda.is_available(): raise ValueError("device: cuda requested but no GPU is available")
         if a.threads is not None:
             if a.threads < 1: raise ValueError(f"threads: >= 1, got {a.threads}")
             torch.set_num_threads(a.threads)
@@ -168,12 +152,10 @@ def views_bench_cli(argv=None):
     except (ValueError, RuntimeError) as e:
         p.exit(2, f"doppelnb_bench_views: error: {e}\n")
     stages = ", ".join(f"{k} {v:.1f}" for k, v in r["stages_ms"].items())
-    print(f"[{r['device']}, {r['threads']} threads] views ({r['preset']}) on {r['batch']} patches "
-          f"{r['patch'][0]}×{r['patch'][1]}: "
+    print(f"[{r['device']}, {r['threads']} threads] views ({r['preset']}) on {r['batch']} patches {r['patch'][0]}×{r['patch'][1]}: "
           f"{r['views_ms']:.1f} ms/batch, {r['patches_per_s']:,.0f} patches/s  (stages, ms: {stages})")
     if "encoder_ms" in r:
-        print(f"encoder {r['encoder']} forward+backward: {r['encoder_ms']:.1f} ms/batch; views / encoder = "
-              f"{r['ratio']:.3f}")
+        print(f"encoder {r['encoder']} forward+backward: {r['encoder_ms']:.1f} ms/batch; views / encoder = {r['ratio']:.3f}")
     if a.json: Path(a.json).write_text(json.dumps(r, indent=2))
 
 # %% ../nbs/09_bench.ipynb #5fb8dc7f
@@ -200,14 +182,11 @@ class _PeakRSS:
         self.peak_mb = (self.peak - self.base) / 2**20
 
 def benchmark_encoders(batch_size: int = 128, names=None, device="cpu", repeats: int = 3, warmup: int = 1, amp: bool = False,
-                       channels_last: bool = False, n_frames: int = 96, n_mels: int = 64, seed: int = 0,
-                       verbose: bool = True) -> list[dict]:
+                       channels_last: bool = False, n_frames: int = 96, n_mels: int = 64, seed: int = 0, verbose: bool = True) -> list[dict]:
     "Forward + backward throughput (patches/s) and peak memory of each encoder in `names` (default: all) at `batch_size`; prints a table."
     names = list(ENCODERS) if names is None else [names] if isinstance(names, str) else list(names)
-    # unknown names fail before any timing
-    for name in names: build_encoder(name) if name not in ENCODERS else None
-    if repeats < 1 or warmup < 0 or batch_size < 1:
-        raise ValueError("repeats and batch_size must be ≥ 1, warmup ≥ 0")
+    for name in names: build_encoder(name) if name not in ENCODERS else None  # unknown names fail before any timing
+    if repeats < 1 or warmup < 0 or batch_size < 1: raise ValueError("repeats and batch_size must be ≥ 1, warmup ≥ 0")
     device = torch.device(device)
     cuda = device.type == "cuda"
     amp_dtype = torch.bfloat16 if (not cuda or torch.cuda.is_bf16_supported()) else torch.float16
@@ -223,26 +202,22 @@ def benchmark_encoders(batch_size: int = 128, names=None, device="cpu", repeats:
                 out = model(x)
             scaler.scale(out.float().pow(2).mean()).backward()
         _malloc_trim()
-        if cuda:
-            torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats(device); base = torch.cuda.memory_allocated(device)
+        if cuda: torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats(device); base = torch.cuda.memory_allocated(device)
         with (nullcontext() if cuda else _PeakRSS()) as rss:
             times = time_calls(lambda i: step(), repeats, warmup, device)
         peak_mb = (torch.cuda.max_memory_allocated(device) - base) / 2**20 if cuda else rss.peak_mb
         step_s = float(np.median(times))
         rows.append(dict(encoder=name, params_M=sum(p.numel() for p in model.parameters()) / 1e6, batch=batch_size, patch=f"{n_frames}x{n_mels}",
                          device=torch.cuda.get_device_name(device) if cuda else f"cpu ({torch.get_num_threads()} threads)",
-                         amp=str(amp_dtype).replace("torch.", "") if amp else "off",
-                         channels_last=channels_last,
+                         amp=str(amp_dtype).replace("torch.", "") if amp else "off", channels_last=channels_last,
                          step_s=step_s, patches_per_s=batch_size / step_s, peak_mem_MB=peak_mb))
         del model, x
         if verbose: print(_format_row(rows[-1]), flush=True)
     return rows
 
 def _format_row(r: dict) -> str:
-    return (f"{r['encoder']:>10} | {r['params_M']:6.2f} M params | batch {r['batch']} × {r['patch']} | "
-            f"{r['device']} | amp {r['amp']}"
-            f"{' | channels-last' if r['channels_last'] else ''} | {r['step_s']:7.3f} s/step | "
-            f"{r['patches_per_s']:8.1f} patches/s | "
+    return (f"{r['encoder']:>10} | {r['params_M']:6.2f} M params | batch {r['batch']} × {r['patch']} | {r['device']} | amp {r['amp']}"
+            f"{' | channels-last' if r['channels_last'] else ''} | {r['step_s']:7.3f} s/step | {r['patches_per_s']:8.1f} patches/s | "
             f"peak {r['peak_mem_MB']:8.1f} MB")
 
 def model_bench_cli(argv=None):
@@ -255,16 +230,14 @@ def model_bench_cli(argv=None):
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--warmup", type=int, default=1)
-    p.add_argument("--amp", action="store_true",
-                   help="autocast (bfloat16, or float16 with a GradScaler where bf16 is unsupported)")
+    p.add_argument("--amp", action="store_true", help="autocast (bfloat16, or float16 with a GradScaler where bf16 is unsupported)")
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--json", help="also write the results to this JSON file")
     a = p.parse_args(argv)
     if a.threads: torch.set_num_threads(a.threads)
     try:
-        rows = benchmark_encoders(a.batch_size, a.encoders, a.device, a.repeats, a.warmup, a.amp,
-                                  a.channels_last, a.frames, a.mels)
+        rows = benchmark_encoders(a.batch_size, a.encoders, a.device, a.repeats, a.warmup, a.amp, a.channels_last, a.frames, a.mels)
     except ValueError as e:
         p.exit(2, f"doppelnb_bench_model: error: {e}\n")
     if a.json: Path(a.json).write_text(json.dumps(dict(torch=torch.__version__, results=rows), indent=2))
@@ -274,8 +247,7 @@ def benchmark_embedding(names=None, n_clips: int = 128, seconds: float = 1.0, ba
                         device="cpu") -> pd.DataFrame:
     "Clips per second through log-mel + frozen encoder, per encoder of `names` (default: all of `ENCODERS`), best of `repeats`."
     frontend = LogMel(DOPPELGANGER).to(device)
-    audio = torch.randn(n_clips, int(seconds * frontend.config.sample_rate),
-                        generator=torch.Generator().manual_seed(0)) * 0.1
+    audio = torch.randn(n_clips, int(seconds * frontend.config.sample_rate), generator=torch.Generator().manual_seed(0)) * 0.1
     rows = []
     for name in names or list(ENCODERS):
         encoder = build_encoder(name, seed=0)
@@ -289,12 +261,10 @@ def benchmark_embedding(names=None, n_clips: int = 128, seconds: float = 1.0, ba
 
 def eval_bench_cli(argv=None):
     "Console script `doppelnb_bench_eval`: embedding throughput per encoder; with --probe, wall time of the full probe over data/."
-    p = argparse.ArgumentParser(prog="doppelnb_bench_eval",
-                                description="Embedding throughput and full-probe wall time on this machine.")
+    p = argparse.ArgumentParser(prog="doppelnb_bench_eval", description="Embedding throughput and full-probe wall time on this machine.")
     p.add_argument("--encoders", nargs="+", default=list(ENCODERS), choices=list(ENCODERS))
     p.add_argument("--clips", type=int, default=128)
-    p.add_argument("--probe", action="store_true",
-                   help="also time the full probe of the default encoder over every task in --data")
+    p.add_argument("--probe", action="store_true", help="also time the full probe of the default encoder over every task in --data")
     p.add_argument("--data", default="data")
     p.add_argument("--out", default=None, help="CSV for the probe results")
     args = p.parse_args(argv)
@@ -307,33 +277,27 @@ def eval_bench_cli(argv=None):
         results = evaluate_encoders({f"{DEFAULT_ENCODER} (random init)": build_encoder(DEFAULT_ENCODER, seed=0)}, tasks, progress=False)
         wall = time.perf_counter() - t0
         print(format_results(results).to_string())
-        print(f"full probe ({len(tasks)} tasks, {sum(map(len, tasks))} clips, 3 seeds, linear + kNN, 2 "
-              f"feature sets): {wall:.0f} s "
+        print(f"full probe ({len(tasks)} tasks, {sum(map(len, tasks))} clips, 3 seeds, linear + kNN, 2 feature sets): {wall:.0f} s "
               f"on {torch.get_num_threads()} threads")
-        if args.out:
-            Path(args.out).parent.mkdir(parents=True, exist_ok=True); results.to_csv(args.out, index=False)
+        if args.out: Path(args.out).parent.mkdir(parents=True, exist_ok=True); results.to_csv(args.out, index=False)
     return 0
 
 # %% ../nbs/09_bench.ipynb #ac145b7e
-def benchmark_pretrain(source: str = "synth", steps: int = 20, warmup: int = 3, audio_dir=None,
-                       **overrides) -> dict:
+def benchmark_pretrain(source: str = "synth", steps: int = 20, warmup: int = 3, audio_dir=None, **overrides) -> dict:
     "Time `steps` steps of `pretrain` with `source` (`overrides` are config knobs); steps/s, pairs/s and data-wait fraction after `warmup`."
     if steps <= warmup: raise ValueError(f"steps: must exceed warmup ({warmup}), got {steps}")
     with tempfile.TemporaryDirectory() as tmp:
         if source == "audio" and audio_dir is None:
             audio_dir = write_audio_folder(Path(tmp) / "clips", n=max(64, overrides.get("batch_size", 64)))
         cfg = PretrainConfig(**{**dict(source=source, audio_dir=str(audio_dir) if audio_dir else None, steps=steps,
-                                       checkpoint_every=steps, progress=False, tensorboard=False,
-                                       out=str(Path(tmp) / "run")), **overrides})
+                                       checkpoint_every=steps, progress=False, tensorboard=False, out=str(Path(tmp) / "run")), **overrides})
         if source == "audio" and "views" not in overrides: cfg = replace(cfg, views="fonseca")
         r = pretrain(cfg)
     data, total = (np.array(x) for x in zip(*r["timings"][warmup:]))
     device = next(r["model"].parameters()).device
     return dict(source=source, encoder=cfg.encoder, batch=cfg.batch_size, views=cfg.views, workers=cfg.workers, data_on=cfg.data_on,
-                precision=cfg.precision,
-                device=torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
-                steps_timed=len(total), steps_per_s=len(total) / total.sum(),
-                pairs_per_s=cfg.batch_size * len(total) / total.sum(),
+                precision=cfg.precision, device=torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
+                steps_timed=len(total), steps_per_s=len(total) / total.sum(), pairs_per_s=cfg.batch_size * len(total) / total.sum(),
                 data_wait=float(data.sum() / total.sum()), step_ms=1e3 * float(np.median(total)))
 
 def parse_variant(spec: str) -> dict:
@@ -343,8 +307,7 @@ def parse_variant(spec: str) -> dict:
     for item in filter(None, (s.strip() for s in spec.split(","))):
         key, eq, value = item.partition("=")
         key = key.strip().replace("-", "_")
-        if not eq or key not in kinds:
-            raise ValueError(f"variants: {item!r} is not KNOB=VALUE with a knob of PretrainConfig")
+        if not eq or key not in kinds: raise ValueError(f"variants: {item!r} is not KNOB=VALUE with a knob of PretrainConfig")
         kind, value = kinds[key], value.strip()
         try:
             if kind == "bool":
@@ -352,17 +315,13 @@ def parse_variant(spec: str) -> dict:
                 out[key] = value.lower() in ("true", "1")
             elif kind in ("json", "list"): out[key] = json.loads(value)
             else: out[key] = kind(value)
-        except ValueError:
-            raise ValueError(f"variants: {key}={value!r} is not a valid "
-                             f"{getattr(kind, '__name__', kind)}") from None
+        except ValueError: raise ValueError(f"variants: {key}={value!r} is not a valid {getattr(kind, '__name__', kind)}") from None
     if not out: raise ValueError(f"variants: an empty variant {spec!r}")
     return out
 
 def _bench_line(r: dict, target_steps: int) -> str:
-    return (f"[{r['device']}] {r['source']:>5} | {r['encoder']} batch {r['batch']} views {r['views']} | "
-            f"{r['workers']} workers | "
-            f"{r['steps_per_s']:.2f} steps/s | {r['pairs_per_s']:,.0f} pairs/s | data wait "
-            f"{r['data_wait']:.1%} | "
+    return (f"[{r['device']}] {r['source']:>5} | {r['encoder']} batch {r['batch']} views {r['views']} | {r['workers']} workers | "
+            f"{r['steps_per_s']:.2f} steps/s | {r['pairs_per_s']:,.0f} pairs/s | data wait {r['data_wait']:.1%} | "
             f"{target_steps} steps ≈ {r['projected_hours']:.2f} h")
 
 def pretrain_bench_cli(argv=None):
@@ -377,12 +336,9 @@ def pretrain_bench_cli(argv=None):
     p.add_argument("--data-on", default="workers", choices=("workers", "device"))
     p.add_argument("--audio-dir", help="real-audio folder (default: generated WAVs in a temporary folder)")
     p.add_argument("--variants", nargs="+", default=[], metavar="KNOB=VALUE[,KNOB=VALUE]",
-                   help="configurations to compare with the baseline (the flags above), e.g. "
-                   "'channels_last=true,precision=bf16' "
-                        "'workers=2': each runs after the baseline, in this process, and prints its "
-                        "pairs/s ratio to it")
-    p.add_argument("--target-steps", type=int, default=23_000,
-                   help="steps of a full run, for the projected time")
+                   help="configurations to compare with the baseline (the flags above), e.g. 'channels_last=true,precision=bf16' "
+                        "'workers=2': each runs after the baseline, in this process, and prints its pairs/s ratio to it")
+    p.add_argument("--target-steps", type=int, default=23_000, help="steps of a full run, for the projected time")
     p.add_argument("--json", help="also write the results to this JSON file")
     a = p.parse_args(argv)
     rows = []

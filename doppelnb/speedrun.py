@@ -29,8 +29,7 @@ __all__ = ['BASE', 'COST_KNOBS', 'SEARCH', 'step_seconds', 'cost_signature', 'bu
            'plot_monitor', 'control_pairs']
 
 # %% ../nbs/12_speedrun.ipynb #f98ca574
-BASE = PretrainConfig(steps=100, batch_size=64, workers=1, device="cpu", progress=False, tensorboard=False,
-                      checkpoint_every=100)
+BASE = PretrainConfig(steps=100, batch_size=64, workers=1, device="cpu", progress=False, tensorboard=False, checkpoint_every=100)
 
 def step_seconds(cfg: PretrainConfig, steps: int = 12, warmup: int = 4) -> float:
     "Median seconds per training step of `cfg` on this machine (a short real run in a temporary folder)."
@@ -40,15 +39,13 @@ def step_seconds(cfg: PretrainConfig, steps: int = 12, warmup: int = 4) -> float
 
 # %% ../nbs/12_speedrun.ipynb #8293f7d4
 COST_KNOBS = ("source", "audio_dir", "batch_size", "encoder", "encoder_kwargs", "head", "head_hidden", "head_out", "wave_augment", "views",
-              "duration", "patch_frames", "frontend", "channels_last", "precision", "data_on", "workers",
-              "device")
+              "duration", "patch_frames", "frontend", "channels_last", "precision", "data_on", "workers", "device")
 
 def cost_signature(cfg: PretrainConfig) -> dict:
     "The knobs of `cfg` that set the cost of a step."
     return json.loads(json.dumps({k: getattr(cfg, k) for k in COST_KNOBS}))
 
-def budget_steps(cfg: PretrainConfig, base_steps: int, base: PretrainConfig = BASE,
-                 known: dict | None = None) -> tuple[int, float]:
+def budget_steps(cfg: PretrainConfig, base_steps: int, base: PretrainConfig = BASE, known: dict | None = None) -> tuple[int, float]:
     """Steps that give `cfg` the compute of `base_steps` steps of `base` (the CPU default recipe). Recipes that differ from `base`
     only in what costs nothing (δ, loss, optimizer, seed…) get exactly `base_steps`; others are timed back to back with `base`, so a
     slower recipe (bigger batch, wider encoder, augmentations) gets proportionally fewer steps. `known`: `{signature json: ratio}`
@@ -95,14 +92,12 @@ def _same_key(saved: dict, key: dict) -> bool:
     return json.loads(json.dumps(saved)) == json.loads(json.dumps(key))
 
 def speedrun(name: str, cfg: PretrainConfig | None, base_steps: int, tasks, root="results/speedrun", mode: str = "pretrain",
-             k: int = 5, seed: int = 0, monitor_points: int = 5, steps: int | None = None,
-             log=print) -> pd.DataFrame:
+             k: int = 5, seed: int = 0, monitor_points: int = 5, steps: int | None = None, log=print) -> pd.DataFrame:
     """One entry of the recipe search, cached in `root/name/`: pretrain `cfg` for the compute of `base_steps` CPU-default steps
     (or `steps` exactly), then probe it with `k` group-disjoint folds. `mode` 'random' probes `cfg`'s untrained network, 'logmel'
     the log-mel statistics. `run.json` records the config, steps, cost, times and versions; `scores.csv` the per-fold scores.
     A finished entry is read back; an interrupted one resumes from its last checkpoint."""
-    if mode not in ("pretrain", "random", "logmel"):
-        raise ValueError(f"mode: 'pretrain', 'random' or 'logmel', got {mode!r}")
+    if mode not in ("pretrain", "random", "logmel"): raise ValueError(f"mode: 'pretrain', 'random' or 'logmel', got {mode!r}")
     out = Path(root) / name
     key = dict(mode=mode, config=None if cfg is None else {k_: v for k_, v in cfg.to_dict().items() if k_ not in ("out", "steps")},
                base_steps=base_steps if mode == "pretrain" else None, fixed_steps=steps,
@@ -117,19 +112,16 @@ def speedrun(name: str, cfg: PretrainConfig | None, base_steps: int, tasks, root
     t0 = time.perf_counter()
     if mode == "pretrain":
         plan_path = out / "plan.json"
-        # an interrupted run keeps its step count
-        if plan_path.exists(): plan = json.loads(plan_path.read_text())
+        if plan_path.exists(): plan = json.loads(plan_path.read_text())       # an interrupted run keeps its step count
         else:
             n, ratio = (steps, None) if steps else budget_steps(cfg, base_steps, known=measured_ratios(root))
             plan = dict(steps=n, cost_ratio=ratio); atomic_write(plan_path, json.dumps(plan))
         run_cfg = replace(cfg, steps=plan["steps"], out=str(out / "pretrain"), monitor_every=max(1, plan["steps"] // monitor_points),
                           checkpoint_every=max(1, min(plan["steps"], 100)))
         log(f"[{name}] {plan['steps']} steps (cost × {plan['cost_ratio'] or 1:.2f} of the base recipe)")
-        result = pretrain(run_cfg, resume=(out / "pretrain" / "last.pt").exists(),
-                          callbacks=[probe_monitor(tasks)])
+        result = pretrain(run_cfg, resume=(out / "pretrain" / "last.pt").exists(), callbacks=[probe_monitor(tasks)])
         encoder = result["model"].encoder
-        record.update(plan, train_seconds=read_checkpoint(out / "pretrain" / "last.pt")["elapsed"],
-                      final_loss=result["loss"])
+        record.update(plan, train_seconds=read_checkpoint(out / "pretrain" / "last.pt")["elapsed"], final_loss=result["loss"])
         scores = score_encoder(name, encoder, tasks, k, seed)
     elif mode == "random":
         encoder = build_encoder(cfg.encoder, seed=cfg.seed, **cfg.encoder_kwargs).eval()
@@ -137,8 +129,7 @@ def speedrun(name: str, cfg: PretrainConfig | None, base_steps: int, tasks, root
     else:
         scores = score_logmel_stats(tasks, k, seed).assign(method=name)
     record.update(probe_seconds=time.perf_counter() - t0 - record.get("train_seconds", 0.0),
-                  finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
-                  mean_accuracy=scores.groupby("task").accuracy.mean().round(4).to_dict())
+                  finished=time.strftime("%Y-%m-%dT%H:%M:%S"), mean_accuracy=scores.groupby("task").accuracy.mean().round(4).to_dict())
     atomic_write(scores_path, scores.to_csv(index=False))
     atomic_write(record_path, json.dumps(record, indent=1))
     log(f"[{name}] " + ", ".join(f"{t} {a:.3f}" for t, a in record["mean_accuracy"].items()))
@@ -152,8 +143,7 @@ def collect(root="results/speedrun") -> tuple[pd.DataFrame, pd.DataFrame]:
         r = json.loads(record_path.read_text())
         cfg = r["key"]["config"] or {}
         runs.append(dict(name=r["name"], mode=r["key"]["mode"], steps=r.get("steps"), cost_ratio=r.get("cost_ratio"),
-                         train_s=r.get("train_seconds"),
-                         **{f"acc_{t}": a for t, a in r["mean_accuracy"].items()},
+                         train_s=r.get("train_seconds"), **{f"acc_{t}": a for t, a in r["mean_accuracy"].items()},
                          **{k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in cfg.items()}))
         scores.append(pd.read_csv(record_path.parent / "scores.csv"))
     if not runs: raise ValueError(f"speedrun: no finished run under {root}")
@@ -165,43 +155,34 @@ def read_monitor(root, name: str) -> pd.DataFrame:
     return m.pivot_table(index="step", columns="metric", values="value").reset_index()
 
 # %% ../nbs/12_speedrun.ipynb #0880e0f0
-# name: overrides of BASE (the CPU default recipe); "~ctrl" runs the δ = 1 control of the entry before it, same steps
-SEARCH = {
+SEARCH = {  # name: overrides of BASE (the CPU default recipe); "~ctrl" runs the δ = 1 control of the entry before it, same steps
     "random init": dict(mode="random"),
     "logmel stats": dict(mode="logmel"),
     "ntxent-head-adamw": dict(loss="nt_xent", head=True, optimizer="adamw"),
     "ntxent-head-adamw ~ctrl": {},
     "ntxent-head-adamw-d0.05": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05),
-    "ntxent-head-adamw-d0.05-pitch5": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05,
-                                           delta_scale={"pitch": 5.0}),
-    "ntxent-head-adamw-d0.05-wave": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05,
-                                         wave_augment="reference"),
+    "ntxent-head-adamw-d0.05-pitch5": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05, delta_scale={"pitch": 5.0}),
+    "ntxent-head-adamw-d0.05-wave": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05, wave_augment="reference"),
     "ntxent-head-adamw-d0.05-wave ~ctrl": {},
     "ntxent-head-adamw-d0.10": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.10),
-    "ntxent-head-adamw-d0-wave (augmentations only)": dict(loss="nt_xent", head=True, optimizer="adamw",
-                                                           delta=0.0, wave_augment="reference"),
+    "ntxent-head-adamw-d0-wave (augmentations only)": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.0, wave_augment="reference"),
     "ntxent-head-adamw-d0.05-wave-mix": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05, wave_augment="reference",
                                              nebula="default+drum"),
     "ntxent-head-adamw-d0.05-wave-fast": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05, wave_augment="reference",
                                               channels_last=True, precision="bf16"),
     "ntxent-head-adamw-d0.05-wave-fast ~ctrl": {},
-    "vicreg-head-adamw-d0.05-wave": dict(loss="vicreg", head=True, optimizer="adamw", delta=0.05,
-                                         wave_augment="reference"),
+    "vicreg-head-adamw-d0.05-wave": dict(loss="vicreg", head=True, optimizer="adamw", delta=0.05, wave_augment="reference"),
     "ntxent-head-adamw-d0.02": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.02),
     "vicreg-head-adamw-d0.05": dict(loss="vicreg", head=True, optimizer="adamw", delta=0.05),
     "align-unif-sgd-d0.05": dict(delta=0.05),
-    "ntxent-head-adamw-d0.05-mix": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05,
-                                        nebula="default+drum"),
-    "ntxent-head-adamw-d0.05-b128": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05,
-                                         batch_size=128),
-    "ntxent-head-adamw-d0.05-fonseca": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05,
-                                            views="fonseca"),
+    "ntxent-head-adamw-d0.05-mix": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05, nebula="default+drum"),
+    "ntxent-head-adamw-d0.05-b128": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05, batch_size=128),
+    "ntxent-head-adamw-d0.05-fonseca": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05, views="fonseca"),
     "base (align-unif, sgd)": {},
     "base (align-unif, sgd) ~ctrl": {},
 }
 
-def run_plan(plan: dict, base_steps: int, tasks, root="results/speedrun", base: PretrainConfig = BASE,
-             only=None, log=print) -> pd.DataFrame:
+def run_plan(plan: dict, base_steps: int, tasks, root="results/speedrun", base: PretrainConfig = BASE, only=None, log=print) -> pd.DataFrame:
     "Run (or read back) every entry of `plan` in order; `only`: a subset of names. Returns all per-fold scores."
     scores, previous = [], None
     for name, overrides in plan.items():
@@ -213,8 +194,7 @@ def run_plan(plan: dict, base_steps: int, tasks, root="results/speedrun", base: 
         kwargs = {}
         if control:   # the same steps as its recipe, which must have been planned first
             plan_path = Path(root) / previous[0] / "plan.json"
-            if not plan_path.exists():
-                raise ValueError(f"{name}: run {previous[0]!r} first (its control takes that run's steps)")
+            if not plan_path.exists(): raise ValueError(f"{name}: run {previous[0]!r} first (its control takes that run's steps)")
             kwargs = dict(steps=json.loads(plan_path.read_text())["steps"])
         scores.append(speedrun(name, cfg, base_steps, tasks, root, mode=mode, log=log, **kwargs))
     return pd.concat(scores, ignore_index=True)
@@ -222,10 +202,8 @@ def run_plan(plan: dict, base_steps: int, tasks, root="results/speedrun", base: 
 def speedrun_cli(argv=None):
     "Command line: run the recipe search (`SEARCH`) at a budget of `--base-steps` CPU-default steps per entry, cached under `--root`."
     p = argparse.ArgumentParser(prog="doppelnb_speedrun", description=speedrun_cli.__doc__)
-    p.add_argument("--base-steps", type=int, default=800); p.add_argument("--root",
-                                                                          default="results/speedrun")
-    p.add_argument("--data", default="data"); p.add_argument("--only", nargs="*",
-                                                             help="entries of SEARCH to run (default: all)")
+    p.add_argument("--base-steps", type=int, default=800); p.add_argument("--root", default="results/speedrun")
+    p.add_argument("--data", default="data"); p.add_argument("--only", nargs="*", help="entries of SEARCH to run (default: all)")
     a = p.parse_args(argv)
     run_plan(SEARCH, a.base_steps, fold_tasks(a.data), a.root, only=a.only)
 
@@ -239,14 +217,12 @@ def stats_retrieval(cfg: PretrainConfig, n: int = 256) -> float:
     return twin_top1(za, zb)
 
 # %% ../nbs/12_speedrun.ipynb #c1ad7f5e
-def search_table(scores: pd.DataFrame, references=("random init",),
-                 controls: dict | None = None) -> pd.DataFrame:
+def search_table(scores: pd.DataFrame, references=("random init",), controls: dict | None = None) -> pd.DataFrame:
     """One row per method: mean accuracy per task and, per reference, the paired difference (points, mean [95 % interval]).
     `controls` `{method: its δ = 1 control}` adds the difference to the method's own control."""
     rows = []
     for method in dict.fromkeys(scores.method):
-        row = dict(method=method,
-                   **{t: g.accuracy.mean() for t, g in scores[scores.method == method].groupby("task", sort=False)})
+        row = dict(method=method, **{t: g.accuracy.mean() for t, g in scores[scores.method == method].groupby("task", sort=False)})
         refs = [r for r in references if r != method] + ([controls[method]] if controls and method in controls else [])
         for ref in refs:
             label = "− control" if controls and ref == controls.get(method) else f"− {ref}"
@@ -272,9 +248,7 @@ def control_pairs(root="results/speedrun") -> dict:
     keys = {}
     for path in sorted(Path(root).glob("*/run.json")):
         r = json.loads(path.read_text())
-        if r["key"]["mode"] == "pretrain":
-            keys[r["name"]] = ({k: v for k, v in r["key"]["config"].items() if k != "delta"},
+        if r["key"]["mode"] == "pretrain": keys[r["name"]] = ({k: v for k, v in r["key"]["config"].items() if k != "delta"},
                                                              r["key"]["config"]["delta"], r.get("steps"))
     return {name: other for name, (cfg, delta, steps) in keys.items() if delta != 1.0
-            for other,
-            (cfg2, delta2, steps2) in keys.items() if delta2 == 1.0 and cfg2 == cfg and steps2 == steps}
+            for other, (cfg2, delta2, steps2) in keys.items() if delta2 == 1.0 and cfg2 == cfg and steps2 == steps}
