@@ -23,25 +23,33 @@ __all__ = ['PRESETS', 'mix_back', 'sample_backgrounds', 'MixBack', 'Augmentation
 def _check_patches(x: torch.Tensor, name: str = "x") -> torch.Tensor:
     "Patches `[B, frames, bands]` (a `[B, 1, frames, bands]` batch is viewed without its channel)."
     if not torch.is_tensor(x) or not x.is_floating_point():
-        raise ValueError(f"{name}: expected a floating-point tensor of patches [batch, frames, bands], got {type(x).__name__} {getattr(x, 'dtype', '')}")
+        raise ValueError(f"{name}: expected a floating-point tensor of patches [batch, frames, bands], got "
+                         f"{type(x).__name__} {getattr(x, 'dtype', '')}")
     if x.ndim == 4 and x.shape[1] == 1: return x[:, 0]
-    if x.ndim != 3: raise ValueError(f"{name}: expected patches [batch, frames, bands] or [batch, 1, frames, bands], got shape {tuple(x.shape)}")
+    if x.ndim != 3:
+        raise ValueError(f"{name}: expected patches [batch, frames, bands] or [batch, 1, frames, bands], got "
+                         f"shape {tuple(x.shape)}")
     return x
 
-def mix_back(x: torch.Tensor, background: torch.Tensor, lam, config: LogMelConfig = DOPPELGANGER, silence_tol: float = 1e-3) -> torch.Tensor:
+def mix_back(x: torch.Tensor, background: torch.Tensor, lam, config: LogMelConfig = DOPPELGANGER,
+             silence_tol: float = 1e-3) -> torch.Tensor:
     """Mix log-mel patches `x` `[..., frames, bands]` with `background` (same shape) in the linear power domain:
     (1 − λ)·x + λ·(E(x)/E(b))·b, back to log. `lam` is a number or one value per patch (shape `x.shape[:-2]`)."""
     if not torch.is_tensor(x) or not x.is_floating_point() or x.ndim < 2:
-        raise ValueError(f"x: expected floating-point log-mel patches [..., frames, bands], got {tuple(getattr(x, 'shape', ()))}")
+        raise ValueError(f"x: expected floating-point log-mel patches [..., frames, bands], got "
+                         f"{tuple(getattr(x, 'shape', ()))}")
     if not torch.is_tensor(background) or background.shape != x.shape:
-        raise ValueError(f"background: expected the shape of x {tuple(x.shape)}, got {tuple(getattr(background, 'shape', ()))}")
+        raise ValueError(f"background: expected the shape of x {tuple(x.shape)}, got "
+                         f"{tuple(getattr(background, 'shape', ()))}")
     lam = torch.as_tensor(lam, dtype=x.dtype, device=x.device)
-    if lam.ndim and lam.shape != x.shape[:-2]: raise ValueError(f"lam: expected a number or shape {tuple(x.shape[:-2])}, got {tuple(lam.shape)}")
+    if lam.ndim and lam.shape != x.shape[:-2]:
+        raise ValueError(f"lam: expected a number or shape {tuple(x.shape[:-2])}, got {tuple(lam.shape)}")
     if not bool(((lam >= 0) & (lam <= 1)).all()): raise ValueError("lam: must lie in [0, 1]")
     lam = lam[..., None, None]
     background = background.to(x.dtype)
     ln_base, exponent = math.log(config.log_base), 2.0 / config.power
-    def scaled_power(logmel):  # power / base^(exponent·M) with M = max(0, largest value): every value ≤ 1, no overflow
+    # power / base^(exponent·M) with M = max(0, largest value): every value ≤ 1, no overflow
+    def scaled_power(logmel):
         m = logmel.amax(dim=(-2, -1), keepdim=True).clamp_min(0)
         linear = (logmel - m).mul_(ln_base).exp_().sub_(config.log_offset * torch.exp(-m * ln_base)).clamp_min_(0)
         return (linear.square_() if exponent == 2 else linear), m
@@ -51,7 +59,8 @@ def mix_back(x: torch.Tensor, background: torch.Tensor, lam, config: LogMelConfi
     audible = (background.amax(dim=(-2, -1), keepdim=True) > config.log_silence + silence_tol) & (eb > 0)
     lam = torch.where(audible, lam, torch.zeros_like(lam))
     coef = lam * ex / torch.where(audible, eb, torch.ones_like(eb))      # λ·E(x)/E(b), on the scaled powers
-    mixed = px.mul_(1 - lam).add_(pb.mul_(coef))                         # (1 − λ)x + λ(E(x)/E(b))b, scaled by base^-(exponent·M)
+    # (1 − λ)x + λ(E(x)/E(b))b, scaled by base^-(exponent·M)
+    mixed = px.mul_(1 - lam).add_(pb.mul_(coef))
     linear = mixed.sqrt_() if exponent == 2 else mixed
     floor = config.log_offset * torch.exp(-mx * ln_base)                  # ε scaled alike
     out = linear.add_(floor).log_()
@@ -66,15 +75,20 @@ def sample_backgrounds(clip_ids: torch.Tensor, generator: torch.Generator | None
     distinct backgrounds. Drawn on the CPU; returned on the device of `clip_ids`."""
     clip_ids = torch.as_tensor(clip_ids)
     if clip_ids.ndim != 1 or clip_ids.dtype.is_floating_point:
-        raise ValueError(f"clip_ids: expected a 1-D integer tensor (one clip id per patch), got {clip_ids.dtype} shape {tuple(clip_ids.shape)}")
+        raise ValueError(f"clip_ids: expected a 1-D integer tensor (one clip id per patch), got "
+                         f"{clip_ids.dtype} shape {tuple(clip_ids.shape)}")
     device, ids = clip_ids.device, clip_ids.cpu()
     n = len(ids)
     clips, inverse, counts = torch.unique(ids, return_inverse=True, return_counts=True)
     if len(clips) < 2:
-        raise ValueError(f"clip_ids: mix-back needs patches from at least two clips (got {n} patch{'es' if n != 1 else ''} of {len(clips)} clip{'s' if len(clips) != 1 else ''})")
+        raise ValueError(f"clip_ids: mix-back needs patches from at least two clips (got {n} "
+                         f"patch{'es' if n != 1 else ''} of {len(clips)} "
+                         f"clip{'s' if len(clips) != 1 else ''})")
     if int(counts.max()) > n - int(counts.max()):
-        raise ValueError(f"clip_ids: a clip has {int(counts.max())} patches but only {n - int(counts.max())} patches of other clips can serve as their distinct backgrounds")
-    order = torch.argsort(inverse, stable=True)                               # rank of each patch within its clip
+        raise ValueError(f"clip_ids: a clip has {int(counts.max())} patches but only {n - int(counts.max())} "
+                         f"patches of other clips can serve as their distinct backgrounds")
+    # rank of each patch within its clip
+    order = torch.argsort(inverse, stable=True)
     rank = torch.empty(n, dtype=torch.long)
     rank[order] = torch.arange(n) - (torch.cumsum(counts, 0) - counts)[inverse[order]]
     scores = torch.rand(len(clips), n, generator=generator)
@@ -84,7 +98,8 @@ def sample_backgrounds(clip_ids: torch.Tensor, generator: torch.Generator | None
 
 # %% ../nbs/02_augment.ipynb #e9f58377
 def _check_p(p, name: str = "p") -> float:
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not (0 <= p <= 1): raise ValueError(f"{name}: a probability in [0, 1], got {p!r}")
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not (0 <= p <= 1):
+        raise ValueError(f"{name}: a probability in [0, 1], got {p!r}")
     return float(p)
 
 def _range(value, name: str, low: float = -math.inf, high: float = math.inf) -> tuple[float, float]:
@@ -102,12 +117,16 @@ class MixBack(nn.Module):
 
     def sample(self, clip_ids: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         "Background indices and λ for each patch (CPU)."
-        return sample_backgrounds(clip_ids, generator), torch.rand(len(clip_ids), generator=generator) * self.alpha
+        return sample_backgrounds(clip_ids, generator), torch.rand(len(clip_ids),
+                                                                   generator=generator) * self.alpha
 
-    def forward(self, x: torch.Tensor, clip_ids: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, clip_ids: torch.Tensor | None = None,
+                generator: torch.Generator | None = None) -> torch.Tensor:
         x3 = _check_patches(x)
         clip_ids = torch.arange(len(x3)) if clip_ids is None else torch.as_tensor(clip_ids).cpu()
-        if clip_ids.shape != (len(x3),): raise ValueError(f"clip_ids: expected one id per patch ({len(x3)}), got shape {tuple(clip_ids.shape)}")
+        if clip_ids.shape != (len(x3),):
+            raise ValueError(f"clip_ids: expected one id per patch ({len(x3)}), got shape "
+                             f"{tuple(clip_ids.shape)}")
         index, lam = self.sample(clip_ids, generator)
         return mix_back(x3, x3[index.to(x3.device)], lam.to(x3.device), self.config).reshape(x.shape)
 
@@ -144,13 +163,16 @@ class RandomResizedCrop(Augmentation):
     def __init__(self, p: float = 1.0, scale=(0.8, 1.0), ratio=(3 / 4, 4 / 3), attempts: int = 10):
         super().__init__(p)
         self.scale, self.ratio = _range(scale, "scale", 1e-6, 1.0), _range(ratio, "ratio", 1e-6)
-        if not isinstance(attempts, int) or attempts < 1: raise ValueError(f"attempts: a positive integer, got {attempts!r}")
+        if not isinstance(attempts, int) or attempts < 1:
+            raise ValueError(f"attempts: a positive integer, got {attempts!r}")
         self.attempts = attempts
 
     def sample(self, n, frames, bands, generator):
-        area = self.scale[0] + (self.scale[1] - self.scale[0]) * torch.rand(n, self.attempts, generator=generator)
+        area = self.scale[0] + (self.scale[1] - self.scale[0]) * torch.rand(n, self.attempts,
+                                                                            generator=generator)
         log_r = math.log(self.ratio[0]) + (math.log(self.ratio[1]) - math.log(self.ratio[0])) * torch.rand(n, self.attempts, generator=generator)
-        width, height = (area * log_r.exp()).sqrt(), (area / log_r.exp()).sqrt()          # fractions of the bands and of the frames
+        # fractions of the bands and of the frames
+        width, height = (area * log_r.exp()).sqrt(), (area / log_r.exp()).sqrt()
         fits = (width <= 1) & (height <= 1)
         first = fits.float().argmax(1, keepdim=True)
         found = fits.any(1)
@@ -166,9 +188,11 @@ class RandomResizedCrop(Augmentation):
         theta[:, 0, 0], theta[:, 0, 2] = w, -1 + 2 * params["left"].to(x.dtype) + w      # grid x: bands
         theta[:, 1, 1], theta[:, 1, 2] = h, -1 + 2 * params["top"].to(x.dtype) + h       # grid y: frames
         grid = F.affine_grid(theta, (n, 1, frames, bands), align_corners=False)
-        return F.grid_sample(x[:, None], grid, mode="bilinear", padding_mode="border", align_corners=False)[:, 0]
+        return F.grid_sample(x[:, None], grid, mode="bilinear", padding_mode="border",
+                             align_corners=False)[:, 0]
 
-    def extra_repr(self): return f"p={self.p}, scale={self.scale}, ratio={tuple(round(r, 3) for r in self.ratio)}"
+    def extra_repr(self):
+        return f"p={self.p}, scale={self.scale}, ratio={tuple(round(r, 3) for r in self.ratio)}"
 
 # %% ../nbs/02_augment.ipynb #3b5f7a38
 class RandomShift(Augmentation):
@@ -176,7 +200,8 @@ class RandomShift(Augmentation):
     def __init__(self, p: float = 1.0, max_time: int = 30, max_freq: int = 10):
         super().__init__(p)
         for name, v in (("max_time", max_time), ("max_freq", max_freq)):
-            if not isinstance(v, int) or isinstance(v, bool) or v < 0: raise ValueError(f"{name}: a non-negative integer, got {v!r}")
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise ValueError(f"{name}: a non-negative integer, got {v!r}")
         self.max_time, self.max_freq = max_time, max_freq
 
     def sample(self, n, frames, bands, generator):
@@ -209,29 +234,36 @@ class GaussianNoise(Augmentation):
     "Add white Gaussian noise with σ ~ U(0, sigma) per patch (σ_max = 0.01 in the best setting)."
     def __init__(self, p: float = 1.0, sigma: float = 0.01):
         super().__init__(p)
-        if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not (0 <= sigma < math.inf): raise ValueError(f"sigma: a number >= 0, got {sigma!r}")
+        if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not (0 <= sigma < math.inf):
+            raise ValueError(f"sigma: a number >= 0, got {sigma!r}")
         self.sigma = float(sigma)
 
     def sample(self, n, frames, bands, generator):
-        return dict(sigma=torch.rand(n, generator=generator) * self.sigma, noise=torch.randn(n, frames, bands, generator=generator))
+        return dict(sigma=torch.rand(n, generator=generator) * self.sigma,
+                    noise=torch.randn(n, frames, bands, generator=generator))
 
-    def transform(self, x, params): return x + params["sigma"].to(x.dtype)[:, None, None] * params["noise"].to(x.dtype)
+    def transform(self, x, params):
+        return x + params["sigma"].to(x.dtype)[:, None, None] * params["noise"].to(x.dtype)
     def extra_repr(self): return f"p={self.p}, sigma={self.sigma}"
 
 # %% ../nbs/02_augment.ipynb #8459514a
 class SpecAugment(Augmentation):
     "`n_freq` frequency and `n_time` time masks of width ~ U(0, max width), as torchaudio's `mask_along_axis_iid`, seeded; filled with `mask_value`."
-    def __init__(self, p: float = 1.0, n_freq: int = 2, freq_width: int = 20, n_time: int = 2, time_width: int = 20, mask_value="min"):
+    def __init__(self, p: float = 1.0, n_freq: int = 2, freq_width: int = 20, n_time: int = 2,
+                 time_width: int = 20, mask_value="min"):
         super().__init__(p)
-        for name, v in (("n_freq", n_freq), ("freq_width", freq_width), ("n_time", n_time), ("time_width", time_width)):
-            if not isinstance(v, int) or isinstance(v, bool) or v < 0: raise ValueError(f"{name}: a non-negative integer, got {v!r}")
+        for name, v in (("n_freq", n_freq), ("freq_width", freq_width), ("n_time", n_time),
+                        ("time_width", time_width)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise ValueError(f"{name}: a non-negative integer, got {v!r}")
         if not (mask_value in ("min", "mean") or (isinstance(mask_value, (int, float)) and not isinstance(mask_value, bool))):
             raise ValueError(f"mask_value: 'min', 'mean' or a number, got {mask_value!r}")
         self.n_freq, self.freq_width, self.n_time, self.time_width, self.mask_value = n_freq, freq_width, n_time, time_width, mask_value
 
     def sample(self, n, frames, bands, generator):
         u = lambda k: torch.rand(k, n, generator=generator)
-        return dict(freq_width=u(self.n_freq), freq_start=u(self.n_freq), time_width=u(self.n_time), time_start=u(self.n_time))
+        return dict(freq_width=u(self.n_freq), freq_start=u(self.n_freq), time_width=u(self.n_time),
+                    time_start=u(self.n_time))
 
     @staticmethod
     def masks(u_width: torch.Tensor, u_start: torch.Tensor, max_width: int, size: int) -> torch.Tensor:
@@ -251,14 +283,16 @@ class SpecAugment(Augmentation):
         else: value = torch.as_tensor(self.mask_value, dtype=x.dtype, device=x.device)
         return torch.where(mt[:, :, None] | mf[:, None, :], value, x)
 
-    def extra_repr(self): return f"p={self.p}, freq {self.n_freq}×≤{self.freq_width}, time {self.n_time}×≤{self.time_width}, value={self.mask_value}"
+    def extra_repr(self):
+        return f"p={self.p}, freq {self.n_freq}×≤{self.freq_width}, time {self.n_time}×≤{self.time_width}, value={self.mask_value}"
 
 # %% ../nbs/02_augment.ipynb #8f2347e6
 class GaussianBlur(Augmentation):
     "Separable Gaussian blur, `kernel_size` taps, σ ~ U(sigma) per patch and axis (frames, bands), reflect padding."
     def __init__(self, p: float = 1.0, kernel_size: int = 5, sigma=(0.1, 2.0)):
         super().__init__(p)
-        if not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0: raise ValueError(f"kernel_size: an odd positive integer, got {kernel_size!r}")
+        if not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size: an odd positive integer, got {kernel_size!r}")
         self.kernel_size, self.sigma = kernel_size, _range(sigma, "sigma", 1e-6)
 
     def sample(self, n, frames, bands, generator):
@@ -273,7 +307,8 @@ class GaussianBlur(Augmentation):
         pad = (0, 0, r, r) if dim == 1 else (r, r, 0, 0)
         mode = "reflect" if x.shape[dim] > r else "replicate"
         xp = F.pad(x[:, None], pad, mode=mode)[:, 0]
-        windows = xp.unfold(dim, self.kernel_size, 1)                                    # [n, frames, bands, k]
+        # [n, frames, bands, k]
+        windows = xp.unfold(dim, self.kernel_size, 1)
         return (windows * kernel[:, None, None, :]).sum(-1)
 
     def transform(self, x, params):
@@ -287,27 +322,34 @@ PRESETS = ("fonseca", "all", "mix-back", "none")
 
 class ViewPipeline(nn.Module):
     "Mix-back (α = `mix_alpha`; `None` or 0 to skip) followed by `augmentations`, applied per patch to a batch in one call, seeded."
-    def __init__(self, mix_alpha: float | None = 0.05, augmentations: Sequence[Augmentation] = (), config: LogMelConfig = DOPPELGANGER):
+    def __init__(self, mix_alpha: float | None = 0.05, augmentations: Sequence[Augmentation] = (),
+                 config: LogMelConfig = DOPPELGANGER):
         super().__init__()
         self.mix = MixBack(mix_alpha, config) if mix_alpha else None
         for a in augmentations:
-            if not isinstance(a, Augmentation): raise ValueError(f"augmentations: expected Augmentation modules, got {type(a).__name__}")
+            if not isinstance(a, Augmentation):
+                raise ValueError(f"augmentations: expected Augmentation modules, got {type(a).__name__}")
         self.augmentations = nn.ModuleList(augmentations)
 
     @classmethod
     def preset(cls, name: str = "fonseca", config: LogMelConfig = DOPPELGANGER) -> "ViewPipeline":
         "`fonseca` (best setting of Fonseca et al.), `all` (mix-back + all six augmentations), `mix-back` or `none`."
         if name == "fonseca": return cls(0.05, [RandomResizedCrop(), Compression(), GaussianNoise()], config)
-        if name == "all": return cls(0.05, [RandomShift(), RandomResizedCrop(), Compression(), SpecAugment(), GaussianNoise(), GaussianBlur()], config)
+        if name == "all":
+            return cls(0.05,
+                       [RandomShift(), RandomResizedCrop(), Compression(), SpecAugment(), GaussianNoise(),
+                        GaussianBlur()], config)
         if name == "mix-back": return cls(0.05, [], config)
         if name == "none": return cls(None, [], config)
         raise ValueError(f"preset: one of {PRESETS}, got {name!r}")
 
-    def forward(self, x: torch.Tensor, clip_ids: torch.Tensor | None = None, generator: torch.Generator | int | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, clip_ids: torch.Tensor | None = None,
+                generator: torch.Generator | int | None = None) -> torch.Tensor:
         "Views of patches `x` `[n, frames, bands]` (or `[n, 1, frames, bands]`); `clip_ids[i]`: the clip of patch `i` (default: all different)."
         if isinstance(generator, (int, np.integer)): generator = torch.Generator().manual_seed(int(generator))
         x3 = _check_patches(x)
-        seeds = torch.randint(0, 2**62, (1 + len(self.augmentations),), generator=generator).tolist()   # one stream per module
+        # one stream per module
+        seeds = torch.randint(0, 2**62, (1 + len(self.augmentations),), generator=generator).tolist()
         stream = lambda i: torch.Generator().manual_seed(seeds[i])
         if self.mix is not None: x3 = self.mix(x3, clip_ids, stream(0))
         for i, aug in enumerate(self.augmentations, 1): x3 = aug(x3, stream(i))
@@ -316,7 +358,9 @@ class ViewPipeline(nn.Module):
     def views(self, view_a: torch.Tensor, view_b: torch.Tensor, generator: torch.Generator | int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         "The two views of `B` clips from their two patch sets `[B, frames, bands]` each (patch `i` of both: clip `i`)."
         if not torch.is_tensor(view_a) or not torch.is_tensor(view_b) or view_a.shape != view_b.shape:
-            raise ValueError(f"view_a, view_b: expected two tensors of one shape, got {tuple(getattr(view_a, 'shape', ()))} and {tuple(getattr(view_b, 'shape', ()))}")
+            raise ValueError(f"view_a, view_b: expected two tensors of one shape, got "
+                             f"{tuple(getattr(view_a, 'shape', ()))} and "
+                             f"{tuple(getattr(view_b, 'shape', ()))}")
         n = len(view_a)
         out = self(torch.cat([view_a, view_b]), torch.arange(n).repeat(2), generator)
         return out[:n], out[n:]

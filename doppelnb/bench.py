@@ -26,8 +26,9 @@ from .augment import PRESETS, ViewPipeline
 from .evaluate import embed_logmels, evaluate_encoders, format_results, resolve_tasks
 from .features import DOPPELGANGER, LogMel
 from .model import DEFAULT_ENCODER, ENCODERS, build_encoder, build_model, get_loss
+from .fixtures import write_audio_folder
 from .pretrain import (PRECISIONS, SOURCES, PretrainConfig, _flag_kind, _message, autocast, make_optimizer, make_stream,
-                               pretrain, write_audio_folder)
+                               pretrain)
 from .synth import DoppelgangerSynth, build_synth
 
 # %% auto #0

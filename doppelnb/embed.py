@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from .features import load_audio
 from .files import atomic_write
 from .hear import chunked_logmel, get_timestamp_embeddings, load_model, packaged_weights, scene_embeddings
-from .pretrain import AUDIO_EXTENSIONS
+from .streams import AUDIO_EXTENSIONS
 from .runlock import RunLockError, run_lock
 
 # %% auto #0
@@ -68,8 +68,10 @@ def embed_batch(files: list, rels: list, out, model, kind: str = "scene") -> lis
         row.update(status="ok", frames=len(matrix), embedding=target.relative_to(out).as_posix())
     if kind == "scene":
         try:
-            with torch.inference_mode(): lms = [chunked_logmel(a[None].to(model.device), model)[0] for _, a in audios]
-            todo = [(r, z[None]) for (r, _), z in zip(audios, scene_embeddings(lms, model).numpy())] if lms else []
+            with torch.inference_mode():
+                lms = [chunked_logmel(a[None].to(model.device), model)[0] for _, a in audios]
+            todo = [(r, z[None]) for (r, _), z in zip(audios,
+                                                      scene_embeddings(lms, model).numpy())] if lms else []
         except (ValueError, RuntimeError) as e:
             todo = []
             for r, a in audios:  # find the file that broke the batch
@@ -102,15 +104,19 @@ def embed_folder(audio_dir, out, checkpoint: str = "", kind: str = "scene", batc
                  device: str = "cpu", progress: bool = True, log=print) -> pd.DataFrame:
     "Embed every audio file under `audio_dir` into `out` (see above); returns the index, one row per file."
     if kind not in KINDS: raise ValueError(f"kind: one of {list(KINDS)}, got {kind!r}")
-    if not isinstance(batch_files, int) or batch_files < 1: raise ValueError(f"batch_files: a positive integer, got {batch_files!r}")
+    if not isinstance(batch_files, int) or batch_files < 1:
+        raise ValueError(f"batch_files: a positive integer, got {batch_files!r}")
     audio_dir, out = Path(audio_dir), Path(out)
     if out.exists() and not out.is_dir(): raise ValueError(f"out: {out} exists and is not a folder")
     files = find_audio(audio_dir, exclude=out)
-    if not files: raise ValueError(f"audio_dir: {audio_dir} holds no audio files ({', '.join(EXTENSIONS)}), searched recursively")
+    if not files:
+        raise ValueError(f"audio_dir: {audio_dir} holds no audio files ({', '.join(EXTENSIONS)}), "
+                         f"searched recursively")
     ckpt = Path(checkpoint) if checkpoint else packaged_weights()
     model = load_model(str(ckpt)).to(device)
     run = dict(checkpoint=str(ckpt.resolve()), sha256=_sha256(ckpt), kind=kind, sample_rate=model.sample_rate,
-               hop_ms=model.hop_ms if kind == "timestamp" else None, embedding_size=model.scene_embedding_size)
+               hop_ms=model.hop_ms if kind == "timestamp" else None,
+               embedding_size=model.scene_embedding_size)
     with run_lock(out, f"doppelnb_embed {audio_dir}"):                # one run writes OUT at a time
         saved = out / "run.json"
         if saved.is_file():
@@ -119,34 +125,41 @@ def embed_folder(audio_dir, out, checkpoint: str = "", kind: str = "scene", batc
                 raise ValueError(f"out: {saved} cannot be read ({e}); remove it or choose another --out") from None
             differ = [k for k in ("sha256", "kind", "sample_rate") if before.get(k) != run[k]]
             if differ:
-                raise ValueError(f"out: {out} holds embeddings of another run ({', '.join(f'{k}: {before.get(k)!r} → {run[k]!r}' for k in differ)}); "
+                raise ValueError(f"out: {out} holds embeddings of another run "
+                                 f"({', '.join(f'{k}: {before.get(k)!r} → {run[k]!r}' for k in differ)}); "
                                  "choose another --out")
         out.mkdir(parents=True, exist_ok=True)
         atomic_write(saved, json.dumps(run, indent=1))
         rels = [p.relative_to(audio_dir).as_posix() for p in files]
         previous = {}
         if (out / "index.csv").is_file():
-            try: previous = {r["file"]: r for r in pd.read_csv(out / "index.csv").to_dict("records") if r.get("status") == "ok"}
+            try:
+                previous = {r["file"]: r for r in pd.read_csv(out / "index.csv").to_dict("records") if r.get("status") == "ok"}
             except (ValueError, OSError, KeyError): previous = {}
         rows, todo, skipped = {}, [], 0
         for path, rel in zip(files, rels):
             target = embedding_path(out, rel, kind)
             if target.is_file() and rel in previous: rows[rel] = previous[rel]; skipped += 1
             else: todo.append((path, rel))
-        bar = tqdm(total=len(files), initial=skipped, desc="embed", unit="file", disable=not progress, mininterval=1)
+        bar = tqdm(total=len(files), initial=skipped, desc="embed", unit="file", disable=not progress,
+                   mininterval=1)
         for b in range(0, len(todo), batch_files):
             batch = todo[b:b + batch_files]
-            for row in embed_batch([p for p, _ in batch], [r for _, r in batch], out, model, kind): rows[row["file"]] = row
+            for row in embed_batch([p for p, _ in batch], [r for _, r in batch], out, model, kind):
+                rows[row["file"]] = row
             _write_index(out, [rows[r] for r in rels if r in rows])
             bar.update(len(batch))
         bar.close()
         index = _write_index(out, [rows[r] for r in rels])
         ok = index[index.status == "ok"]
         if kind == "scene" and len(ok):
-            atomic_write(out / "scene.npy", lambda tmp: np.save(open(tmp, "wb"), np.concatenate([np.load(out / e) for e in ok.embedding])))
+            atomic_write(out / "scene.npy",
+                         lambda tmp: np.save(open(tmp, "wb"),
+                                             np.concatenate([np.load(out / e) for e in ok.embedding])))
         bad = index[index.status != "ok"]
         if log:
-            log(f"doppelnb_embed: {len(ok)} of {len(index)} files embedded ({kind}, {skipped} done before) → {out}/index.csv"
+            log(f"doppelnb_embed: {len(ok)} of {len(index)} files embedded ({kind}, {skipped} done before) → "
+                f"{out}/index.csv"
                 + (f"; {len(bad)} failed:" if len(bad) else ""))
             for r in bad.head(10).itertuples(): log(f"  {r.file}: {r.error}")
             if len(bad) > 10: log(f"  … and {len(bad) - 10} more (see index.csv)")
@@ -155,18 +168,24 @@ def embed_folder(audio_dir, out, checkpoint: str = "", kind: str = "scene", batc
 # %% ../nbs/08_embed.ipynb #ddabcc27
 def embed_cli(argv=None):
     "Command line: `doppelnb_embed AUDIO_DIR OUT [--kind scene|timestamp] [--checkpoint PATH]`."
-    p = argparse.ArgumentParser(prog="doppelnb_embed", description="Embed every audio file under AUDIO_DIR (WAV, FLAC, "
-                                "OGG, AIFF; recursive) into OUT: embeddings/<file>.npy, index.csv, scene.npy. "
-                                "Resumable: run it again to finish a killed run. Exit status 1 if any file failed.")
+    p = argparse.ArgumentParser(prog="doppelnb_embed", description="Embed every audio file under AUDIO_DIR "
+                                "(WAV, FLAC, "
+                                "OGG, AIFF; recursive) into OUT: embeddings/<file>.npy, "
+                                "index.csv, scene.npy. "
+                                "Resumable: run it again to finish a killed run. Exit status 1 if any "
+                                "file failed.")
     p.add_argument("audio_dir", metavar="AUDIO_DIR")
     p.add_argument("out", metavar="OUT")
-    p.add_argument("--checkpoint", default="", help="encoder checkpoint (main job or doppelnb_pretrain); default: the shipped encoder")
-    p.add_argument("--kind", default="scene", choices=KINDS, help="scene: one row per file; timestamp: one row per 50 ms")
+    p.add_argument("--checkpoint", default="",
+                   help="encoder checkpoint (main job or doppelnb_pretrain); default: the shipped encoder")
+    p.add_argument("--kind", default="scene", choices=KINDS,
+                   help="scene: one row per file; timestamp: one row per 50 ms")
     p.add_argument("--batch-files", type=int, default=16, help="files embedded together (default 16)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     a = p.parse_args(argv)
     try:
-        index = embed_folder(a.audio_dir, a.out, a.checkpoint, a.kind, a.batch_files, a.device, progress=not a.quiet)
+        index = embed_folder(a.audio_dir, a.out, a.checkpoint, a.kind, a.batch_files, a.device,
+                             progress=not a.quiet)
     except (ValueError, OSError, RunLockError) as e: p.exit(2, f"doppelnb_embed: error: {e}\n")
     if (index.status != "ok").any(): sys.exit(1)

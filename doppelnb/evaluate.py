@@ -23,7 +23,7 @@ from .checkpoint import encoder_name_of, load_checkpoint, save_checkpoint
 from .features import DOPPELGANGER, LogMel, LogMelConfig
 from .model import DEFAULT_ENCODER, ENCODERS, build_encoder
 from .runlock import RunLockError, run_lock
-from .tasks import Task, group_kfold, group_split, is_built, load_task, make_fixture_task
+from .tasks import Task, group_kfold, group_split, is_built, load_task
 
 # %% auto #0
 __all__ = ['C_GRID', 'K_GRID', 'PROBES', 'FOLD_GROUPS', 'task_logmels', 'clip_patches', 'embed_logmels', 'embed_task',
@@ -39,9 +39,11 @@ def task_logmels(task: Task, frontend: LogMel | None = None, progress: bool = Tr
     frontend = frontend or LogMel(DOPPELGANGER)
     rate = frontend.config.sample_rate
     with torch.inference_mode():
-        return [frontend(task.audio(i, rate)) for i in tqdm(range(len(task)), desc=f"log-mel {task.name}", disable=not progress, mininterval=2)]
+        return [frontend(task.audio(i, rate)) for i in tqdm(range(len(task)), desc=f"log-mel {task.name}",
+                                                            disable=not progress, mininterval=2)]
 
-def clip_patches(logmel: torch.Tensor, patch_frames: int = 96, pad_value: float = DOPPELGANGER.log_silence) -> torch.Tensor:
+def clip_patches(logmel: torch.Tensor, patch_frames: int = 96,
+                 pad_value: float = DOPPELGANGER.log_silence) -> torch.Tensor:
     "Non-overlapping patches `[n, patch_frames, bands]` of one clip `[frames, bands]`; a clip shorter than a patch is padded with `pad_value`."
     T = logmel.shape[0]
     if T < patch_frames:
@@ -77,12 +79,14 @@ def embed_logmels(encoder: nn.Module, logmels: list, patch_frames: int = 96, bat
     out = (sums / counts[:, None]).numpy()
     bad = np.flatnonzero(~np.isfinite(out).all(1))
     if len(bad):
-        raise ValueError(f"encoder {name or type(encoder).__name__}: non-finite (NaN or inf) embeddings for {len(bad)} "
+        raise ValueError(f"encoder {name or type(encoder).__name__}: non-finite (NaN or inf) embeddings "
+                         f"for {len(bad)} "
                          f"of {len(out)} clips, first clip {bad[0]}; its weights or inputs are broken")
     return out
 
 def embed_task(encoder: nn.Module, task: Task, frontend: LogMel | None = None, patch_frames: int | None = None,
-               batch_size: int = 256, device="cpu", progress: bool = True, name: str | None = None) -> np.ndarray:
+               batch_size: int = 256, device="cpu", progress: bool = True,
+               name: str | None = None) -> np.ndarray:
     "Embeddings `[len(task), embed_dim]` of every clip of `task` with a frozen `encoder` (patch embeddings averaged per clip)."
     frontend = frontend or LogMel(DOPPELGANGER)
     c = frontend.config
@@ -101,7 +105,8 @@ def prediction_scores(test_y, pred) -> dict:
     "Accuracy and macro F1 of predictions `pred` against labels `test_y`."
     from sklearn.metrics import accuracy_score, f1_score
     return dict(accuracy=float(accuracy_score(test_y, pred)),
-                macro_f1=float(f1_score(test_y, pred, average="macro", labels=np.unique(test_y), zero_division=0)))
+                macro_f1=float(f1_score(test_y, pred, average="macro", labels=np.unique(test_y),
+                                        zero_division=0)))
 
 def _select_and_score(make, grid, train_X, train_y, test_X, test_y, groups, seeds, val_fraction) -> dict:
     "For each seed: choose a setting of `grid` on a group-disjoint validation split of the training clips, refit, score the test clips."
@@ -114,22 +119,26 @@ def _select_and_score(make, grid, train_X, train_y, test_X, test_y, groups, seed
         out["accuracy"].append(scores["accuracy"]); out["macro_f1"].append(scores["macro_f1"]); out["chosen"].append(best)
     return out
 
-def linear_probe(train_X, train_y, test_X, test_y, groups, seeds=(0, 1, 2), Cs=C_GRID, val_fraction: float = 0.25) -> dict:
+def linear_probe(train_X, train_y, test_X, test_y, groups, seeds=(0, 1, 2), Cs=C_GRID,
+                 val_fraction: float = 0.25) -> dict:
     "Standardize + logistic regression, `C` picked on a group-disjoint validation split of the training groups; per-seed test scores."
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
-    make = lambda C, seed: make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=300, tol=1e-3, random_state=seed))
+    make = lambda C, seed: make_pipeline(StandardScaler(),
+                                         LogisticRegression(C=C, max_iter=300, tol=1e-3, random_state=seed))
     with np.errstate(all="ignore"), _quiet():
         return _select_and_score(make, tuple(Cs), np.asarray(train_X), np.asarray(train_y), np.asarray(test_X), np.asarray(test_y),
                                  np.asarray(groups), seeds, val_fraction)
 
-def knn_probe(train_X, train_y, test_X, test_y, groups, seeds=(0, 1, 2), ks=K_GRID, val_fraction: float = 0.25) -> dict:
+def knn_probe(train_X, train_y, test_X, test_y, groups, seeds=(0, 1, 2), ks=K_GRID,
+              val_fraction: float = 0.25) -> dict:
     "Standardize + cosine k-nearest neighbours, `k` picked on a group-disjoint validation split of the training groups."
     from sklearn.neighbors import KNeighborsClassifier
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
-    make = lambda k, seed: make_pipeline(StandardScaler(), KNeighborsClassifier(n_neighbors=k, metric="cosine"))
+    make = lambda k, seed: make_pipeline(StandardScaler(),
+                                         KNeighborsClassifier(n_neighbors=k, metric="cosine"))
     return _select_and_score(make, tuple(ks), np.asarray(train_X), np.asarray(train_y), np.asarray(test_X), np.asarray(test_y),
                              np.asarray(groups), seeds, val_fraction)
 
@@ -147,7 +156,8 @@ def check_task(task: Task, test_fraction: float = 0.25, seeds=(0, 1, 2), val_fra
     "Raise a `ValueError` naming `task` unless every seed's split leaves a probe something to learn (2+ classes, 2+ groups)."
     classes = np.unique(task.y)
     if len(classes) < 2:
-        raise ValueError(f"task {task.name}: only one class ({task.classes[classes[0]]!r}) in column {task.label!r}; "
+        raise ValueError(f"task {task.name}: only one class ({task.classes[classes[0]]!r}) in column "
+                         f"{task.label!r}; "
                          "a probe needs at least 2")
     for seed in seeds:
         try:
@@ -159,14 +169,16 @@ def check_task(task: Task, test_fraction: float = 0.25, seeds=(0, 1, 2), val_fra
                 raise ValueError(f"task {task.name}, seed {seed}: the {part} split holds one class only "
                                  f"({task.classes[task.y[idx][0]]!r}); too few groups per class for a probe")
 
-def evaluate_features(X, task: Task, seeds=(0, 1, 2), test_fraction: float = 0.25, probes=("linear", "knn")) -> list:
+def evaluate_features(X, task: Task, seeds=(0, 1, 2), test_fraction: float = 0.25,
+                      probes=("linear", "knn")) -> list:
     "Probe features `X` `[len(task), dim]` over group-disjoint splits (one per seed); rows of per-seed scores."
     X = np.asarray(X)
     if len(X) != len(task): raise ValueError(f"features: {len(X)} rows for a task of {len(task)} clips")
     check_task(task, test_fraction, seeds)
     rows = []
     for probe in probes:
-        if probe not in PROBES: raise ValueError(f"probes: unknown probe {probe!r}; choose from {list(PROBES)}")
+        if probe not in PROBES:
+            raise ValueError(f"probes: unknown probe {probe!r}; choose from {list(PROBES)}")
         for seed in seeds:
             tr, te = group_split(task, test_fraction, seed)
             r = PROBES[probe](X[tr], task.y[tr], X[te], task.y[te], task.groups[tr], seeds=(seed,))
@@ -180,7 +192,8 @@ def majority_rate(task: Task, train, test) -> float:
 
 def task_rows(task: Task, method: str, rows) -> list:
     "Per-seed score `rows` of `method` on `task`, tagged with the task columns that `summarize` groups and reports by."
-    return [dict(task=task.name, label=task.label, method=method, clips=len(task), classes=len(task.classes), **r) for r in rows]
+    return [dict(task=task.name, label=task.label, method=method, clips=len(task), classes=len(task.classes),
+                 **r) for r in rows]
 
 def summarize(rows: list) -> pd.DataFrame:
     "Per-seed rows → tidy table: task, label, method, probe, metric, mean, std, seeds, values, chance, clips, classes."
@@ -191,12 +204,14 @@ def summarize(rows: list) -> pd.DataFrame:
         for metric in ("accuracy", "macro_f1"):
             v = g[metric].to_numpy()
             out.append(dict(zip(keys, key), metric=metric, mean=v.mean(), std=v.std(ddof=1) if len(v) > 1 else 0.0,
-                            seeds=" ".join(map(str, g.seed)), values=" ".join(f"{x:.4f}" for x in v), chance=g.chance.mean(),
+                            seeds=" ".join(map(str, g.seed)), values=" ".join(f"{x:.4f}" for x in v),
+                            chance=g.chance.mean(),
                             clips=g.clips.iloc[0], classes=g.classes.iloc[0]))
     return pd.DataFrame(out)
 
 def evaluate_encoders(encoders: dict, tasks, frontend: LogMel | None = None, seeds=(0, 1, 2), test_fraction: float = 0.25,
-                      probes=("linear", "knn"), logmel_stats: bool = True, batch_size: int = 256, device="cpu",
+                      probes=("linear", "knn"), logmel_stats: bool = True, batch_size: int = 256,
+                      device="cpu",
                       progress: bool = True, on_task=None) -> pd.DataFrame:
     """Probe each encoder of `{name: encoder}` (and the log-mel statistics baseline) on each `Task`; tidy table (see `summarize`).
     `on_task(task, rows)`, if given, receives each task's per-seed rows as soon as they are computed."""
@@ -207,12 +222,14 @@ def evaluate_encoders(encoders: dict, tasks, frontend: LogMel | None = None, see
         logmels = task_logmels(task, frontend, progress)
         features = {"logmel stats": logmel_stats_features(logmels)} if logmel_stats else {}
         for name, encoder in encoders.items():
-            features[name] = embed_logmels(encoder, logmels, c.patch_frames, batch_size, c.log_silence, device, progress, name)
+            features[name] = embed_logmels(encoder, logmels, c.patch_frames, batch_size, c.log_silence,
+                                           device, progress, name)
         done = [r for name, X in features.items()
                 for r in task_rows(task, name, evaluate_features(X, task, seeds, test_fraction, probes))]
         rows += done
         if on_task is not None: on_task(task, done)
-        if progress: print(f"{task.name}: {len(task)} clips probed in {time.perf_counter() - t0:.0f} s", flush=True)
+        if progress:
+            print(f"{task.name}: {len(task)} clips probed in {time.perf_counter() - t0:.0f} s", flush=True)
     return summarize(rows)
 
 def evaluate_encoder(encoder: nn.Module, tasks, name: str | None = None, encoder_name: str | None = None, encoder_kwargs: dict | None = None,
@@ -220,7 +237,8 @@ def evaluate_encoder(encoder: nn.Module, tasks, name: str | None = None, encoder
     "Probe `encoder` on `tasks` next to the baselines: log-mel statistics and a random-init encoder of the same architecture (seed 0)."
     arch = encoder_name or encoder_name_of(encoder)
     encoders = {name or arch: encoder}
-    if random_baseline: encoders[f"{arch} (random init)"] = build_encoder(arch, seed=0, **(encoder_kwargs or {}))
+    if random_baseline:
+        encoders[f"{arch} (random init)"] = build_encoder(arch, seed=0, **(encoder_kwargs or {}))
     return evaluate_encoders(encoders, tasks, **kwargs)
 
 # %% ../nbs/06_eval.ipynb #42c9b3d2
@@ -237,7 +255,8 @@ FOLD_GROUPS = {"notes": "program", "keywords": "group", "foley": "group"}  # wha
 def fold_tasks(data="data", names=("notes", "keywords", "foley")) -> list:
     "The built tasks among `names`, grouped for k-fold evaluation by `FOLD_GROUPS`."
     tasks = [load_task(Path(data) / n, group=FOLD_GROUPS.get(n, "group")) for n in names if is_built(Path(data) / n)]
-    if not tasks: raise ValueError(f"data: none of {list(names)} is built under {data}; run doppelnb_build_data")
+    if not tasks:
+        raise ValueError(f"data: none of {list(names)} is built under {data}; run doppelnb_build_data")
     return tasks
 
 # %% ../nbs/06_eval.ipynb #a3f3195c
@@ -246,11 +265,13 @@ def kfold_scores(X, task: Task, k: int = 5, seed: int = 0, Cs=(0.01, 0.1, 1.0)) 
     of its training clips); one row per fold. The folds depend only on the task, `k` and `seed`: every method meets the same folds."""
     X = np.asarray(X)
     if len(X) != len(task): raise ValueError(f"features: {len(X)} rows for a task of {len(task)} clips")
-    if not np.isfinite(X).all(): raise ValueError(f"features: non-finite values in the features of {task.name}")
+    if not np.isfinite(X).all():
+        raise ValueError(f"features: non-finite values in the features of {task.name}")
     rows = []
     for fold, (tr, te) in enumerate(group_kfold(task, k, seed)):
         r = linear_probe(X[tr], task.y[tr], X[te], task.y[te], task.groups[tr], seeds=(seed,), Cs=Cs)
-        rows.append(dict(task=task.name, fold=fold, accuracy=r["accuracy"][0], macro_f1=r["macro_f1"][0], C=r["chosen"][0]))
+        rows.append(dict(task=task.name, fold=fold, accuracy=r["accuracy"][0], macro_f1=r["macro_f1"][0],
+                         C=r["chosen"][0]))
     return rows
 
 def encoder_features(encoder: nn.Module, task: Task) -> np.ndarray:
@@ -271,14 +292,18 @@ def score_logmel_stats(tasks, k: int = 5, seed: int = 0, method: str = "logmel s
     return score_features(method, lambda t: logmel_stats_features(cached_logmels(t)), tasks, k, seed)
 
 # %% ../nbs/06_eval.ipynb #e1118e35
-def paired_differences(scores: pd.DataFrame, method: str, reference: str, metric: str = "accuracy", level: float = 0.95) -> pd.DataFrame:
+def paired_differences(scores: pd.DataFrame, method: str, reference: str, metric: str = "accuracy",
+                       level: float = 0.95) -> pd.DataFrame:
     "Per task: the mean over folds of `method` − `reference` (same folds), its `level` Student-t interval and the per-fold values."
     from scipy import stats
     rows = []
     for task, g in scores.groupby("task", sort=False):
         a = g[g.method == method].set_index("fold")[metric]; b = g[g.method == reference].set_index("fold")[metric]
-        if a.empty or b.empty: raise ValueError(f"paired_differences: {task} lacks {method if a.empty else reference!r}")
-        if not a.index.equals(b.index): raise ValueError(f"paired_differences: {method!r} and {reference!r} have different folds on {task}")
+        if a.empty or b.empty:
+            raise ValueError(f"paired_differences: {task} lacks {method if a.empty else reference!r}")
+        if not a.index.equals(b.index):
+            raise ValueError(f"paired_differences: {method!r} and {reference!r} have different "
+                             f"folds on {task}")
         d = (a - b).to_numpy()
         half = stats.t.ppf((1 + level) / 2, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else np.nan
         rows.append(dict(task=task, method=method, reference=reference, mean=d.mean(), low=d.mean() - half, high=d.mean() + half,
@@ -302,7 +327,8 @@ def plot_paired(diffs: pd.DataFrame, ax=None, title: str = ""):
 def discover_tasks(data="data") -> list:
     "Names of the built task folders (those holding a metadata.csv) directly under `data`, sorted."
     data = Path(data)
-    if not data.is_dir(): raise ValueError(f"data: {data} is not a folder; build tasks with doppelnb_build_data")
+    if not data.is_dir():
+        raise ValueError(f"data: {data} is not a folder; build tasks with doppelnb_build_data")
     return sorted(p.name for p in data.iterdir() if p.is_dir() and not p.name.startswith(".") and is_built(p))
 
 def resolve_tasks(specs, data="data") -> list:
@@ -310,11 +336,14 @@ def resolve_tasks(specs, data="data") -> list:
     specs = list(specs)
     if specs == ["all"] or not specs:
         specs = discover_tasks(data)
-        if not specs: raise ValueError(f"data: no built task under {data} (a task folder holds metadata.csv); run doppelnb_build_data")
+        if not specs:
+            raise ValueError(f"data: no built task under {data} (a task folder holds metadata.csv); run "
+                             f"doppelnb_build_data")
     tasks = []
     for spec in specs:
         name, _, label = spec.partition(":")
-        if not (Path(data) / name).is_dir(): raise ValueError(f"tasks: no folder {Path(data) / name}; built tasks: {discover_tasks(data)}")
+        if not (Path(data) / name).is_dir():
+            raise ValueError(f"tasks: no folder {Path(data) / name}; built tasks: {discover_tasks(data)}")
         task = load_task(Path(data) / name, label=label or "label")
         if label: task.name = f"{name}:{label}"
         tasks.append(task)
@@ -323,16 +352,20 @@ def resolve_tasks(specs, data="data") -> list:
 def check_writable(path, what: str = "--out") -> Path:
     "`path` as a Path once a file can be written there (missing folders are created); a `ValueError` naming `what` otherwise."
     path = Path(path)
-    if path.is_dir(): raise ValueError(f"{what}: {path} is a folder; give a file name, e.g. {path / 'eval.csv'}")
+    if path.is_dir():
+        raise ValueError(f"{what}: {path} is a folder; give a file name, e.g. {path / 'eval.csv'}")
     for parent in path.parents:
         if parent.exists():
-            if not parent.is_dir(): raise ValueError(f"{what}: cannot write {path}: {parent} is a file, not a folder")
+            if not parent.is_dir():
+                raise ValueError(f"{what}: cannot write {path}: {parent} is a file, not a folder")
             break
     try: path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e: raise ValueError(f"{what}: cannot create the folder {path.parent} ({e.strerror or e})") from None
+    except OSError as e:
+        raise ValueError(f"{what}: cannot create the folder {path.parent} ({e.strerror or e})") from None
     probe = path.parent / f".{path.name}.{os.getpid()}.tmp"
     try: probe.write_bytes(b""); probe.unlink()
-    except OSError as e: raise ValueError(f"{what}: cannot write in {path.parent} ({e.strerror or e})") from None
+    except OSError as e:
+        raise ValueError(f"{what}: cannot write in {path.parent} ({e.strerror or e})") from None
     if path.exists() and not os.access(path, os.W_OK): raise ValueError(f"{what}: {path} is not writable")
     return path
 
@@ -343,9 +376,11 @@ def _write_csv(df: pd.DataFrame, path: Path):
 
 def _check_eval_args(args):
     "Every number and name of `doppelnb_eval`'s arguments, checked before any work."
-    if not 0 < args.test_fraction < 1: raise ValueError(f"--test-fraction: must lie in (0, 1), got {args.test_fraction}")
+    if not 0 < args.test_fraction < 1:
+        raise ValueError(f"--test-fraction: must lie in (0, 1), got {args.test_fraction}")
     if any(s < 0 for s in args.seeds): raise ValueError(f"--seeds: must be >= 0, got {args.seeds}")
-    if args.batch_size < 1: raise ValueError(f"--batch-size: must be a positive integer, got {args.batch_size}")
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size: must be a positive integer, got {args.batch_size}")
     if args.encoder is not None and args.encoder not in ENCODERS:
         raise ValueError(f"--encoder: unknown encoder {args.encoder!r}; choose from {sorted(ENCODERS)}")
 
@@ -353,12 +388,18 @@ def eval_cli(argv=None):
     """Console script `doppelnb_eval`: linear and k-NN probes of a checkpoint (or random-init encoder) on tasks, to CSV.
     Arguments, tasks, checkpoint and output are checked before any clip is embedded; each finished task is written at once
     to `<out>.partial.csv`, which replaces `<out>` when all are done."""
-    p = argparse.ArgumentParser(prog="doppelnb_eval", description="Linear evaluation of a frozen encoder on group-disjoint splits of real tasks.")
+    p = argparse.ArgumentParser(prog="doppelnb_eval",
+                                description="Linear evaluation of a frozen encoder on group-disjoint splits "
+                                "of real tasks.")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", help="torch.save({'encoder', 'encoder_kwargs', 'state_dict'}) file")
-    src.add_argument("--random", action="store_true", help="only the baselines: random-init --encoder and log-mel statistics")
-    p.add_argument("--encoder", default=None, help=f"architecture ({', '.join(sorted(ENCODERS))}); default {DEFAULT_ENCODER}, or the checkpoint's")
-    p.add_argument("--tasks", nargs="+", default=["all"], help="task folder names under --data, optionally name:label_column; 'all'")
+    src.add_argument("--random", action="store_true",
+                     help="only the baselines: random-init --encoder and log-mel statistics")
+    p.add_argument("--encoder", default=None,
+                   help=f"architecture ({', '.join(sorted(ENCODERS))}); default {DEFAULT_ENCODER}, or the "
+                   f"checkpoint's")
+    p.add_argument("--tasks", nargs="+", default=["all"],
+                   help="task folder names under --data, optionally name:label_column; 'all'")
     p.add_argument("--data", default="data")
     p.add_argument("--out", default="results/eval.csv")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
@@ -380,11 +421,14 @@ def eval_cli(argv=None):
                           batch_size=args.batch_size, on_task=keep)
             if args.checkpoint:
                 encoder, ckpt = load_checkpoint(args.checkpoint, args.encoder)
-                results = evaluate_encoder(encoder, tasks, name=f"{ckpt['encoder']} ({Path(args.checkpoint).name})",
-                                           encoder_name=ckpt["encoder"], encoder_kwargs=ckpt.get("encoder_kwargs"), **common)
+                results = evaluate_encoder(encoder, tasks, name=f"{ckpt['encoder']} "
+                                           f"({Path(args.checkpoint).name})",
+                                           encoder_name=ckpt["encoder"],
+                                           encoder_kwargs=ckpt.get("encoder_kwargs"), **common)
             else:
                 arch = args.encoder or DEFAULT_ENCODER
-                results = evaluate_encoders({f"{arch} (random init)": build_encoder(arch, seed=0)}, tasks, **common)
+                results = evaluate_encoders({f"{arch} (random init)": build_encoder(arch, seed=0)}, tasks,
+                                            **common)
             _write_csv(results, out)
             partial.unlink(missing_ok=True)
     except (ValueError, RunLockError, OSError) as e:
@@ -399,4 +443,5 @@ def format_results(results: pd.DataFrame, metric: str = "accuracy") -> pd.DataFr
     "A readable pivot: one row per task × probe, one column per method, cells 'mean ± std' (in %)."
     r = results[results.metric == metric]
     cell = (100 * r["mean"]).map("{:.1f}".format) + " ± " + (100 * r["std"]).map("{:.1f}".format)
-    return r.assign(cell=cell).pivot_table(index=["task", "probe"], columns="method", values="cell", aggfunc="first", sort=False)
+    return r.assign(cell=cell).pivot_table(index=["task", "probe"], columns="method", values="cell",
+                                           aggfunc="first", sort=False)

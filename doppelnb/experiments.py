@@ -35,7 +35,8 @@ MODES = ("pretrain", "random", "logmel")
 
 def _probe_key(tasks, seeds, probes, mode, step) -> dict:
     "What a cached results.csv must match: the tasks (name, label, clips), seeds, probes and the checkpoint step."
-    return dict(tasks=[[t.name, t.label, len(t)] for t in tasks], seeds=[int(s) for s in seeds], probes=list(probes), mode=mode, step=step)
+    return dict(tasks=[[t.name, t.label, len(t)] for t in tasks], seeds=[int(s) for s in seeds],
+                probes=list(probes), mode=mode, step=step)
 
 @dataclass
 class ExperimentRun:
@@ -56,7 +57,9 @@ class ExperimentRun:
     def encoder(self):
         "The run's frozen encoder (None for log-mel statistics)."
         if self.mode == "logmel": return None
-        if self.mode == "random": return build_encoder(self.config.encoder, seed=self.config.seed, **self.config.encoder_kwargs).eval()
+        if self.mode == "random":
+            return build_encoder(self.config.encoder, seed=self.config.seed,
+                                 **self.config.encoder_kwargs).eval()
         return load_checkpoint(self.out / "last.pt")[0]
 
     def features(self, task: Task) -> np.ndarray:
@@ -66,6 +69,7 @@ class ExperimentRun:
         c = DOPPELGANGER
         return embed_logmels(self.encoder(), logmels, c.patch_frames, 256, c.log_silence)
 
+# %% ../nbs/10_experiments.ipynb #834d9a12
 def _pretrained(name: str, config: PretrainConfig, out: Path, progress: bool) -> float:
     "Pretrain into `out`, or reuse / resume the run there (`ensure_pretrained`); returns the pretraining seconds (cumulative)."
     cfg = replace(config, out=str(out), progress=progress, tensorboard=False)
@@ -85,17 +89,19 @@ def _cached(out: Path, key: dict, compute, config=None) -> tuple[pd.DataFrame, f
     atomic_write(meta, json.dumps(dict(key=key, seconds=seconds, config=config), indent=1))
     return rows, seconds
 
-
+# %% ../nbs/10_experiments.ipynb #3835f0dd
 def run_experiment(name: str, config: PretrainConfig | None, tasks, seeds=(0, 1, 2), cache_dir="results/experiments",
                    mode: str = "pretrain", probes=("linear",), progress: bool = False) -> ExperimentRun:
     """Pretrain `config` into `cache_dir/name` (or reuse/resume its `last.pt`), then probe it on `tasks` over group-disjoint splits
     `seeds`; per-seed scores are cached in `cache_dir/name/results.csv`, so a re-run (or a killed notebook) redoes nothing finished.
     `mode`: 'pretrain', 'random' (the config's initial weights, untrained) or 'logmel' (log-mel statistics, `config` unused)."""
     if mode not in MODES: raise ValueError(f"mode: one of {MODES}, got {mode!r}")
-    if mode != "logmel" and not isinstance(config, PretrainConfig): raise ValueError(f"run {name!r}: mode {mode!r} needs a PretrainConfig")
+    if mode != "logmel" and not isinstance(config, PretrainConfig):
+        raise ValueError(f"run {name!r}: mode {mode!r} needs a PretrainConfig")
     out = Path(cache_dir) / name
     out.mkdir(parents=True, exist_ok=True)
-    with run_lock(out, f"experiment {name}"):            # the run folder's lock: pretraining below takes it again
+    # the run folder's lock: pretraining below takes it again
+    with run_lock(out, f"experiment {name}"):
         pretrain_s = _pretrained(name, config, out, progress) if mode == "pretrain" else 0.0
         step = read_checkpoint(out / "last.pt")["step"] if mode == "pretrain" else 0
         key = _probe_key(tasks, seeds, probes, mode, step)
@@ -126,12 +132,14 @@ def supervised_upper_bound(encoder_name: str, task: Task, steps: int = 200, seed
     encoder.train()
     for _ in range(steps):
         idx = tr[torch.randint(len(tr), (batch_size,), generator=g).numpy()]
-        x = torch.stack([random_patches(logmels[i], c.patch_frames, g, views=1, pad=c.log_silence)[0] for i in idx])
+        x = torch.stack([random_patches(logmels[i], c.patch_frames, g, views=1,
+                                        pad=c.log_silence)[0] for i in idx])
         loss = torch.nn.functional.cross_entropy(head(encoder(x[:, None])), y[idx])
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
     Z = torch.from_numpy(embed_logmels(encoder, [logmels[i] for i in te], c.patch_frames, 256, c.log_silence))
     with torch.no_grad(): pred = head(Z).argmax(1).numpy()
-    return dict(seed=seed, **prediction_scores(task.y[te], pred), chosen=steps, chance=majority_rate(task, tr, te))
+    return dict(seed=seed, **prediction_scores(task.y[te], pred), chosen=steps,
+                chance=majority_rate(task, tr, te))
 
 def run_supervised(name: str, encoder_name: str, tasks, steps: int = 200, seeds=(0, 1, 2), cache_dir="results/experiments",
                    **kwargs) -> ExperimentRun:
@@ -140,7 +148,8 @@ def run_supervised(name: str, encoder_name: str, tasks, steps: int = 200, seeds=
     out.mkdir(parents=True, exist_ok=True)
     key = dict(_probe_key(tasks, seeds, ["supervised"], "supervised", steps), encoder=encoder_name, **kwargs)
     def compute():
-        return [row for t in tasks for row in task_rows(t, name, [dict(probe="linear", **supervised_upper_bound(encoder_name, t, steps, s, **kwargs))
+        return [row for t in tasks for row in task_rows(t, name, [dict(probe="linear",
+                                                                       **supervised_upper_bound(encoder_name, t, steps, s, **kwargs))
                                                                   for s in seeds])]
     with run_lock(out, f"experiment {name}"): rows, seconds = _cached(out, key, compute)
     return ExperimentRun(name, None, "supervised", out, rows, seconds, 0.0)
@@ -158,7 +167,8 @@ def per_seed(df: pd.DataFrame, metric: str = "accuracy", probe: str = "linear") 
     d[metric], d["seed"] = 100 * d["value"].astype(float), d["seed"].astype(int)
     return d
 
-def paired_difference(df: pd.DataFrame, reference: str, metric: str = "accuracy", probe: str = "linear") -> pd.DataFrame:
+def paired_difference(df: pd.DataFrame, reference: str, metric: str = "accuracy",
+                      probe: str = "linear") -> pd.DataFrame:
     """Per method (rows) and task (columns): mean ± std over split seeds of (score − `reference`'s score on the *same* split), in points.
     Every method is probed on the same splits, so this removes the split-to-split spread that dominates the std of these small tasks."""
     d = per_seed(df, metric, probe)
@@ -167,12 +177,15 @@ def paired_difference(df: pd.DataFrame, reference: str, metric: str = "accuracy"
     d = d.assign(diff=d[metric].to_numpy() - ref.reindex(list(zip(d.task, d.seed))).to_numpy())
     out = d.groupby(["method", "task"], sort=False)["diff"].agg(["mean", "std"])
     cell = out["mean"].map("{:+.1f}".format) + " ± " + out["std"].map("{:.1f}".format)
-    return cell.unstack("task").reindex(index=list(dict.fromkeys(d.method)), columns=list(dict.fromkeys(d.task)))
+    return cell.unstack("task").reindex(index=list(dict.fromkeys(d.method)),
+                                        columns=list(dict.fromkeys(d.task)))
 
 def run_times(runs) -> pd.DataFrame:
     "Wall time of each run when it was computed (cached runs report their original times): pretraining and probing, in s."
-    return pd.DataFrame([dict(run=r.name, mode=r.mode, pretrain_s=round(r.pretrain_s), probe_s=round(r.probe_s)) for r in runs])
+    return pd.DataFrame([dict(run=r.name, mode=r.mode, pretrain_s=round(r.pretrain_s),
+                              probe_s=round(r.probe_s)) for r in runs])
 
+# %% ../nbs/10_experiments.ipynb #b4143dc1
 def plot_comparison(df: pd.DataFrame, metric: str = "accuracy", probe: str = "linear", ax=None, **kwargs):
     "Bars of the mean over split seeds per task and method, whiskers ±1 std, black ticks at the majority-class rate; returns the figure."
     import matplotlib.pyplot as plt
@@ -180,7 +193,8 @@ def plot_comparison(df: pd.DataFrame, metric: str = "accuracy", probe: str = "li
     d = per_seed(df, metric, probe)
     tasks, methods = list(dict.fromkeys(d.task)), list(dict.fromkeys(d.method))
     if ax is None: _, ax = plt.subplots(figsize=(1.2 + 0.35 * len(tasks) * len(methods), 3.2))
-    sns.barplot(d, x="task", y=metric, hue="method", order=tasks, hue_order=methods, errorbar="sd", ax=ax, **kwargs)
+    sns.barplot(d, x="task", y=metric, hue="method", order=tasks, hue_order=methods, errorbar="sd", ax=ax,
+                **kwargs)
     chance = d.groupby("task", sort=False)["chance"].mean()
     for i, t in enumerate(tasks): ax.hlines(100 * chance[t], i - 0.45, i + 0.45, color="k", lw=1.5)
     ax.set_ylabel(f"{probe} {metric} (%)"); ax.set_xlabel("")
@@ -188,9 +202,11 @@ def plot_comparison(df: pd.DataFrame, metric: str = "accuracy", probe: str = "li
     ax.figure.tight_layout()
     return ax.figure
 
+# %% ../nbs/10_experiments.ipynb #f91cd97c
 def delta_table(runs: dict, metric: str = "accuracy", probe: str = "linear") -> pd.DataFrame:
     "Per-seed scores of a δ sweep `{δ: ExperimentRun}` as a long table with a numeric `delta` column."
-    return pd.concat([per_seed(r.results, metric, probe).assign(delta=float(d)) for d, r in runs.items()], ignore_index=True)
+    return pd.concat([per_seed(r.results, metric, probe).assign(delta=float(d)) for d, r in runs.items()],
+                     ignore_index=True)
 
 def best_delta(table: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
     "Per task: the δ with the highest mean score, that mean, and how many standard deviations it lies above the worst δ."
@@ -199,7 +215,8 @@ def best_delta(table: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
     for task, g in m.groupby("task", sort=False):
         b, w = g.loc[g["mean"].idxmax()], g.loc[g["mean"].idxmin()]
         rows.append(dict(task=task, best_delta=b.delta, best_mean=round(b["mean"], 1), best_std=round(b["std"], 1),
-                         worst_delta=w.delta, worst_mean=round(w["mean"], 1), spread=round(b["mean"] - w["mean"], 1)))
+                         worst_delta=w.delta, worst_mean=round(w["mean"], 1),
+                         spread=round(b["mean"] - w["mean"], 1)))
     return pd.DataFrame(rows)
 
 def plot_delta_sweep(table: pd.DataFrame, distances: pd.DataFrame | None = None, unrelated: float | None = None,
@@ -209,8 +226,10 @@ def plot_delta_sweep(table: pd.DataFrame, distances: pd.DataFrame | None = None,
     import matplotlib.pyplot as plt
     import seaborn as sns
     deltas = sorted(table.delta.unique())
-    pos = {d: i for i, d in enumerate(deltas)}                       # δ spans 0 … 1 unevenly: evenly spaced positions
-    fig, axes = plt.subplots(1, 2 if distances is not None else 1, figsize=(9 if distances is not None else 5, 3.2), squeeze=False)
+    # δ spans 0 … 1 unevenly: evenly spaced positions
+    pos = {d: i for i, d in enumerate(deltas)}
+    fig, axes = plt.subplots(1, 2 if distances is not None else 1,
+                             figsize=(9 if distances is not None else 5, 3.2), squeeze=False)
     ax = axes[0, 0]
     t = table.assign(x=table.delta.map(pos))
     sns.lineplot(t, x="x", y=metric, hue="task", errorbar="sd", marker="o", ax=ax)
@@ -221,11 +240,13 @@ def plot_delta_sweep(table: pd.DataFrame, distances: pd.DataFrame | None = None,
         ax = axes[0, 1]
         dd = distances.assign(x=distances.delta.map("{:g}".format))
         sns.pointplot(dd, x="x", y="distance", errorbar="sd", ax=ax, color="k")
-        if unrelated is not None: ax.axhline(unrelated, ls=":", color="gray", label="unrelated sounds"); ax.legend(frameon=False)
+        if unrelated is not None:
+            ax.axhline(unrelated, ls=":", color="gray", label="unrelated sounds"); ax.legend(frameon=False)
         ax.set_xlabel("δ"); ax.set_ylabel("log-mel distance of the two views")
     fig.tight_layout()
     return fig
 
+# %% ../nbs/10_experiments.ipynb #01454790
 def embedding_projection(runs, task: Task, n: int = 600, method: str = "tsne", seed: int = 0) -> pd.DataFrame:
     """2-D projection of `n` clips of `task` (a fixed stratified sample) per run: t-SNE (after PCA to 50 dims) or PCA, on standardized
     embeddings; long table `x, y, label, run`, plus each run's silhouette score of the labels in the embedding space (column `silhouette`)."""
@@ -242,10 +263,13 @@ def embedding_projection(runs, task: Task, n: int = 600, method: str = "tsne", s
         X = np.nan_to_num(X)
         if method == "tsne":
             X50 = PCA(min(50, *X.shape), random_state=seed).fit_transform(X)
-            P = TSNE(2, init="pca", perplexity=min(30, (len(idx) - 1) / 3), random_state=seed).fit_transform(X50)
+            P = TSNE(2, init="pca", perplexity=min(30, (len(idx) - 1) / 3),
+                     random_state=seed).fit_transform(X50)
         else: P = PCA(2, random_state=seed).fit_transform(X)
         sil = float(silhouette_score(X, task.y[idx])) if len(np.unique(task.y[idx])) > 1 else float("nan")
-        out.append(pd.DataFrame(dict(x=P[:, 0], y=P[:, 1], label=[task.classes[i] for i in task.y[idx]], run=run.name, silhouette=sil)))
+        out.append(pd.DataFrame(dict(x=P[:, 0], y=P[:, 1],
+                                     label=[task.classes[i] for i in task.y[idx]], run=run.name,
+                                     silhouette=sil)))
     return pd.concat(out, ignore_index=True)
 
 def plot_projection(df: pd.DataFrame, title: str = ""):
@@ -268,5 +292,7 @@ def experiment_plan(base: PretrainConfig, audio_dir=None) -> dict:
              "doppelganger + fonseca views": replace(base, views="fonseca"),
              "doppelganger, NT-Xent": replace(base, loss="nt_xent"),
              "doppelganger, fixed pitch": replace(base, keep_fixed=["pitch"])}
-    if audio_dir is not None: plan["real audio (fonseca views)"] = replace(base, source="audio", audio_dir=str(audio_dir), views="fonseca")
+    if audio_dir is not None:
+        plan["real audio (fonseca views)"] = replace(base, source="audio", audio_dir=str(audio_dir),
+                                                     views="fonseca")
     return plan

@@ -16,7 +16,7 @@ from torch import nn
 
 # %% auto #0
 __all__ = ['DOPPELGANGER', 'FONSECA', 'LogMelConfig', 'to_log', 'to_linear', 'vggish_mel_matrix', 'LogMel', 'AudioFileError',
-           'load_audio', 'realish_clip', 'random_patches']
+           'load_audio', 'random_patches']
 
 # %% ../nbs/01_features.ipynb #79fd1735
 @dataclass(frozen=True)
@@ -32,7 +32,8 @@ class LogMelConfig:
     power: float = 1.0             # 1: magnitude (VGGish), 2: power (Fonseca)
     log_base: float = math.e
     log_offset: float = 0.01
-    center: bool = False           # True: frames centred on k·hop (librosa, Fonseca); False: frame k starts at k·hop (VGGish)
+    # True: frames centred on k·hop (librosa, Fonseca); False: frame k starts at k·hop (VGGish)
+    center: bool = False
     window: str = "hann"           # "hann" or "hamming" (periodic)
     mel_scale: str = "vggish"      # "vggish" (HTK, triangles linear in mel), "htk" or "slaney" (torchaudio)
     patch_frames: int = 96         # frames per patch (one view)
@@ -42,14 +43,20 @@ class LogMelConfig:
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name}: must be a positive integer, got {value!r}")
-        if self.win_length > self.n_fft: raise ValueError(f"win_length: {self.win_length} exceeds n_fft {self.n_fft}")
+        if self.win_length > self.n_fft:
+            raise ValueError(f"win_length: {self.win_length} exceeds n_fft {self.n_fft}")
         if not (0 <= self.f_min < self.f_max <= self.sample_rate / 2):
-            raise ValueError(f"f_min, f_max: need 0 <= f_min < f_max <= sample_rate/2 = {self.sample_rate / 2}, got {self.f_min}, {self.f_max}")
-        if self.power not in (1.0, 2.0): raise ValueError(f"power: 1 (magnitude) or 2 (power), got {self.power}")
+            raise ValueError(f"f_min, f_max: need 0 <= f_min < f_max <= sample_rate/2 = "
+                             f"{self.sample_rate / 2}, got {self.f_min}, {self.f_max}")
+        if self.power not in (1.0, 2.0):
+            raise ValueError(f"power: 1 (magnitude) or 2 (power), got {self.power}")
         if not (self.log_base > 1): raise ValueError(f"log_base: must be > 1, got {self.log_base}")
-        if not (self.log_offset > 0): raise ValueError(f"log_offset: must be > 0 (it keeps log(0) finite), got {self.log_offset}")
-        if self.window not in ("hann", "hamming"): raise ValueError(f"window: 'hann' or 'hamming', got {self.window!r}")
-        if self.mel_scale not in ("vggish", "htk", "slaney"): raise ValueError(f"mel_scale: 'vggish', 'htk' or 'slaney', got {self.mel_scale!r}")
+        if not (self.log_offset > 0):
+            raise ValueError(f"log_offset: must be > 0 (it keeps log(0) finite), got {self.log_offset}")
+        if self.window not in ("hann", "hamming"):
+            raise ValueError(f"window: 'hann' or 'hamming', got {self.window!r}")
+        if self.mel_scale not in ("vggish", "htk", "slaney"):
+            raise ValueError(f"mel_scale: 'vggish', 'htk' or 'slaney', got {self.mel_scale!r}")
 
     @property
     def log_silence(self) -> float:
@@ -67,7 +74,8 @@ class LogMelConfig:
 
 DOPPELGANGER = LogMelConfig()  # VGGish's front end, as in Cherep & Singh's reference code
 FONSECA = LogMelConfig(sample_rate=22050, win_length=660, hop_length=220, n_fft=2048, n_mels=96, f_min=50.0, f_max=10500.0,
-                       power=2.0, log_base=10.0, log_offset=1.1e-8, center=True, window="hamming", mel_scale="slaney",
+                       power=2.0, log_base=10.0, log_offset=1.1e-8, center=True, window="hamming",
+                       mel_scale="slaney",
                        patch_frames=101)  # uclser20's extract settings
 
 # %% ../nbs/01_features.ipynb #3fe931cd
@@ -81,7 +89,8 @@ def to_linear(logmel: torch.Tensor, config: LogMelConfig = DOPPELGANGER) -> torc
     return (torch.exp(logmel * math.log(config.log_base)) - config.log_offset).clamp_min(0)
 
 # %% ../nbs/01_features.ipynb #e345cc1d
-def vggish_mel_matrix(n_freqs: int, n_mels: int = 64, sample_rate: int = 16000, f_min: float = 125.0, f_max: float = 7500.0) -> torch.Tensor:
+def vggish_mel_matrix(n_freqs: int, n_mels: int = 64, sample_rate: int = 16000, f_min: float = 125.0,
+                      f_max: float = 7500.0) -> torch.Tensor:
     "VGGish's mel filterbank `[n_freqs, n_mels]`: HTK mel, triangles linear in mel, DC bin excluded (vectorized port of `mel_features.py`)."
     hz_to_mel = lambda f: 1127.0 * torch.log1p(torch.as_tensor(f, dtype=torch.float64) / 700.0)
     bins = hz_to_mel(torch.linspace(0.0, sample_rate / 2, n_freqs, dtype=torch.float64))[:, None]
@@ -98,18 +107,24 @@ class LogMel(nn.Module):
         self.config = config = replace(config, **overrides) if overrides else config
         window_fn = torch.hann_window if config.window == "hann" else torch.hamming_window
         self.mel = torchaudio.transforms.MelSpectrogram(
-            config.sample_rate, n_fft=config.n_fft, win_length=config.win_length, hop_length=config.hop_length,
-            f_min=config.f_min, f_max=config.f_max, n_mels=config.n_mels, window_fn=window_fn, power=config.power,
+            config.sample_rate, n_fft=config.n_fft, win_length=config.win_length,
+            hop_length=config.hop_length,
+            f_min=config.f_min, f_max=config.f_max, n_mels=config.n_mels, window_fn=window_fn,
+            power=config.power,
             center=config.center, mel_scale="htk" if config.mel_scale == "vggish" else config.mel_scale)
         if config.mel_scale == "vggish":
             fb = self.mel.mel_scale.fb
-            fb.copy_(vggish_mel_matrix(fb.shape[0], config.n_mels, config.sample_rate, config.f_min, config.f_max))
+            fb.copy_(vggish_mel_matrix(fb.shape[0], config.n_mels, config.sample_rate, config.f_min,
+                                       config.f_max))
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         if not torch.is_tensor(audio) or not audio.is_floating_point():
-            raise ValueError(f"audio: expected a floating-point tensor [..., samples], got {type(audio).__name__} {getattr(audio, 'dtype', '')}")
-        if audio.ndim == 0 or audio.shape[-1] == 0: raise ValueError(f"audio: empty audio (shape {tuple(audio.shape)}); nothing to analyse")
-        if audio.numel() and not bool(torch.isfinite(audio).all()): raise ValueError("audio: contains NaN or infinite samples")
+            raise ValueError(f"audio: expected a floating-point tensor [..., samples], got "
+                             f"{type(audio).__name__} {getattr(audio, 'dtype', '')}")
+        if audio.ndim == 0 or audio.shape[-1] == 0:
+            raise ValueError(f"audio: empty audio (shape {tuple(audio.shape)}); nothing to analyse")
+        if audio.numel() and not bool(torch.isfinite(audio).all()):
+            raise ValueError("audio: contains NaN or infinite samples")
         c = self.config
         if not c.center:  # VGGish framing: window k over samples [k·hop, k·hop + win); at least one frame
             left = (c.n_fft - c.win_length) // 2
@@ -119,8 +134,10 @@ class LogMel(nn.Module):
 
     def extra_repr(self) -> str:
         c = self.config
-        return (f"{c.sample_rate} Hz, window {c.win_length} / hop {c.hop_length} samples, {c.n_mels} mels {c.f_min:g}–{c.f_max:g} Hz, "
-                f"{'magnitude' if c.power == 1 else 'power'}, log{'' if c.log_base == math.e else f'{c.log_base:g}'}(mel + {c.log_offset:g})")
+        return (f"{c.sample_rate} Hz, window {c.win_length} / hop {c.hop_length} samples, {c.n_mels} mels "
+                f"{c.f_min:g}–{c.f_max:g} Hz, "
+                f"{'magnitude' if c.power == 1 else 'power'}, "
+                f"log{'' if c.log_base == math.e else f'{c.log_base:g}'}(mel + {c.log_offset:g})")
 
 # %% ../nbs/01_features.ipynb #697884d9
 class AudioFileError(ValueError):
@@ -156,7 +173,8 @@ def load_audio(path, sample_rate: int = 16000, mono: bool = True, normalize: boo
     try: frames = _wav_frames(path)
     except OSError as e: raise AudioFileError(f"{path}: cannot read audio ({e.strerror or e})") from e
     if frames and frames[0] > frames[1]:  # libsndfile would silently return the shorter audio
-        raise AudioFileError(f"{path}: truncated WAV: its header declares {frames[0]} samples, the file holds {frames[1]}")
+        raise AudioFileError(f"{path}: truncated WAV: its header declares {frames[0]} samples, the file "
+                             f"holds {frames[1]}")
     try:
         data, source_rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (RuntimeError, ValueError, TypeError, OSError) as e:  # sf.LibsndfileError is a RuntimeError
@@ -165,47 +183,31 @@ def load_audio(path, sample_rate: int = 16000, mono: bool = True, normalize: boo
     if not np.isfinite(data).all(): raise AudioFileError(f"{path}: contains NaN or infinite samples")
     audio = torch.from_numpy(np.ascontiguousarray(data.T))                 # [channels, samples]
     if mono: audio = audio.mean(0)
-    if source_rate != sample_rate: audio = torchaudio.functional.resample(audio, int(source_rate), int(sample_rate))
+    if source_rate != sample_rate:
+        audio = torchaudio.functional.resample(audio, int(source_rate), int(sample_rate))
     if normalize:
         audio = audio - audio.mean(-1, keepdim=True)
         audio = audio / (audio.abs().amax(-1, keepdim=True) + 0.005)
     return audio.contiguous()
 
-# %% ../nbs/01_features.ipynb #7cc7418a
-def realish_clip(seconds: float = 3.0, rate: int = 44100, seed: int = 0, channels: int = 2) -> np.ndarray:
-    "A deterministic recorded-looking clip `[samples, channels]` (float32): a 1/f noise bed, two knocks and a plucked string, varied by `seed`."
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * rate)) / rate
-    pink = np.cumsum(rng.standard_normal((len(t), channels)), axis=0)      # brown noise minus its slow drift ≈ a 1/f room-noise bed
-    pink -= np.stack([np.convolve(pink[:, c], np.ones(400) / 400, "same") for c in range(channels)], 1)
-    clip = 0.002 * pink / np.abs(pink).max()
-    for onset in rng.uniform(0.05, 0.45, 2) * seconds:                    # knocks: broadband bursts, 15 ms decay
-        env = np.where(t >= onset, np.exp(-(t - onset) / 0.015), 0.0)
-        clip += 0.5 * env[:, None] * rng.standard_normal((len(t), channels))
-    onset, f0 = rng.uniform(0.3, 0.6) * seconds, rng.uniform(110, 440)    # a plucked string: harmonics decaying faster with k
-    env = np.where(t >= onset, np.exp(-(t - onset) / 0.45), 0.0)
-    for k in range(1, 12):
-        if f0 * k >= rate / 2: break
-        for c in range(channels):
-            detune = 1 + 0.002 * c                                         # slight detuning between channels
-            clip[:, c] += 0.25 / k * env * np.sin(2 * np.pi * f0 * k * detune * t) * np.exp(-(t - onset).clip(0) * k / 1.5)
-    return (0.9 * clip / np.abs(clip).max()).astype(np.float32)
-
 # %% ../nbs/01_features.ipynb #23b4c68f
 def random_patches(logmel: torch.Tensor, n_frames: int = 96, generator: torch.Generator | None = None, *, views: int = 2,
-                   n_bands: int | None = None, lengths: torch.Tensor | None = None, pad: str | float = "repeat",
+                   n_bands: int | None = None, lengths: torch.Tensor | None = None,
+                   pad: str | float = "repeat",
                    return_starts: bool = False):
     """`views` random patches `[views, B, n_frames, n_bands]` of each clip of `logmel` `[B, frames, bands]` (or `[frames, bands]` →
     `[views, n_frames, n_bands]`). With `return_starts`, also the start frame and band of each patch, `[views, B]` each."""
     if not torch.is_tensor(logmel) or logmel.ndim not in (2, 3):
-        raise ValueError(f"logmel: expected [batch, frames, bands] or [frames, bands], got shape {tuple(getattr(logmel, 'shape', ()))}")
+        raise ValueError(f"logmel: expected [batch, frames, bands] or [frames, bands], got shape "
+                         f"{tuple(getattr(logmel, 'shape', ()))}")
     single = logmel.ndim == 2
     x = logmel[None] if single else logmel
     B, T, F = x.shape
     n_bands = F if n_bands is None else n_bands
     for name, value, limit in (("n_frames", n_frames, None), ("views", views, None), ("n_bands", n_bands, F)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1 or (limit is not None and value > limit):
-            raise ValueError(f"{name}: must be a positive integer{f' <= {limit}' if limit else ''}, got {value!r}")
+            raise ValueError(f"{name}: must be a positive integer{f' <= {limit}' if limit else ''}, "
+                             f"got {value!r}")
     if not (pad == "repeat" or (isinstance(pad, (int, float)) and not isinstance(pad, bool))):
         raise ValueError(f"pad: 'repeat' or a number (constant fill), got {pad!r}")
     if lengths is None: lengths = torch.full((B,), T, dtype=torch.long)
@@ -214,8 +216,11 @@ def random_patches(logmel: torch.Tensor, n_frames: int = 96, generator: torch.Ge
     if B == 0: raise ValueError("logmel: the batch holds no clips")
     if T == 0 or bool((lengths == 0).any()):
         bad = list(range(B)) if T == 0 else (lengths == 0).nonzero().flatten().tolist()
-        raise ValueError(f"logmel: clip {bad[0]} is empty (0 frames{f', {len(bad)} empty clips' if len(bad) > 1 else ''}): no patch can be drawn")
-    if bool((lengths < 0).any()) or bool((lengths > T).any()): raise ValueError(f"lengths: must lie in [1, {T}], got {lengths.tolist()}")
+        raise ValueError(f"logmel: clip {bad[0]} is empty (0 "
+                         f"frames{f', {len(bad)} empty clips' if len(bad) > 1 else ''}): no patch "
+                         f"can be drawn")
+    if bool((lengths < 0).any()) or bool((lengths > T).any()):
+        raise ValueError(f"lengths: must lie in [1, {T}], got {lengths.tolist()}")
     # start frames and bands, drawn on the CPU generator: U{0, …, len − n} (0 when the clip is shorter than the patch)
     room_t = (lengths - n_frames).clamp_min(0) + 1
     t0 = (torch.rand(views, B, generator=generator) * room_t).long().clamp_max(room_t - 1)
@@ -228,6 +233,7 @@ def random_patches(logmel: torch.Tensor, n_frames: int = 96, generator: torch.Ge
     f = f0.to(dev)[..., None] + torch.arange(n_bands, device=dev)                   # [views, B, n_bands]
     rows = x[torch.arange(B, device=dev)[None, :, None], t]                          # [views, B, n_frames, F]
     out = rows.gather(-1, f[:, :, None, :].expand(-1, -1, n_frames, -1))
-    if pad != "repeat": out = torch.where(inside[..., None], out, torch.as_tensor(pad, dtype=out.dtype, device=dev))
+    if pad != "repeat":
+        out = torch.where(inside[..., None], out, torch.as_tensor(pad, dtype=out.dtype, device=dev))
     if single: out = out[:, 0]
     return (out, t0, f0) if return_starts else out

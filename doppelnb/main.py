@@ -22,7 +22,8 @@ from .pretrain import PretrainConfig, config_from_args, config_parser, delta_con
 from .runlock import RunLockError, run_lock
 from .synth import DELTA_GRID, delta_grid_pairs, plot_delta_grid
 
-ENCODER_FILE = "small_cnn_doppelgangers.pt"  # the main job's encoder; a copy ships in checkpoints/ and doppelnb/weights/
+# the main job's encoder; a copy ships in checkpoints/ and doppelnb/weights/
+ENCODER_FILE = "small_cnn_doppelgangers.pt"
 
 # %% auto #0
 __all__ = ['ENCODER_FILE', 'MAIN_OPTIONS', 'environment_info', 'MainConfig', 'prepare_tasks', 'pretrain_runs', 'method_names',
@@ -35,7 +36,8 @@ def environment_info() -> dict:
     from importlib.metadata import PackageNotFoundError, version
     info = dict(python=sys.version.split()[0], platform=platform.platform(), cpu_threads=torch.get_num_threads(),
                 cuda=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
-    for package in ("doppelnb", "torch", "torchaudio", "torchsynth", "pytorch-lightning", "numpy", "scikit-learn"):
+    for package in ("doppelnb", "torch", "torchaudio", "torchsynth", "pytorch-lightning", "numpy",
+                    "scikit-learn"):
         try: info[package] = version(package)
         except PackageNotFoundError: info[package] = None
     return info
@@ -48,13 +50,15 @@ class MainConfig:
     data: str = "data"                       # downstream task folders
     tasks: list = field(default_factory=lambda: ["notes", "keywords", "foley"])  # tasks to build and probe
     folds: int = 5                           # group-disjoint folds per task
-    build: bool = True                       # build missing tasks (needs the Debian packages of doppelnb.tasks.TASK_PACKAGES)
+    # build missing tasks (needs the Debian packages of doppelnb.build_data.TASK_PACKAGES)
+    build: bool = True
     pretrain: PretrainConfig = field(default_factory=lambda: PretrainConfig.preset("speedrun", workers=1, device="cpu"))
 
     def validate(self) -> "MainConfig":
         "Check every setting before any work: the pretraining recipe, folds, tasks, and that `out` can be written."
         self.pretrain.validate()
-        if not (isinstance(self.folds, int) and self.folds >= 2): raise ValueError(f"folds: an integer >= 2, got {self.folds!r}")
+        if not (isinstance(self.folds, int) and self.folds >= 2):
+            raise ValueError(f"folds: an integer >= 2, got {self.folds!r}")
         if not self.tasks: raise ValueError("tasks: name at least one task")
         out = Path(self.out)
         if out.exists() and not out.is_dir(): raise ValueError(f"out: {out} exists and is not a folder")
@@ -74,7 +78,8 @@ class MainConfig:
 def prepare_tasks(cfg: MainConfig, log=print) -> tuple[list, dict]:
     "Build missing tasks (if `cfg.build`) and load every task that is available, grouped for k-fold; returns `(tasks, {name: status})`."
     from doppelnb.evaluate import FOLD_GROUPS
-    from doppelnb.tasks import MissingDependencyError, build_tasks, is_built, load_task
+    from doppelnb.build_data import build_tasks
+    from doppelnb.tasks import MissingDependencyError, is_built, load_task
     status, tasks = {}, []
     for name in cfg.tasks:
         folder = Path(cfg.data) / name
@@ -89,7 +94,9 @@ def prepare_tasks(cfg: MainConfig, log=print) -> tuple[list, dict]:
             status[name] = "already built"
         tasks.append(load_task(folder, group=FOLD_GROUPS.get(name, "group")))
         log(f"[data] {name}: {status[name]} ({len(tasks[-1])} clips, {len(tasks[-1].classes)} classes)")
-    if not tasks: raise ValueError(f"data: no task could be built or found under {cfg.data} ({status}); see doppelnb.tasks.TASK_PACKAGES")
+    if not tasks:
+        raise ValueError(f"data: no task could be built or found under {cfg.data} ({status}); see "
+                         f"doppelnb.build_data.TASK_PACKAGES")
     return tasks, status
 
 def pretrain_runs(cfg: MainConfig) -> dict:
@@ -98,7 +105,8 @@ def pretrain_runs(cfg: MainConfig) -> dict:
     runs = {"recipe": (Path(cfg.out) / "pretrain", cfg.pretrain),
             "control": (Path(cfg.out) / "pretrain_control", delta_control(cfg.pretrain))}
     for folder, pcfg in runs.values():
-        ensure_pretrained(replace(pcfg, out=str(folder)))               # finished: reused; interrupted: resumed
+        # finished: reused; interrupted: resumed
+        ensure_pretrained(replace(pcfg, out=str(folder)))
     return {k: folder for k, (folder, _) in runs.items()}
 
 def method_names(cfg: MainConfig) -> dict:
@@ -133,14 +141,16 @@ def paired_table(paired) -> "pd.DataFrame":
     "Paired differences in points, `mean [low, high]`, one row per reference, one column per task."
     cell = lambda r: f"{100 * r['mean']:+.1f} [{100 * r['low']:+.1f}, {100 * r['high']:+.1f}]"
     t = paired.assign(value=paired.apply(cell, axis=1), row=lambda d: d.method + " − " + d.reference)
-    return t.pivot(index="row", columns="task", values="value").loc[list(dict.fromkeys(t.row)), list(dict.fromkeys(t.task))]
+    return t.pivot(index="row", columns="task", values="value").loc[list(dict.fromkeys(t.row)),
+                                                                    list(dict.fromkeys(t.task))]
 
 def plot_results(scores):
     "Seaborn bar plot of probe accuracy per task and method: mean over folds, whiskers one standard deviation."
     import matplotlib.pyplot as plt
     import seaborn as sns
     fig, ax = plt.subplots(figsize=(8, 3.4))
-    sns.barplot(scores, x="task", y="accuracy", hue="method", errorbar="sd", ax=ax, capsize=0.05, err_kws={"linewidth": 1})
+    sns.barplot(scores, x="task", y="accuracy", hue="method", errorbar="sd", ax=ax, capsize=0.05,
+                err_kws={"linewidth": 1})
     ax.set(ylabel="linear-probe accuracy (folds)", xlabel="", ylim=(0, 1))
     ax.legend(fontsize=7, loc="lower right"); fig.tight_layout()
     return fig
@@ -163,24 +173,29 @@ def _run_main(cfg: MainConfig, out: Path, log) -> dict:
 
     t0 = time.perf_counter(); tasks, data_status = prepare_tasks(cfg, log); tick("data", t0)
     t0 = time.perf_counter(); runs = pretrain_runs(cfg); tick("pretrain", t0)
-    loaded = {k: load_pretrained(v / "last.pt") for k, v in runs.items()}          # (model, checkpoint), read once
-    t0 = time.perf_counter(); scores, paired = evaluate_runs(cfg, {k: m for k, (m, _) in loaded.items()}, tasks); tick("evaluate", t0)
+    # (model, checkpoint), read once
+    loaded = {k: load_pretrained(v / "last.pt") for k, v in runs.items()}
+    t0 = time.perf_counter(); scores, paired = evaluate_runs(cfg, {k: m for k, (m, _) in loaded.items()},
+                                                             tasks); tick("evaluate", t0)
 
     atomic_write(out / "scores.csv", scores.to_csv(index=False))
     atomic_write(out / "paired.csv", paired.to_csv(index=False))
     table, diffs = accuracy_table(scores), paired_table(paired)
     atomic_write(out / "results.md", markdown_table(table) + "\n" + markdown_table(diffs))
     model, ckpt = loaded["recipe"]
-    save_checkpoint(out / ENCODER_FILE, model.encoder, ckpt["encoder"], ckpt.get("encoder_kwargs"), config=ckpt["config"], step=ckpt["step"])
+    save_checkpoint(out / ENCODER_FILE, model.encoder, ckpt["encoder"], ckpt.get("encoder_kwargs"),
+                    config=ckpt["config"], step=ckpt["step"])
     import matplotlib.pyplot as plt
-    for name, fig in (("probe_accuracy.png", plot_results(scores)), ("paired_differences.png", plot_paired(paired))):
+    for name, fig in (("probe_accuracy.png", plot_results(scores)),
+                      ("paired_differences.png", plot_paired(paired))):
         atomic_write(out / name, lambda p: fig.savefig(p, format="png", dpi=110))
     t0 = time.perf_counter()
     grid = delta_grid_pairs(2, DELTA_GRID, seed=cfg.pretrain.seed)
     for k in range(2):
         views = [("source", grid["source"][k])] + [(f"delta{d:.2f}_{v}", grid[d][i][k]) for d in DELTA_GRID for i, v in enumerate("ab")]
         for name, audio in views:
-            atomic_write(out / "pairs" / f"source{k}_{name}.wav", lambda p: sf.write(p, audio.numpy(), 16000, format="WAV", subtype="PCM_16"))
+            atomic_write(out / "pairs" / f"source{k}_{name}.wav",
+                         lambda p: sf.write(p, audio.numpy(), 16000, format="WAV", subtype="PCM_16"))
     fig = plot_delta_grid(grid, 0)
     atomic_write(out / "pairs_grid.png", lambda p: fig.savefig(p, format="png", dpi=110))
     plt.close("all")
@@ -190,7 +205,8 @@ def _run_main(cfg: MainConfig, out: Path, log) -> dict:
                   train_seconds={k: round(c["elapsed"], 1) for k, (_, c) in loaded.items()},
                   finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     atomic_write(out / "run.json", json.dumps(record, indent=2))
-    atomic_write(out / "model_card.md", model_card(record, table, diffs, sum(p.numel() for p in model.encoder.parameters())))
+    atomic_write(out / "model_card.md",
+                 model_card(record, table, diffs, sum(p.numel() for p in model.encoder.parameters())))
     return dict(record, scores=scores, paired=paired, table=table, diffs=diffs)
 
 def markdown_table(df) -> str:
@@ -207,24 +223,34 @@ def model_card(record: dict, table, diffs, n_params: int) -> str:
     s, options = cfg.optimizer_settings(), ", ".join(f"{symbol.get(k, k)} = {v}" for k, v in cfg.loss_settings().items())
     scale = f" (per group × {p['delta_scale']})" if p["delta_scale"] else ""
     extras = [f"projection head {p['head_hidden']} → {p['head_out']}" if p["head"] else "no projection head",
-              f"waveform augmentations: {p['wave_augment']}", f"spectrogram views: {p['views']}", f"nebula {p['nebula']}"]
-    name = {"nt_xent": "NT-Xent", "align_uniform": "alignment + uniformity", "vicreg": "VICReg"}.get(cfg.loss, cfg.loss)
+              f"waveform augmentations: {p['wave_augment']}", f"spectrogram views: {p['views']}",
+              f"nebula {p['nebula']}"]
+    name = {"nt_xent": "NT-Xent", "align_uniform": "alignment + uniformity",
+            "vicreg": "VICReg"}.get(cfg.loss, cfg.loss)
     loss = f"{name} ({options})" if options else name
     return "\n\n".join([
-        f"**Encoder** `{p['encoder']}` ({n_params / 1e6:.2f} M parameters), input: log-mel patches ({p['frontend']} front end); "
+        f"**Encoder** `{p['encoder']}` ({n_params / 1e6:.2f} M parameters), input: log-mel patches "
+        f"({p['frontend']} front end); "
         f"file `{ENCODER_FILE}`.",
-        f"**Data**: {p['steps'] * p['batch_size']:,} doppelgänger pairs ({p['steps']} steps × batch {p['batch_size']}), rendered on the fly "
+        f"**Data**: {p['steps'] * p['batch_size']:,} doppelgänger pairs ({p['steps']} steps × batch "
+        f"{p['batch_size']}), rendered on the fly "
         f"from torchsynth's `{cfg.synth}` with δ = {p['delta']}{scale}, "
         f"{p['duration']} s each; {', '.join(extras)}; no recorded audio.",
-        f"**Training**: {loss}, {s['kind']} (lr {s['lr']:.3g}, {s['schedule']} schedule, weight decay {s['weight_decay']:g}), seed {p['seed']}, "
-        f"{record['train_seconds']['recipe']:.0f} s on {env['cpu_threads']} CPU threads (torch {env['torch']}).",
-        f"**Evaluation**: frozen encoder, linear probe on {c['folds']} group-disjoint folds per task (notes by GM program, keywords by voice, "
+        f"**Training**: {loss}, {s['kind']} (lr {s['lr']:.3g}, {s['schedule']} schedule, weight decay "
+        f"{s['weight_decay']:g}), seed {p['seed']}, "
+        f"{record['train_seconds']['recipe']:.0f} s on {env['cpu_threads']} CPU threads (torch "
+        f"{env['torch']}).",
+        f"**Evaluation**: frozen encoder, linear probe on {c['folds']} group-disjoint folds per task (notes "
+        f"by GM program, keywords by voice, "
         f"foley by source), the same folds for every method. Accuracy in %, mean ± std over folds:",
         markdown_table(table),
-        "Paired differences of the pretrained encoder (points, mean over folds [95 % interval]); the δ = 1 control is the same run with "
-        "pairs that share nothing, so the first row is the part of the effect that the doppelgängers themselves cause:",
+        "Paired differences of the pretrained encoder (points, mean over folds [95 % interval]); the δ = 1 "
+        "control is the same run with "
+        "pairs that share nothing, so the first row is the part of the effect that the doppelgängers "
+        "themselves cause:",
         markdown_table(diffs),
-        f"Produced by `bash scripts/main.sh` (`doppelnb_main`) on {record['finished'][:10]}; configuration, versions and timings in `run.json`.", ""])
+        f"Produced by `bash scripts/main.sh` (`doppelnb_main`) on {record['finished'][:10]}; configuration, "
+        f"versions and timings in `run.json`.", ""])
 
 # %% ../nbs/11_main.ipynb #2b5da987
 MAIN_OPTIONS = [f.name for f in fields(MainConfig) if f.name != "pretrain"]
@@ -253,7 +279,8 @@ def main_cli(argv=None):
         pcfg = replace(pcfg, **{k: getattr(defaults, k) for k in ("workers", "device") if k not in a})
         record = run_main(MainConfig(**own, pretrain=pcfg))
     except (ValueError, OSError, RunLockError) as e: p.exit(2, f"doppelnb_main: error: {e}\n")
-    print(f"\ndoppelnb main job (seed {pcfg.seed}) → {record['config']['out']}/ in {record['seconds']:.0f} s {record['timings_s']}")
+    print(f"\ndoppelnb main job (seed {pcfg.seed}) → {record['config']['out']}/ in {record['seconds']:.0f} s "
+          f"{record['timings_s']}")
     print("linear-probe accuracy, % (mean ± std over group-disjoint folds):")
     print(record["table"].to_string())
     print("paired differences of the pretrained encoder, points (mean [95 % interval]):")
@@ -268,7 +295,8 @@ def shipped_checkpoint(name: str = ENCODER_FILE) -> Path:
     start = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
     for folder in (start, *start.parents):
         if (folder / "checkpoints" / name).is_file(): return folder / "checkpoints" / name
-    raise FileNotFoundError(f"checkpoint: {name} is neither in the package's weights nor in a checkpoints/ above {start}; "
+    raise FileNotFoundError(f"checkpoint: {name} is neither in the package's weights nor in a checkpoints/ "
+                            f"above {start}; "
                             "pass a path")
 
 def embed_file(path, checkpoint=None) -> torch.Tensor:

@@ -20,32 +20,31 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from .augment import PRESETS, ViewPipeline
+from .augment import PRESETS
 from .checkpoint import (CHECKPOINT_FORMAT, load_pretrained, load_weights, read_checkpoint, rng_state, set_rng_state,
                                  write_checkpoint)
-from .features import DOPPELGANGER, FONSECA, AudioFileError, LogMel, load_audio, random_patches, realish_clip
+from .features import DOPPELGANGER, FONSECA
 from .files import atomic_write, checked_text, read_json
 from .model import ENCODERS, LOSSES, build_model, get_loss, loss_defaults
 from .runlock import RunLockError, run_lock
-from .synth import NEBULAE, SYNTHS, DoppelgangerSynth, check_delta, lookup_synth, stream_seed, synth_mixture
-from .wave_augment import WAVE_PRESETS, WaveAugment
-from .body import apply_body, draw_body
+from .streams import AudioViews, SynthViews, ViewStream, make_loader
+from .synth import NEBULAE, SYNTHS, check_delta, lookup_synth, synth_mixture
+from .wave_augment import WAVE_PRESETS
 
 # %% auto #0
-__all__ = ['FRONTENDS', 'SOURCES', 'PRECISIONS', 'LEGACY_LOSS_OPTIONS', 'OPTIMIZERS', 'RUN_PRESETS', 'NEBULA_STREAM',
-           'AUDIO_EXTENSIONS', 'RESUMABLE', 'MONITOR_BATCH', 'PretrainConfig', 'delta_control', 'ViewStream',
-           'SynthViews', 'audio_files', 'AudioViews', 'write_audio_folder', 'make_stream', 'make_loader', 'lr_factor',
-           'make_optimizer', 'setup_distributed', 'autocast', 'config_differences', 'read_log', 'prepare_run', 'RunLog',
-           'held_out_views', 'retrieval_top1', 'twin_top1', 'pretrain', 'lock_run', 'checkpoint', 'format_config',
-           'ensure_pretrained', 'read_metrics', 'plot_loss_curve', 'save_loss_curve', 'config_parser', 'read_config',
-           'config_from_args', 'pretrain_from_args', 'pretrain_cli']
+__all__ = ['FRONTENDS', 'SOURCES', 'PRECISIONS', 'LEGACY_LOSS_OPTIONS', 'OPTIMIZERS', 'RUN_PRESETS', 'RESUMABLE', 'MONITOR_BATCH',
+           'PretrainConfig', 'delta_control', 'make_stream', 'lr_factor', 'make_optimizer', 'setup_distributed',
+           'autocast', 'config_differences', 'read_log', 'prepare_run', 'RunLog', 'held_out_views', 'retrieval_top1',
+           'twin_top1', 'pretrain', 'lock_run', 'checkpoint', 'format_config', 'ensure_pretrained', 'read_metrics',
+           'plot_loss_curve', 'save_loss_curve', 'config_parser', 'read_config', 'config_from_args',
+           'pretrain_from_args', 'pretrain_cli']
 
 # %% ../nbs/05_pretrain.ipynb #c439d07f
 def _knob(default, help: str):
     "A config field with its `--help` text (a mutable default becomes a factory)."
-    if isinstance(default, (dict, list)): return field(default_factory=lambda: type(default)(default), metadata={"help": help})
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help})
     return field(default=default, metadata={"help": help})
 
 FRONTENDS = {"doppelganger": DOPPELGANGER, "fonseca": FONSECA}
@@ -53,41 +52,65 @@ SOURCES = ("synth", "audio")
 PRECISIONS = ("32", "bf16", "16-mixed")
 
 # optimizer presets: SGD with lr × 0.1 at each milestone (a fraction of the run); `scale_lr`: lr × batch / 256 (the linear scaling rule)
-LEGACY_LOSS_OPTIONS = {"tau": ("nt_xent", "tau"), "align_alpha": ("align_uniform", "alpha"), "uniform_t": ("align_uniform", "t")}
+LEGACY_LOSS_OPTIONS = {"tau": ("nt_xent", "tau"), "align_alpha": ("align_uniform", "alpha"),
+                       "uniform_t": ("align_uniform", "t")}
 
 OPTIMIZERS = {
-    "doppelganger": dict(lr=0.12, scale_lr=True, momentum=0.0, weight_decay=1e-6, milestones=(0.775, 0.85, 0.925)),  # Cherep & Singh
-    "fonseca": dict(lr=0.03, scale_lr=False, momentum=0.9, weight_decay=1e-4, milestones=()),                      # Fonseca et al.
-    "cpu": dict(lr=0.2, scale_lr=True, momentum=0.9, weight_decay=1e-5, milestones=(0.775, 0.85, 0.925)),          # short CPU runs
-    "adamw": dict(kind="adamw", lr=2e-3, scale_lr=False, momentum=0.9, weight_decay=1e-4, schedule="cosine"),       # AdamW, cosine decay
+    "doppelganger": dict(lr=0.12, scale_lr=True, momentum=0.0, weight_decay=1e-6,
+                         milestones=(0.775, 0.85, 0.925)),  # Cherep & Singh
+    # Fonseca et al.
+    "fonseca": dict(lr=0.03, scale_lr=False, momentum=0.9, weight_decay=1e-4, milestones=()),
+    # short CPU runs
+    "cpu": dict(lr=0.2, scale_lr=True, momentum=0.9, weight_decay=1e-5, milestones=(0.775, 0.85, 0.925)),
+    # AdamW, cosine decay
+    "adamw": dict(kind="adamw", lr=2e-3, scale_lr=False, momentum=0.9, weight_decay=1e-4, schedule="cosine"),
 }
 
+# %% ../nbs/05_pretrain.ipynb #a0272a3c
 @dataclass
 class PretrainConfig:
     "Every knob of a pretraining run; saved as `out/config.json` and printed when the run starts."
     # data: where the two views of each example come from
-    source: str = _knob("synth", "'synth': doppelgänger pairs rendered on the fly; 'audio': two patches of one clip of --audio-dir")
-    audio_dir: str | None = _knob(None, "folder of unlabeled audio (WAV, FLAC, OGG, AIFF; searched recursively) for source 'audio'")
+    source: str = _knob("synth",
+                        "'synth': doppelgänger pairs rendered on the fly; 'audio': two patches of one clip "
+                        "of --audio-dir")
+    audio_dir: str | None = _knob(None,
+                                  "folder of unlabeled audio (WAV, FLAC, OGG, AIFF; searched recursively) "
+                                  "for source 'audio'")
     delta: float = _knob(0.25, "doppelgänger perturbation scale δ in [0, 1]")
-    keep_fixed: list | None = _knob(None, "synth parameters, globs or groups (pitch, envelopes, …) left unperturbed")
+    keep_fixed: list | None = _knob(None,
+                                    "synth parameters, globs or groups (pitch, envelopes, …) "
+                                    "left unperturbed")
     perturb_only: list | None = _knob(None, "perturb only these synth parameters, globs or groups")
-    synth: str = _knob("voice", f"synthesizer: one of {sorted(SYNTHS)} (doppelnb.synth.register_synth adds one), or several joined "
+    synth: str = _knob("voice", f"synthesizer: one of {sorted(SYNTHS)} (doppelnb.synth.register_synth adds "
+                       f"one), or several joined "
                        "by '+' (each batch split evenly among them)")
-    nebula: str = _knob("default", f"nebula (parameter ranges) of the synth: one of {NEBULAE} for Voice, a JSON file, or several "
+    nebula: str = _knob("default", f"nebula (parameter ranges) of the synth: one of {NEBULAE} for Voice, a "
+                        f"JSON file, or several "
                         "joined by '+' (e.g. 'default+drum': each batch split evenly among them)")
-    delta_scale: dict = _knob({}, "δ multiplier per parameter group, glob or name, e.g. '{\"pitch\": 0.2, \"envelopes\": 2}'")
-    wave_augment: str = _knob("none", f"waveform augmentations of each synthetic view before its log-mel: one of {WAVE_PRESETS}")
+    delta_scale: dict = _knob({},
+                              "δ multiplier per parameter group, glob or name, e.g. '{\"pitch\": 0.2, "
+                              "\"envelopes\": 2}'")
+    wave_augment: str = _knob("none",
+                              f"waveform augmentations of each synthetic view before its log-mel: one of "
+                              f"{WAVE_PRESETS}")
     body: int = _knob(0, "resonances of a body that a pair's two views share up to δ (01a_body); 0: no body")
     duration: float = _knob(1.0, "seconds per synthetic sound")
-    frontend: str = _knob("doppelganger", "log-mel front end: 'doppelganger' (16 kHz, 64 bands) or 'fonseca' (22.05 kHz, 96 bands)")
-    patch_frames: int | None = _knob(None, "frames per patch (default: the front end's, 96 or 101, about 1 s)")
+    frontend: str = _knob("doppelganger",
+                          "log-mel front end: 'doppelganger' (16 kHz, 64 bands) or 'fonseca' (22.05 "
+                          "kHz, 96 bands)")
+    patch_frames: int | None = _knob(None,
+                                     "frames per patch (default: the front end's, 96 or 101, about 1 s)")
     views: str = _knob("none", f"mix-back and augmentations applied to the patches: one of {PRESETS}")
     workers: int = _knob(1, "DataLoader worker processes building views (0: in the training process)")
-    data_on: str = _knob("workers", "'workers': render, log-mel and views on CPU workers; 'device': in the training process, on its device")
+    data_on: str = _knob("workers",
+                         "'workers': render, log-mel and views on CPU workers; 'device': in the training "
+                         "process, on its device")
     # model
     encoder: str = _knob("small_cnn", f"encoder: one of {sorted(ENCODERS)}")
     encoder_kwargs: dict = _knob({}, "encoder options as JSON, e.g. '{\"channels\": [16, 32, 64]}'")
-    head: bool = _knob(False, "projection head (Fonseca: 512 → 512 → 512); off: the loss sees the encoder's output")
+    head: bool = _knob(False,
+                       "projection head (Fonseca: 512 → 512 → 512); off: the loss sees the encoder's output")
     head_hidden: int = _knob(512, "projection head hidden width")
     head_out: int = _knob(512, "projection head output width")
     sync_bn: bool = _knob(False, "synchronize BatchNorm statistics across ranks")
@@ -96,11 +119,15 @@ class PretrainConfig:
                             "two CPU cores one job")
     # loss
     loss: str = _knob("align_uniform", f"loss: one of {sorted(LOSSES)} (vicreg: use with --head)")
-    loss_kwargs: dict = _knob({}, "the loss's options as JSON, checked against its arguments, e.g. '{\"tau\": 0.1}' (nt_xent) or "
-                              "'{\"alpha\": 2, \"t\": 2}' (align_uniform); unset ones take the loss's defaults")
+    loss_kwargs: dict = _knob({}, "the loss's options as JSON, checked against its arguments, e.g. "
+                              "'{\"tau\": 0.1}' (nt_xent) or "
+                              "'{\"alpha\": 2, \"t\": 2}' (align_uniform); unset ones take the "
+                              "loss's defaults")
     # optimization
     optimizer: str = _knob("cpu", f"optimizer and schedule preset: one of {sorted(OPTIMIZERS)}")
-    lr: float | None = _knob(None, "learning rate for a batch of 256 if the preset scales it, else as is (default: the preset's)")
+    lr: float | None = _knob(None,
+                             "learning rate for a batch of 256 if the preset scales it, else as is (default: "
+                             "the preset's)")
     momentum: float | None = _knob(None, "SGD momentum (default: the preset's)")
     weight_decay: float | None = _knob(None, "weight decay (default: the preset's)")
     warmup_steps: int = _knob(0, "linear learning-rate warm-up, in steps")
@@ -109,12 +136,16 @@ class PretrainConfig:
     # run
     seed: int = _knob(0, "seed of the model initialization and of every data stream")
     device: str = _knob("auto", "'auto' (CUDA if available), 'cpu', 'cuda' or 'cuda:N'")
-    precision: str = _knob("32", f"one of {PRECISIONS}: float32, bfloat16 autocast, or float16 autocast with loss scaling (CUDA)")
+    precision: str = _knob("32",
+                           f"one of {PRECISIONS}: float32, bfloat16 autocast, or float16 autocast with loss "
+                           f"scaling (CUDA)")
     out: str = _knob("runs/pretrain", "run folder: config.json, metrics.csv, last.pt, loss.png")
     checkpoint_every: int = _knob(100, "write out/last.pt every N steps (and at the end)")
     keep_checkpoints: bool = _knob(False, "also keep out/step_NNNNNNN.pt at every checkpoint")
     log_every: int = _knob(10, "write a row of metrics.csv every N steps")
-    monitor_every: int = _knob(0, "every N steps, top-1 retrieval of each held-out synthetic view's partner → monitor.csv (0: off)")
+    monitor_every: int = _knob(0,
+                               "every N steps, top-1 retrieval of each held-out synthetic view's partner → "
+                               "monitor.csv (0: off)")
     progress: bool = _knob(True, "progress bar (rank 0)")
     tensorboard: bool = _knob(True, "also log to out/tensorboard if the tensorboard package is installed")
     # the loss options of configs written before `loss_kwargs` (accepted, moved into it; not fields)
@@ -161,37 +192,55 @@ class PretrainConfig:
 
     def validate(self, world: int = 1) -> "PretrainConfig":
         "Check every knob (names, ranges, the batch against `world` ranks) before anything is built or written; returns self."
-        def one_of(name, choices):
-            if getattr(self, name) not in choices: raise ValueError(f"{name}: unknown name {getattr(self, name)!r}; choose one of {sorted(choices)}")
-        def positive_int(name, minimum=1):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < minimum: raise ValueError(f"{name}: an integer >= {minimum}, got {v!r}")
-        one_of("source", SOURCES); one_of("frontend", FRONTENDS); one_of("views", PRESETS); one_of("data_on", ("workers", "device"))
-        one_of("optimizer", OPTIMIZERS); one_of("precision", PRECISIONS); one_of("wave_augment", WAVE_PRESETS)
-        if self.encoder not in ENCODERS: raise ValueError(f"encoder: unknown name {self.encoder!r}; choose one of {sorted(ENCODERS)}")
-        if self.loss not in LOSSES: raise ValueError(f"loss: unknown name {self.loss!r}; choose one of {sorted(LOSSES)}")
-        if not isinstance(self.loss_kwargs, dict): raise ValueError(f"loss_kwargs: a dict of the loss's options, got {self.loss_kwargs!r}")
-        get_loss(self.loss, **self.loss_kwargs)(torch.randn(2, 3), torch.randn(2, 3))   # the loss options are valid
-        parts = synth_mixture(self.synth, self.nebula)
-        for name, _ in parts: lookup_synth(name)
-        if len(parts) > self.batch_size // world: raise ValueError(f"synth: {len(parts)} synths/nebulae cannot share a batch of {self.batch_size // world}")
-        check_delta(self.delta)
-        if self.source == "audio" and not self.audio_dir: raise ValueError("audio_dir: source 'audio' needs a folder of audio files")
-        if not (isinstance(self.duration, (int, float)) and 0 < self.duration <= 60): raise ValueError(f"duration: seconds in (0, 60], got {self.duration!r}")
-        for name in ("steps", "checkpoint_every", "log_every"): positive_int(name)
-        for name in ("workers", "warmup_steps", "seed", "monitor_every", "body", "threads"): positive_int(name, 0)
-        positive_int("batch_size", 2)
-        if self.patch_frames is not None: positive_int("patch_frames")
-        if not isinstance(self.encoder_kwargs, dict): raise ValueError(f"encoder_kwargs: a dict, got {self.encoder_kwargs!r}")
-        if not isinstance(self.delta_scale, dict): raise ValueError(f"delta_scale: a dict of group → factor, got {self.delta_scale!r}")
-        for name in ("lr", "momentum", "weight_decay"):
-            v = getattr(self, name)
-            if v is not None and not (isinstance(v, (int, float)) and math.isfinite(v) and v >= (1e-12 if name == "lr" else 0)):
-                raise ValueError(f"{name}: a finite number {'> 0' if name == 'lr' else '>= 0'}, got {v!r}")
-        if self.batch_size % world or self.batch_size // world < 2:
-            raise ValueError(f"batch_size: {self.batch_size} pairs cannot be split into {world} ranks of >= 2 equal parts")
-        return self
+        return _check_config(self, world)
 
+# %% ../nbs/05_pretrain.ipynb #1ee38145
+def _check_config(cfg: PretrainConfig, world: int = 1) -> PretrainConfig:
+    "Check every knob of `cfg` (names, ranges, the batch against `world` ranks); returns `cfg`."
+    def one_of(name, choices):
+        if getattr(cfg, name) not in choices:
+            raise ValueError(f"{name}: unknown name {getattr(cfg, name)!r}; choose one of {sorted(choices)}")
+    def positive_int(name, minimum=1):
+        v = getattr(cfg, name)
+        if not isinstance(v, int) or isinstance(v, bool) or v < minimum:
+            raise ValueError(f"{name}: an integer >= {minimum}, got {v!r}")
+    one_of("source", SOURCES); one_of("frontend", FRONTENDS); one_of("views", PRESETS); one_of("data_on", ("workers", "device"))
+    one_of("optimizer", OPTIMIZERS); one_of("precision", PRECISIONS); one_of("wave_augment", WAVE_PRESETS)
+    if cfg.encoder not in ENCODERS:
+        raise ValueError(f"encoder: unknown name {cfg.encoder!r}; choose one of {sorted(ENCODERS)}")
+    if cfg.loss not in LOSSES:
+        raise ValueError(f"loss: unknown name {cfg.loss!r}; choose one of {sorted(LOSSES)}")
+    if not isinstance(cfg.loss_kwargs, dict):
+        raise ValueError(f"loss_kwargs: a dict of the loss's options, got {cfg.loss_kwargs!r}")
+    get_loss(cfg.loss, **cfg.loss_kwargs)(torch.randn(2, 3), torch.randn(2, 3))   # the loss options are valid
+    parts = synth_mixture(cfg.synth, cfg.nebula)
+    for name, _ in parts: lookup_synth(name)
+    if len(parts) > cfg.batch_size // world:
+        raise ValueError(f"synth: {len(parts)} synths/nebulae cannot share a batch of "
+                         f"{cfg.batch_size // world}")
+    check_delta(cfg.delta)
+    if cfg.source == "audio" and not cfg.audio_dir:
+        raise ValueError("audio_dir: source 'audio' needs a folder of audio files")
+    if not (isinstance(cfg.duration, (int, float)) and 0 < cfg.duration <= 60):
+        raise ValueError(f"duration: seconds in (0, 60], got {cfg.duration!r}")
+    for name in ("steps", "checkpoint_every", "log_every"): positive_int(name)
+    for name in ("workers", "warmup_steps", "seed", "monitor_every", "body", "threads"): positive_int(name, 0)
+    positive_int("batch_size", 2)
+    if cfg.patch_frames is not None: positive_int("patch_frames")
+    if not isinstance(cfg.encoder_kwargs, dict):
+        raise ValueError(f"encoder_kwargs: a dict, got {cfg.encoder_kwargs!r}")
+    if not isinstance(cfg.delta_scale, dict):
+        raise ValueError(f"delta_scale: a dict of group → factor, got {cfg.delta_scale!r}")
+    for name in ("lr", "momentum", "weight_decay"):
+        v = getattr(cfg, name)
+        if v is not None and not (isinstance(v, (int, float)) and math.isfinite(v) and v >= (1e-12 if name == "lr" else 0)):
+            raise ValueError(f"{name}: a finite number {'> 0' if name == 'lr' else '>= 0'}, got {v!r}")
+    if cfg.batch_size % world or cfg.batch_size // world < 2:
+        raise ValueError(f"batch_size: {cfg.batch_size} pairs cannot be split into {world} ranks of >= "
+                         f"2 equal parts")
+    return cfg
+
+# %% ../nbs/05_pretrain.ipynb #b949c429
 def delta_control(cfg: PretrainConfig) -> PretrainConfig:
     "The δ = 1 control of a recipe: the same everything (steps included), but the two views share (almost) nothing."
     return replace(cfg, delta=1.0)
@@ -199,150 +248,38 @@ def delta_control(cfg: PretrainConfig) -> PretrainConfig:
 RUN_PRESETS = {
     "cpu": {},
     # the main job's recipe: the best short recipe of the CPU recipe search (12_speedrun)
-    "speedrun": dict(loss="nt_xent", loss_kwargs=dict(tau=0.2), head=True, optimizer="adamw", delta=0.05, steps=600, checkpoint_every=100),
+    "speedrun": dict(loss="nt_xent", loss_kwargs=dict(tau=0.2), head=True, optimizer="adamw", delta=0.05,
+                     steps=600, checkpoint_every=100),
     # Cherep & Singh 2025: ResNet-18, no head, alignment + uniformity, batch 768, ≈ 23k steps, SGD 0.12·B/256, no augmentations
     "doppelganger": dict(source="synth", delta=0.25, views="none", encoder="resnet18", head=False, loss="align_uniform",
-                         optimizer="doppelganger", batch_size=768, steps=23_000, workers=8, precision="bf16", channels_last=True,
+                         optimizer="doppelganger", batch_size=768, steps=23_000, workers=8, precision="bf16",
+                         channels_last=True,
                          checkpoint_every=1000, log_every=50),
     # Fonseca et al. 2021: two patches of a real clip, mix-back + crop/compression/noise, ResNet-18 + head, NT-Xent τ = 0.2, batch 128,
     # 500 epochs of FSDnoisy18k's 17,585 training clips ≈ 68.7k steps
     "fonseca": dict(source="audio", frontend="fonseca", views="fonseca", encoder="resnet18", head=True, loss="nt_xent", loss_kwargs=dict(tau=0.2),
-                    optimizer="fonseca", batch_size=128, steps=68_700, workers=8, checkpoint_every=1000, log_every=50),
+                    optimizer="fonseca", batch_size=128, steps=68_700, workers=8, checkpoint_every=1000,
+                    log_every=50),
 }
-
-# %% ../nbs/05_pretrain.ipynb #24446511
-class ViewStream(IterableDataset):
-    "Endless stream of `(index, view_a, view_b)`, views `[B, frames, bands]`; `batch(index)` is a pure function of (seed, rank, index)."
-    def __init__(self, batch_size: int, seed: int = 0, rank: int = 0, frontend=DOPPELGANGER, patch_frames: int | None = None,
-                 views: str = "none", start_batch: int = 0, device="cpu"):
-        if not isinstance(batch_size, int) or batch_size < 2: raise ValueError(f"batch_size: an integer >= 2 per rank, got {batch_size!r}")
-        self.batch_size, self.seed, self.rank, self.start_batch = batch_size, int(seed), int(rank), int(start_batch)
-        self.frontend, self.device = frontend, torch.device(device)
-        self.patch_frames = int(patch_frames or frontend.patch_frames)
-        self.logmel = LogMel(frontend).to(self.device)
-        self.pipeline = ViewPipeline.preset(views, frontend)
-
-    def generator(self, index: int, purpose: int) -> torch.Generator:
-        "CPU generator for one `purpose` (1: patches, 2: views, 3: clips, 4: waveform augmentation) of batch `index` of this rank."
-        return torch.Generator().manual_seed(stream_seed(self.seed, self.rank, index, purpose))
-
-    def batch(self, index: int) -> tuple[torch.Tensor, torch.Tensor]: raise NotImplementedError
-
-    def views(self, patches_a: torch.Tensor, patches_b: torch.Tensor, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        "The `ViewPipeline` on the two patch sets (patch `i` of both: clip `i`)."
-        return self.pipeline.views(patches_a, patches_b, self.generator(index, 2))
-
-    def indices(self):
-        "This worker's batch indices: `start_batch + worker`, then every `num_workers`-th, forever."
-        info = get_worker_info()
-        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
-        index = self.start_batch + worker
-        while True:
-            yield index
-            index += workers
-
-    @torch.no_grad()
-    def __iter__(self):
-        for index in self.indices():
-            a, b = self.batch(index)
-            yield index, a, b
-
-# %% ../nbs/05_pretrain.ipynb #d171aebe
-NEBULA_STREAM = 7  # stream key of the 2nd, 3rd … nebula of a mixture
-
-class SynthViews(ViewStream):
-    "Views of doppelgänger pairs rendered on the fly: one log-mel patch of each of the pair's two sounds, then the view pipeline."
-    def __init__(self, batch_size: int, seed: int = 0, rank: int = 0, frontend=DOPPELGANGER, patch_frames: int | None = None,
-                 views: str = "none", start_batch: int = 0, device="cpu", delta: float = 0.25, duration: float = 1.0,
-                 wave_augment: str = "none", body: int = 0, **synth_kwargs):
-        super().__init__(batch_size, seed, rank, frontend, patch_frames, views, start_batch, device)
-        parts = synth_mixture(synth_kwargs.pop("synth", "voice"), synth_kwargs.pop("nebula", "default"))
-        if len(parts) > batch_size: raise ValueError(f"nebula: {len(parts)} synths/nebulae cannot share a batch of {batch_size}")
-        sizes = [batch_size // len(parts) + (i < batch_size % len(parts)) for i in range(len(parts))]
-        self.synths = [DoppelgangerSynth(delta, frontend.sample_rate, duration, n, seed if i == 0 else stream_seed(seed, NEBULA_STREAM, i),
-                                         rank=rank, device=device, synth=syn, nebula=neb, **synth_kwargs)
-                       for i, (n, (syn, neb)) in enumerate(zip(sizes, parts))]     # a mixture: each part its own seeded stream
-        self.wave_augment = WaveAugment.preset(wave_augment, frontend.sample_rate)
-        self.body, self.delta = int(body), delta
-
-    def batch(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        parts = [s.batch(index) for s in self.synths]
-        audio = torch.cat([b.view_a for b in parts] + [b.view_b for b in parts])       # views a of every nebula, then views b
-        if self.wave_augment is not None: audio = self.wave_augment(audio, self.generator(index, 4))   # each view its own channel
-        logmel = self.logmel(audio)                                                  # [2B, frames, bands], one batched call
-        if self.body:                                                                # the pair's body: shared up to δ
-            logmel = apply_body(logmel, torch.cat(draw_body(self.batch_size, self.body, self.delta, self.generator(index, 5))), self.logmel)
-        patches = random_patches(logmel, self.patch_frames, self.generator(index, 1), views=1)[0]
-        return self.views(patches[:self.batch_size], patches[self.batch_size:], index)
-
-# %% ../nbs/05_pretrain.ipynb #2e7ebaee
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".aif", ".aiff")
-
-def audio_files(folder, extensions=AUDIO_EXTENSIONS) -> list[Path]:
-    "The audio files under `folder` (recursive, sorted), each checked to hold a readable, non-empty header; errors name the file."
-    import soundfile as sf
-    folder = Path(folder)
-    if not folder.is_dir(): raise ValueError(f"audio_dir: {folder} is not a folder")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in extensions and p.is_file())
-    if not files: raise ValueError(f"audio_dir: {folder} holds no audio files ({', '.join(extensions)}), searched recursively")
-    for path in files:
-        try: info = sf.info(str(path))
-        except (RuntimeError, ValueError, TypeError, OSError) as e: raise AudioFileError(f"{path}: cannot read audio ({e})") from e
-        if info.frames == 0: raise AudioFileError(f"{path}: holds no samples (empty audio)")
-    return files
-
-class AudioViews(ViewStream):
-    "Fonseca-style views: `B` different clips per batch, two random patches of each, then the view pipeline (mix-back across clips)."
-    def __init__(self, audio_dir, batch_size: int, seed: int = 0, rank: int = 0, frontend=DOPPELGANGER, patch_frames: int | None = None,
-                 views: str = "fonseca", start_batch: int = 0, device="cpu"):
-        super().__init__(batch_size, seed, rank, frontend, patch_frames, views, start_batch, device)
-        self.files = audio_files(audio_dir)
-        if len(self.files) < batch_size:
-            raise ValueError(f"audio_dir: {audio_dir} holds {len(self.files)} audio files, fewer than the {batch_size} different clips "
-                             "each batch needs (per rank); add clips or lower batch_size")
-
-    def batch(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        clips = torch.randperm(len(self.files), generator=self.generator(index, 3))[:self.batch_size].tolist()
-        g = self.generator(index, 1)
-        patches = [random_patches(self.logmel(load_audio(self.files[c], self.frontend.sample_rate).to(self.device)),
-                                  self.patch_frames, g, views=2) for c in clips]     # [2, frames, bands] per clip
-        patches = torch.stack(patches, 1)                                            # [2, B, frames, bands]
-        return self.views(patches[0], patches[1], index)
-
-# %% ../nbs/05_pretrain.ipynb #2c89b5b7
-def write_audio_folder(folder, n: int = 32, seconds: float = 3.0, rate: int = 44100, seed: int = 0) -> Path:
-    "Write `n` recorded-looking stereo clips (`realish_clip`) as WAV files into `folder`: real-audio input for tests and benchmarks."
-    import soundfile as sf
-    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        sf.write(folder / f"clip_{i:04d}.wav", realish_clip(seconds, rate, seed + i), rate, subtype="PCM_16")
-    return folder
 
 # %% ../nbs/05_pretrain.ipynb #900dbfe6
 def make_stream(cfg: PretrainConfig, rank: int = 0, world: int = 1, device="cpu") -> ViewStream:
     "The view stream of `cfg` for `rank` of `world` (`batch_size / world` pairs per batch), on the CPU unless `cfg.data_on == 'device'`."
     frontend = FRONTENDS[cfg.frontend]
     data_device = device if cfg.data_on == "device" else "cpu"
-    common = dict(batch_size=cfg.batch_size // world, seed=cfg.seed, rank=rank, frontend=frontend, patch_frames=cfg.patch_frames,
+    common = dict(rank_batch=cfg.batch_size // world, seed=cfg.seed, rank=rank, frontend=frontend, patch_frames=cfg.patch_frames,
                   views=cfg.views, device=data_device)
     if cfg.source == "synth":
         return SynthViews(**common, delta=cfg.delta, duration=cfg.duration, wave_augment=cfg.wave_augment, body=cfg.body,
-                          synth=cfg.synth, nebula=cfg.nebula,
-                          delta_scale=cfg.delta_scale or None,
-                          keep_fixed=cfg.keep_fixed or None, perturb_only=cfg.perturb_only or None)
+                          synth=cfg.synth,
+                          nebula=cfg.nebula, delta_scale=cfg.delta_scale or None,
+                          keep_fixed=cfg.keep_fixed or None,
+                          perturb_only=cfg.perturb_only or None)
     return AudioViews(cfg.audio_dir, **common)
 
-def _worker_init(worker_id: int):
-    torch.set_num_threads(1)
-
-def make_loader(stream: ViewStream, workers: int = 1, pin_memory: bool = False) -> DataLoader:
-    "A DataLoader over `stream` with `workers` processes (each computing whole batches), prefetching 4 batches per worker."
-    if stream.device.type != "cpu": workers = 0   # a stream on the GPU runs in the training process
-    return DataLoader(stream, batch_size=None, num_workers=workers, pin_memory=pin_memory, worker_init_fn=_worker_init,
-                      prefetch_factor=4 if workers else None, persistent_workers=False)
-
 # %% ../nbs/05_pretrain.ipynb #257405fc
-def lr_factor(step: int, steps: int, milestones=(), warmup_steps: int = 0, gamma: float = 0.1, schedule: str = "step") -> float:
+def lr_factor(step: int, steps: int, milestones=(), warmup_steps: int = 0, gamma: float = 0.1,
+              schedule: str = "step") -> float:
     """Learning-rate multiplier at `step`: linear warm-up over `warmup_steps`, then either × `gamma` at each milestone (a fraction
     of `steps`; `schedule='step'`) or a cosine decay to 0 at `steps` (`schedule='cosine'`)."""
     warm = min(1.0, (step + 1) / warmup_steps) if warmup_steps else 1.0
@@ -352,15 +289,20 @@ def lr_factor(step: int, steps: int, milestones=(), warmup_steps: int = 0, gamma
 def make_optimizer(cfg: PretrainConfig, model: torch.nn.Module):
     "SGD (momentum) or AdamW and its per-step schedule for `cfg` (preset + overrides)."
     s = cfg.optimizer_settings()
-    if s["kind"] == "adamw": optimizer = torch.optim.AdamW(model.parameters(), lr=s["lr"], weight_decay=s["weight_decay"])
-    else: optimizer = torch.optim.SGD(model.parameters(), lr=s["lr"], momentum=s["momentum"], weight_decay=s["weight_decay"])
-    schedule = lambda step: lr_factor(step, cfg.steps, s["milestones"], cfg.warmup_steps, schedule=s["schedule"])
+    if s["kind"] == "adamw":
+        optimizer = torch.optim.AdamW(model.parameters(), lr=s["lr"], weight_decay=s["weight_decay"])
+    else:
+        optimizer = torch.optim.SGD(model.parameters(), lr=s["lr"], momentum=s["momentum"],
+                                    weight_decay=s["weight_decay"])
+    schedule = lambda step: lr_factor(step, cfg.steps, s["milestones"], cfg.warmup_steps,
+                                      schedule=s["schedule"])
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
 
 # %% ../nbs/05_pretrain.ipynb #921ab089
 def setup_distributed(device: str = "auto") -> tuple[int, int, torch.device, bool]:
     "Rank, world size and device of this process (from torchrun's RANK/WORLD_SIZE/LOCAL_RANK); joins the process group if needed."
-    rank, world, local = (int(os.environ.get(k, d)) for k, d in (("RANK", 0), ("WORLD_SIZE", 1), ("LOCAL_RANK", 0)))
+    rank, world, local = (int(os.environ.get(k, d)) for k, d in (("RANK", 0), ("WORLD_SIZE", 1),
+                                                                 ("LOCAL_RANK", 0)))
     if device == "auto": device = "cuda" if torch.cuda.is_available() else "cpu"
     try: device = torch.device(device)
     except RuntimeError as e: raise ValueError(f"device: {e}") from None
@@ -375,7 +317,8 @@ def setup_distributed(device: str = "auto") -> tuple[int, int, torch.device, boo
 
 def autocast(precision: str, device: torch.device):
     "The autocast context of a precision setting ('32': none)."
-    if precision == "16-mixed" and device.type != "cuda": raise ValueError("precision: '16-mixed' needs a CUDA device; use 'bf16' on the CPU")
+    if precision == "16-mixed" and device.type != "cuda":
+        raise ValueError("precision: '16-mixed' needs a CUDA device; use 'bf16' on the CPU")
     dtype = {"bf16": torch.bfloat16, "16-mixed": torch.float16}.get(precision)
     return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
 
@@ -397,15 +340,19 @@ def read_log(path, columns=None) -> list[list[str]]:
     kill (no newline and too few fields) is dropped."""
     path = Path(path)
     lines = checked_text(path, empty="empty file (no header line); delete it to resume").split("\n")
-    cut = lines.pop() if lines[-1] else None                   # the text after the last newline: a cut-off row
+    # the text after the last newline: a cut-off row
+    cut = lines.pop() if lines[-1] else None
     rows = [(i + 1, row) for i, line in enumerate(lines) if line for row in csv.reader([line])]
     header = rows[0][1] if rows else []
     if columns is not None and header != list(columns):
-        raise ValueError(f"{path}, line {rows[0][0] if rows else 1}: header {','.join(header)!r}, expected {','.join(columns)!r}")
+        raise ValueError(f"{path}, line {rows[0][0] if rows else 1}: header {','.join(header)!r}, expected "
+                         f"{','.join(columns)!r}")
     for line, row in rows[1:]:
-        if len(row) != len(header): raise ValueError(f"{path}, line {line}: {len(row)} fields, the header has {len(header)}")
+        if len(row) != len(header):
+            raise ValueError(f"{path}, line {line}: {len(row)} fields, the header has {len(header)}")
         try: int(row[0])
-        except ValueError: raise ValueError(f"{path}, line {line}: step {row[0]!r} is not an integer") from None
+        except ValueError:
+            raise ValueError(f"{path}, line {line}: step {row[0]!r} is not an integer") from None
     last = next(csv.reader([cut])) if cut is not None else None
     return [row for _, row in rows[1:]] + ([last] if last and len(last) == len(header) and last[0].isdigit() else [])
 
@@ -423,9 +370,12 @@ def _schedule_change(saved: dict, cfg: PretrainConfig, step: int) -> str | None:
     s = cfg.optimizer_settings()
     factor = lambda t, n: lr_factor(t, n, s["milestones"], cfg.warmup_steps, schedule=s["schedule"])
     if all(factor(t, old) == factor(t, cfg.steps) for t in range(step)): return None   # e.g. a constant rate
-    return (f"it stopped at step {step} of a {old}-step run whose {s['schedule']} learning-rate schedule is derived from its "
-            f"length: with steps={cfg.steps} the rate would jump to {s['lr'] * factor(step, cfg.steps):.3g} at step {step + 1} "
-            f"(the planned run: {s['lr'] * factor(step, old):.3g}). Resume with --steps {old}, or train longer in a new run")
+    return (f"it stopped at step {step} of a {old}-step run whose {s['schedule']} learning-rate schedule is "
+            f"derived from its "
+            f"length: with steps={cfg.steps} the rate would jump to {s['lr'] * factor(step, cfg.steps):.3g} "
+            f"at step {step + 1} "
+            f"(the planned run: {s['lr'] * factor(step, old):.3g}). Resume with --steps {old}, or train "
+            f"longer in a new run")
 
 def prepare_run(cfg: PretrainConfig, resume: bool, rank: int = 0, world: int = 1) -> dict | None:
     """Check and create `cfg.out`; return the checkpoint to resume from (or None), its file under the key `path`.
@@ -439,26 +389,36 @@ def prepare_run(cfg: PretrainConfig, resume: bool, rank: int = 0, world: int = 1
         try: ckpt, source = read_checkpoint(last, kind="pretrain"), last
         except ValueError as e:
             kept = _readable_kept(out)
-            if kept is None: raise ValueError(f"{e}; no readable step_*.pt is kept in {out} to fall back on: delete {last} "
+            if kept is None:
+                raise ValueError(f"{e}; no readable step_*.pt is kept in {out} to fall back on: "
+                                 f"delete {last} "
                                               "to start over, or choose another --out") from None
-            if not resume: raise ValueError(f"{e}; pass --resume to continue from {kept[0]} (step {kept[1]['step']}), "
+            if not resume:
+                raise ValueError(f"{e}; pass --resume to continue from {kept[0]} (step {kept[1]['step']}), "
                                             "or choose another --out") from None
             (source, ckpt), why = kept, str(e).split(": ", 2)[-1]
-            if rank == 0: print(f"resume: {last} is unusable ({why}); resuming from {source} (step {ckpt['step']})", flush=True)
+            if rank == 0:
+                print(f"resume: {last} is unusable ({why}); resuming from {source} (step {ckpt['step']})",
+                      flush=True)
         if not resume:
-            raise FileExistsError(f"out: {out} already holds a run (last.pt at step {ckpt['step']}); pass --resume to continue it "
+            raise FileExistsError(f"out: {out} already holds a run (last.pt at step {ckpt['step']}); pass "
+                                  f"--resume to continue it "
                                   "or choose another --out")
         diff = config_differences(ckpt["config"], cfg)
-        if diff: raise ValueError(f"resume: {source} was written by a different configuration: " + "; ".join(diff)
+        if diff:
+            raise ValueError(f"resume: {source} was written by a different configuration: " + "; ".join(diff)
                                   + ". Resume with the original settings or choose another --out")
-        if ckpt["step"] > cfg.steps: raise ValueError(f"resume: {source} is at step {ckpt['step']}, beyond steps={cfg.steps}")
+        if ckpt["step"] > cfg.steps:
+            raise ValueError(f"resume: {source} is at step {ckpt['step']}, beyond steps={cfg.steps}")
         change = _schedule_change(ckpt["config"], cfg, ckpt["step"])
         if change: raise ValueError(f"resume: {source}: {change}")
         if ckpt["world_size"] != world:
-            warnings.warn(f"resume: {source} was written by {ckpt['world_size']} ranks, resuming on {world}: the data streams differ from "
+            warnings.warn(f"resume: {source} was written by {ckpt['world_size']} ranks, resuming on {world}: "
+                          f"the data streams differ from "
                           "an uninterrupted run from here on")
         if rank == 0:
-            for log in ("metrics.csv", "monitor.csv"):                # a damaged log stops here, before anything is written
+            # a damaged log stops here, before anything is written
+            for log in ("metrics.csv", "monitor.csv"):
                 if (out / log).exists(): read_log(out / log, RunLog.COLUMNS if log == "metrics.csv" else None)
         ckpt["path"] = str(source)
     elif resume and rank == 0: print(f"resume: no checkpoint in {out}, starting from step 0", flush=True)
@@ -478,25 +438,30 @@ class RunLog:
 
     def __init__(self, cfg: PretrainConfig, rank: int, start: int, elapsed: float = 0.0):
         self.cfg, self.rank, self.step, self.elapsed = cfg, rank, start, elapsed
-        self.window, self.timings = [], []                       # window: (loss, data_s, step_s) since the last row
+        # window: (loss, data_s, step_s) since the last row
+        self.window, self.timings = [], []
         self.csv, self.bar, self.tb = Path(cfg.out) / "metrics.csv", None, None
         if rank != 0: return
         kept = []
-        if start and self.csv.exists():                          # a resumed run: drop rows past its checkpoint
+        # a resumed run: drop rows past its checkpoint
+        if start and self.csv.exists():
             kept = [r for r in read_log(self.csv, self.COLUMNS) if int(r[0]) <= start]
         atomic_write(self.csv, lambda p: _write_rows(p, [self.COLUMNS, *kept]))
         monitor = Path(cfg.out) / "monitor.csv"
-        if monitor.exists():                                     # the monitor's rows past the checkpoint go too (all, on a fresh start)
+        # the monitor's rows past the checkpoint go too (all, on a fresh start)
+        if monitor.exists():
             kept = [r for r in read_log(monitor) if int(r[0]) <= start] if start else []
             if kept: atomic_write(monitor, lambda p: _write_rows(p, [("step", "metric", "value"), *kept]))
             else: monitor.unlink()
         if cfg.progress:
             from tqdm.auto import tqdm
-            self.bar = tqdm(total=cfg.steps, initial=start, desc="pretrain", unit="step", dynamic_ncols=True, mininterval=1)
+            self.bar = tqdm(total=cfg.steps, initial=start, desc="pretrain", unit="step", dynamic_ncols=True,
+                            mininterval=1)
         if cfg.tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
-                self.tb = SummaryWriter(str(Path(cfg.out) / "tensorboard"), purge_step=start + 1 if start else None)
+                self.tb = SummaryWriter(str(Path(cfg.out) / "tensorboard"),
+                                        purge_step=start + 1 if start else None)
             except ImportError: pass
 
     def log(self, step: int, loss: float, lr: float, data_s: float, step_s: float):
@@ -507,11 +472,13 @@ class RunLog:
         if step % self.cfg.log_every and step != self.cfg.steps: return
         losses, data, total = (np.array(x) for x in zip(*self.window))
         row = dict(step=step, loss=loss, loss_avg=float(losses.mean()), lr=lr, pairs_per_s=self.cfg.batch_size * len(total) / total.sum(),
-                   steps_per_s=len(total) / total.sum(), data_wait=data.sum() / total.sum(), elapsed_s=self.elapsed)
+                   steps_per_s=len(total) / total.sum(), data_wait=data.sum() / total.sum(),
+                   elapsed_s=self.elapsed)
         self.window = []
         with open(self.csv, "a", newline="") as f: csv.DictWriter(f, self.COLUMNS).writerow(row)
         if self.bar is not None:
-            self.bar.set_postfix(loss=f"{row['loss_avg']:.4f}", pairs_s=f"{row['pairs_per_s']:.0f}", wait=f"{row['data_wait']:.0%}")
+            self.bar.set_postfix(loss=f"{row['loss_avg']:.4f}", pairs_s=f"{row['pairs_per_s']:.0f}",
+                                 wait=f"{row['data_wait']:.0%}")
         if self.tb is not None:
             for k in ("loss", "lr", "pairs_per_s", "data_wait"): self.tb.add_scalar(k, row[k], step)
 
@@ -524,7 +491,8 @@ class RunLog:
             w = csv.writer(f)
             if new: w.writerow(("step", "metric", "value"))
             w.writerows((step, k, float(v)) for k, v in values.items())
-        if self.bar is not None: self.bar.write(f"step {step}: " + ", ".join(f"{k} {float(v):.3f}" for k, v in values.items()))
+        if self.bar is not None:
+            self.bar.write(f"step {step}: " + ", ".join(f"{k} {float(v):.3f}" for k, v in values.items()))
         if self.tb is not None:
             for k, v in values.items(): self.tb.add_scalar(f"monitor/{k}", float(v), step)
 
@@ -533,7 +501,8 @@ class RunLog:
         if self.tb is not None: self.tb.close()
 
 # %% ../nbs/05_pretrain.ipynb #5e84be5b
-MONITOR_BATCH = 2**32 - 2  # batch index of the held-out monitor pairs: never reached by training (indices count up from 0)
+# batch index of the held-out monitor pairs: never reached by training (indices count up from 0)
+MONITOR_BATCH = 2**32 - 2
 
 def held_out_views(cfg: PretrainConfig, n: int = 256, rank: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     "`n` held-out view pairs `[n, frames, bands]` of `cfg`'s own stream (its seed, batch `MONITOR_BATCH`): fixed for a run."
@@ -541,7 +510,8 @@ def held_out_views(cfg: PretrainConfig, n: int = 256, rank: int = 0) -> tuple[to
     with torch.no_grad(): return stream.batch(MONITOR_BATCH)
 
 @torch.no_grad()
-def retrieval_top1(encoder: torch.nn.Module, view_a: torch.Tensor, view_b: torch.Tensor, device="cpu", batch_size: int = 256) -> float:
+def retrieval_top1(encoder: torch.nn.Module, view_a: torch.Tensor, view_b: torch.Tensor, device="cpu",
+                   batch_size: int = 256) -> float:
     """Fraction of views whose nearest neighbour (cosine) among the other views is their partner (both directions):
     chance is 1/n; 1 means every doppelgänger finds its twin."""
     was_training = encoder.training
@@ -558,7 +528,8 @@ def twin_top1(za: torch.Tensor, zb: torch.Tensor) -> float:
     return float(((sim.argmax(1) == target).float().mean() + (sim.argmax(0) == target).float().mean()) / 2)
 
 # %% ../nbs/05_pretrain.ipynb #0b9cfd40
-def pretrain(config: PretrainConfig | dict | None = None, resume: bool = False, callbacks=(), **overrides) -> dict:
+def pretrain(config: PretrainConfig | dict | None = None, resume: bool = False, callbacks=(),
+             **overrides) -> dict:
     """Pretrain an encoder with `config` (plus `overrides`); `resume` continues `out/last.pt` exactly. Returns the trained
     `model` (a `ContrastiveModel`), `step`, last `loss`, `seconds` and per-step `timings` `(data_s, step_s)` of this rank.
     Every `monitor_every` steps, rank 0 measures the held-out retrieval and calls each of `callbacks` `(step, encoder) → dict`;
@@ -576,10 +547,12 @@ def pretrain(config: PretrainConfig | dict | None = None, resume: bool = False, 
         if rank == 0 and cfg.progress: print(format_config(cfg, world, device), flush=True)
         # data: this rank's view stream (built first: a bad folder or δ fails before anything is written)
         stream = make_stream(cfg, rank, world, device)
-        lock_run(cfg, rank, world, held)                         # one run per folder: rank 0 holds its lock to the end
+        # one run per folder: rank 0 holds its lock to the end
+        lock_run(cfg, rank, world, held)
         ckpt = prepare_run(cfg, resume, rank, world)
         # model, loss, optimizer
-        model = build_model(cfg.encoder, cfg.head, cfg.head_hidden, cfg.head_out, seed=cfg.seed, **cfg.encoder_kwargs)
+        model = build_model(cfg.encoder, cfg.head, cfg.head_hidden, cfg.head_out, seed=cfg.seed,
+                            **cfg.encoder_kwargs)
         memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         model = model.to(device, memory_format=memory_format)
         loss_fn = get_loss(cfg.loss, **cfg.loss_kwargs)
@@ -594,7 +567,8 @@ def pretrain(config: PretrainConfig | dict | None = None, resume: bool = False, 
         net = model
         if world > 1:
             if cfg.sync_bn: net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(net)
-            net = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+            net = torch.nn.parallel.DistributedDataParallel(net,
+                                                            device_ids=[device.index] if device.type == "cuda" else None)
         stream.start_batch = start
         data = iter(make_loader(stream, cfg.workers, pin_memory=device.type == "cuda"))
         log = RunLog(cfg, rank, start, elapsed)
@@ -612,25 +586,31 @@ def pretrain(config: PretrainConfig | dict | None = None, resume: bool = False, 
                 z = net(x)
             loss = loss_fn(*z.float().chunk(2))
             optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss * world).backward()                 # DDP averages gradients; the loss's are already whole-batch
+            # DDP averages gradients; the loss's are already whole-batch
+            scaler.scale(loss * world).backward()
             scaler.step(optimizer); scaler.update()
             lr = scheduler.get_last_lr()[0]; scheduler.step()
-            if not math.isfinite(loss.item()): raise FloatingPointError(f"loss is {loss.item()} at step {step + 1}; lower lr or check the data")
+            if not math.isfinite(loss.item()):
+                raise FloatingPointError(f"loss is {loss.item()} at step {step + 1}; lower lr or "
+                                         f"check the data")
             log.log(step + 1, loss.item(), lr, t1 - t0, time.perf_counter() - t0)
             if monitor_views is not None and (step + 1) % cfg.monitor_every == 0:
                 values = dict(retrieval_top1=retrieval_top1(model.encoder, *monitor_views, device=device))
                 for callback in callbacks: values.update(callback(step + 1, model.encoder))
                 log.monitor(step + 1, values)
             if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
-                checkpoint(cfg, model, optimizer, scheduler, scaler, step + 1, loss.item(), log.elapsed, rank, world, stream.batch_size)
+                checkpoint(cfg, model, optimizer, scheduler, scaler, step + 1, loss.item(), log.elapsed, rank,
+                           world, stream.rank_batch)
         log.close()
         if rank == 0 and cfg.steps > start: save_loss_curve(cfg.out)
-        return dict(model=model, step=log.step, loss=loss.item(), seconds=log.elapsed, timings=log.timings, out=Path(cfg.out), rank=rank)
+        return dict(model=model, step=log.step, loss=loss.item(), seconds=log.elapsed, timings=log.timings,
+                    out=Path(cfg.out), rank=rank)
     finally:
         torch.set_num_threads(threads)
         held.close()
         if joined:
-            net = None; gc.collect()    # DDP sits in a reference cycle: free it while Python is alive, else gloo may abort at exit
+            # DDP sits in a reference cycle: free it while Python is alive, else gloo may abort at exit
+            net = None; gc.collect()
             dist.destroy_process_group()
 
 def lock_run(cfg: PretrainConfig, rank: int, world: int, stack: ExitStack):
@@ -647,9 +627,11 @@ def lock_run(cfg: PretrainConfig, rank: int, world: int, stack: ExitStack):
             try: stack.enter_context(run_lock(out, f"pretrain ({cfg.steps} steps)"))
             except RunLockError as e: error = e
     if world > 1:
-        failed = torch.tensor([error is not None], dtype=torch.int32, device="cuda" if dist.get_backend() == "nccl" else "cpu")
+        failed = torch.tensor([error is not None], dtype=torch.int32,
+                              device="cuda" if dist.get_backend() == "nccl" else "cpu")
         dist.broadcast(failed, 0)
-        if failed.item() and error is None: raise RunLockError(f"out: rank 0 could not take the run lock of {cfg.out}")
+        if failed.item() and error is None:
+            raise RunLockError(f"out: rank 0 could not take the run lock of {cfg.out}")
     if error is not None: raise error
 
 def checkpoint(cfg, model, optimizer, scheduler, scaler, step, loss, elapsed, rank, world, per_rank_batch):
@@ -660,25 +642,31 @@ def checkpoint(cfg, model, optimizer, scheduler, scaler, step, loss, elapsed, ra
     error = None
     if rank == 0:
         state = dict(format=CHECKPOINT_FORMAT, torch=str(torch.__version__), encoder=cfg.encoder, encoder_kwargs=dict(cfg.encoder_kwargs),
-                     state_dict=model.encoder.state_dict(), head=None if model.head is None else model.head.state_dict(),
-                     optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(), scaler=scaler.state_dict(), step=step,
-                     loss=float(loss), elapsed=float(elapsed), config=cfg.to_dict(), world_size=world, rng=rngs,
+                     state_dict=model.encoder.state_dict(),
+                     head=None if model.head is None else model.head.state_dict(),
+                     optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
+                     scaler=scaler.state_dict(), step=step,
+                     loss=float(loss), elapsed=float(elapsed), config=cfg.to_dict(), world_size=world,
+                     rng=rngs,
                      data=dict(next_batch=step, per_rank_batch=per_rank_batch))
         try:
             write_checkpoint(Path(cfg.out) / "last.pt", state)
             if cfg.keep_checkpoints: write_checkpoint(Path(cfg.out) / f"step_{step:07d}.pt", state)
         except OSError as e: error = e
     if world > 1:
-        failed = torch.tensor([error is not None], dtype=torch.int32, device="cuda" if dist.get_backend() == "nccl" else "cpu")
+        failed = torch.tensor([error is not None], dtype=torch.int32,
+                              device="cuda" if dist.get_backend() == "nccl" else "cpu")
         dist.broadcast(failed, 0)
-        if failed.item() and error is None: raise OSError(f"checkpoint: rank 0 could not write {Path(cfg.out) / 'last.pt'}")
+        if failed.item() and error is None:
+            raise OSError(f"checkpoint: rank 0 could not write {Path(cfg.out) / 'last.pt'}")
     if error is not None: raise error
 
 def format_config(cfg: PretrainConfig, world: int = 1, device="cpu") -> str:
     "The config as printed at the start of a run (settings that differ from the defaults marked with *)."
     default = PretrainConfig().to_dict()
     s = cfg.optimizer_settings()
-    lines = [f"doppelnb pretrain: {world} rank(s) on {device}; {s['kind']} lr {s['lr']:.4g} ({s['schedule']}) momentum {s['momentum']} "
+    lines = [f"doppelnb pretrain: {world} rank(s) on {device}; {s['kind']} lr {s['lr']:.4g} "
+             f"({s['schedule']}) momentum {s['momentum']} "
              f"wd {s['weight_decay']:g}"]
     lines += [f"  {'*' if v != default[k] else ' '} {k:<17} {v!r}" for k, v in cfg.to_dict().items()]
     return "\n".join(lines)
@@ -689,10 +677,13 @@ def ensure_pretrained(cfg: PretrainConfig, callbacks=()) -> dict:
     absent; a run of another config there is a `ValueError`. Returns its checkpoint (`read_checkpoint`)."""
     last = Path(cfg.out) / "last.pt"
     try: ckpt = read_checkpoint(last, kind="pretrain") if last.exists() else None
-    except ValueError: ckpt = None                                # damaged: `pretrain(resume=True)` falls back or says why
+    # damaged: `pretrain(resume=True)` falls back or says why
+    except ValueError: ckpt = None
     if ckpt is not None:
         diff = config_differences(ckpt["config"], cfg)
-        if diff: raise ValueError(f"{last} was trained with another config ({'; '.join(diff)}); choose another folder or delete it")
+        if diff:
+            raise ValueError(f"{last} was trained with another config ({'; '.join(diff)}); choose another "
+                             f"folder or delete it")
         if ckpt["step"] >= cfg.steps: return ckpt
     pretrain(cfg, resume=last.exists(), callbacks=callbacks)
     return read_checkpoint(last, kind="pretrain")
@@ -712,7 +703,8 @@ def plot_loss_curve(out, ax=None):
     cfg = json.loads((Path(out) / "config.json").read_text())
     if ax is None: _, ax = plt.subplots(figsize=(6, 3))
     ax.plot(m["step"], m["loss_avg"], marker=".", label="loss")
-    ax.set(xlabel="step", ylabel=cfg["loss"], title=f"{cfg['encoder']} on {cfg['source']} views, batch {cfg['batch_size']}")
+    ax.set(xlabel="step", ylabel=cfg["loss"],
+           title=f"{cfg['encoder']} on {cfg['source']} views, batch {cfg['batch_size']}")
     lr_ax = ax.twinx(); lr_ax.plot(m["step"], m["lr"], c="gray", ls="--", lw=1); lr_ax.set_ylabel("lr", color="gray")
     ax.figure.tight_layout()
     return ax.figure
@@ -732,14 +724,17 @@ def _flag_kind(f) -> object:
     return str
 
 def config_parser(prog: str = "doppelnb_pretrain", exclude=(), defaults: PretrainConfig | None = None,
-                  description: str = "Pretrain an audio encoder on doppelgänger pairs or real-audio views.") -> argparse.ArgumentParser:
+                  description: str = "Pretrain an audio encoder on doppelgänger pairs or "
+                  "real-audio views.") -> argparse.ArgumentParser:
     """An argparse parser with one flag per `PretrainConfig` field (defaults suppressed: only given flags appear) plus run options;
     `exclude`: fields (or 'resume') left out, for a command that sets them itself; `defaults`: the values `--help` shows."""
     p = argparse.ArgumentParser(prog=prog, description=description, argument_default=argparse.SUPPRESS)
-    p.add_argument("--preset", choices=sorted(RUN_PRESETS), help="start from a preset's settings (then apply the flags)")
+    p.add_argument("--preset", choices=sorted(RUN_PRESETS),
+                   help="start from a preset's settings (then apply the flags)")
     p.add_argument("--config", help="start from a saved config.json (then apply the flags)")
     if "resume" not in exclude:
-        p.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt (its config + the flags given)")
+        p.add_argument("--resume", action="store_true",
+                       help="continue the run in --out from its last.pt (its config + the flags given)")
     defaults = (defaults or PretrainConfig()).to_dict()
     for f in (f for f in fields(PretrainConfig) if f.name not in exclude):
         flag, kind, help = "--" + f.name.replace("_", "-"), _flag_kind(f), f"{f.metadata['help']} (default: {defaults[f.name]!r})"
@@ -753,7 +748,8 @@ def read_config(path) -> PretrainConfig:
     "A `PretrainConfig` from a JSON file; an unreadable, malformed or foreign file is a `ValueError` naming it (and the line)."
     path = Path(path)
     d = read_json(path, "config")
-    if not isinstance(d, dict): raise ValueError(f"config: {path} must hold a JSON object of settings, got {type(d).__name__}")
+    if not isinstance(d, dict):
+        raise ValueError(f"config: {path} must hold a JSON object of settings, got {type(d).__name__}")
     try: return PretrainConfig.from_dict(d)
     except (ValueError, TypeError) as e: raise ValueError(f"config: {path}: {e}") from None
 
@@ -774,13 +770,15 @@ def config_from_args(args: dict, default_preset: str = "cpu") -> tuple[PretrainC
                 if kept is None: raise
                 source, ckpt = kept
             base = PretrainConfig.from_dict(ckpt["config"])
-            print(f"resume: {out / 'config.json'} is missing; using the config stored in {source}", flush=True)
+            print(f"resume: {out / 'config.json'} is missing; using the config stored in {source}",
+                  flush=True)
     return replace(base, **args), resume
 
 def _message(e: BaseException) -> str:
     "An error's message; for one raised in a DataLoader worker, the original message without the worker's traceback."
     text = str(e)
-    if "Original Traceback" in text: text = [l for l in text.strip().splitlines() if l.strip()][-1].split(": ", 1)[-1]
+    if "Original Traceback" in text:
+        text = [l for l in text.strip().splitlines() if l.strip()][-1].split(": ", 1)[-1]
     return text
 
 def pretrain_from_args(argv=None) -> dict:

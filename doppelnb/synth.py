@@ -30,8 +30,8 @@ __all__ = ['NEBULAE', 'NEBULA_FIELDS', 'PARAMETER_GROUPS', 'SYNTHS', 'PARAM_LOW'
            'NOISE_BANK_SECONDS', 'DELTA_GRID', 'import_torchsynth', 'read_nebula', 'build_synth', 'SynthSpec',
            'register_synth', 'lookup_synth', 'synth_groups', 'synth_mixture', 'parameter_names', 'parameter_group',
            'parameter_mask', 'parameter_scale', 'draw_params', 'check_delta', 'perturb', 'DoppelgangerBatch',
-           'stream_seed', 'DoppelgangerSynth', 'delta_grid_pairs', 'diagnostic_log_mel', 'plot_delta_grid',
-           'spectral_distance', 'view_distance_by_delta', 'write_pairs', 'pairs_cli']
+           'stream_seed', 'BatchStream', 'PairRenderer', 'DoppelgangerSynth', 'delta_grid_pairs', 'diagnostic_log_mel',
+           'plot_delta_grid', 'spectral_distance', 'view_distance_by_delta', 'write_pairs', 'pairs_cli']
 
 # %% ../nbs/00_synth.ipynb #d3dff376
 def import_torchsynth():
@@ -59,11 +59,13 @@ def read_nebula(path) -> list:
         if not (isinstance(name, list) and len(name) == 3 and all(isinstance(s, str) for s in name) and "value" in hp):
             raise ValueError(f"nebula: {path}, entry {i}: expected {shape}, got {hp!r:.80}")
         if name[2] not in NEBULA_FIELDS:
-            raise ValueError(f"nebula: {path}, entry {i}: unknown field {name[2]!r}; use one of {NEBULA_FIELDS}")
+            raise ValueError(f"nebula: {path}, entry {i}: unknown field {name[2]!r}; use one of "
+                             f"{NEBULA_FIELDS}")
         v, number = hp["value"], isinstance(hp["value"], (int, float)) and not isinstance(hp["value"], bool)
         if not (isinstance(v, bool) if name[2] == "symmetric" else number and math.isfinite(v) and (v > 0 or name[2] != "curve")):
             want = "true or false" if name[2] == "symmetric" else "a finite number" + (" > 0" if name[2] == "curve" else "")
-            raise ValueError(f"nebula: {path}, entry {i} ({'.'.join(name)}): the value must be {want}, got {v!r}")
+            raise ValueError(f"nebula: {path}, entry {i} ({'.'.join(name)}): the value must be "
+                             f"{want}, got {v!r}")
     return entries
 
 def build_synth(synth="voice", nebula="default", batch_size=128, sample_rate=16000, duration=1.0,
@@ -72,20 +74,25 @@ def build_synth(synth="voice", nebula="default", batch_size=128, sample_rate=160
     ts_config, ts_synth = import_torchsynth()
     if isinstance(synth, str): synth = lookup_synth(synth).synth_class()
     if not (isinstance(synth, type) and issubclass(synth, ts_synth.AbstractSynth)):
-        raise ValueError(f"synth: expected a name of {sorted(SYNTHS)} or a torchsynth AbstractSynth subclass, got {synth!r}")
+        raise ValueError(f"synth: expected a name of {sorted(SYNTHS)} or a torchsynth AbstractSynth "
+                         f"subclass, got {synth!r}")
     nebula_file = Path(str(nebula))
-    if not nebula_file.is_file():  # a named nebula: the JSON torchsynth ships for this synth class or the nearest parent
+    # a named nebula: the JSON torchsynth ships for this synth class or the nearest parent
+    if not nebula_file.is_file():
         shipped = [Path(ts_synth.__file__).parent / "nebulae" / cls.__name__.lower() / f"{nebula}.json" for cls in synth.__mro__]
         nebula_file = next((f for f in shipped if f.is_file()), None)
-        if nebula_file is None: raise ValueError(f"nebula: {nebula!r} is neither one of {NEBULAE} nor a nebula JSON file")
+        if nebula_file is None:
+            raise ValueError(f"nebula: {nebula!r} is neither one of {NEBULAE} nor a nebula JSON file")
     config = ts_config.SynthConfig(batch_size=int(batch_size), sample_rate=int(sample_rate), buffer_size_seconds=float(duration),
                                    control_rate=int(control_rate), reproducible=False)
     read_nebula(nebula_file)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try: voice = synth(config, nebula=str(nebula_file.resolve()))
-        except (AttributeError, KeyError, TypeError, AssertionError) as e:  # a module or parameter this synth lacks
-            raise ValueError(f"nebula: {nebula_file} does not fit {synth.__name__} ({type(e).__name__}: {e})") from None
+        # a module or parameter this synth lacks
+        except (AttributeError, KeyError, TypeError, AssertionError) as e:
+            raise ValueError(f"nebula: {nebula_file} does not fit {synth.__name__} "
+                             f"({type(e).__name__}: {e})") from None
     voice = voice.to(device)
     voice.on_post_move_to_device()  # Lightning 2 no longer calls this torchsynth hook itself
     return voice.eval()
@@ -106,22 +113,28 @@ PARAMETER_GROUPS["timbre"] = PARAMETER_GROUPS["envelopes"] + PARAMETER_GROUPS["l
 @dataclass(frozen=True)
 class SynthSpec:
     "A synthesizer doppelnb can render: how to get its torchsynth class, its nebulae, and its parameter groups."
-    synth_class: Callable                        # () → an AbstractSynth subclass (imported lazily: torchsynth is slow to import)
-    nebulae: tuple = ("default",)                # named nebulae shipped for it (any nebula JSON file works too)
+    # () → an AbstractSynth subclass (imported lazily: torchsynth is slow to import)
+    synth_class: Callable
+    # named nebulae shipped for it (any nebula JSON file works too)
+    nebulae: tuple = ("default",)
     groups: dict = field(default_factory=dict)   # group name → globs of `module.parameter` names
 
 SYNTHS = {"voice": SynthSpec(lambda: import_torchsynth()[1].Voice, NEBULAE, PARAMETER_GROUPS)}
 
-def register_synth(name: str, synth_class: Callable, nebulae=("default",), groups: dict | None = None) -> SynthSpec:
+def register_synth(name: str, synth_class: Callable, nebulae=("default",),
+                   groups: dict | None = None) -> SynthSpec:
     "Add a synthesizer to `SYNTHS`: then `build_synth`, `DoppelgangerSynth` and `doppelnb_pretrain --synth` know it by `name`."
-    if not isinstance(name, str) or not name or "+" in name: raise ValueError(f"synth: a name without '+', got {name!r}")
+    if not isinstance(name, str) or not name or "+" in name:
+        raise ValueError(f"synth: a name without '+', got {name!r}")
     SYNTHS[name.lower()] = spec = SynthSpec(synth_class, tuple(nebulae), dict(groups or {}))
     return spec
 
 def lookup_synth(name: str) -> SynthSpec:
     "The `SYNTHS` entry of `name`; an unknown name is a `ValueError` listing the known ones."
     spec = SYNTHS.get(str(name).lower())
-    if spec is None: raise ValueError(f"synth: unknown synthesizer {name!r}; one of {sorted(SYNTHS)} (register_synth adds one)")
+    if spec is None:
+        raise ValueError(f"synth: unknown synthesizer {name!r}; one of {sorted(SYNTHS)} "
+                         f"(register_synth adds one)")
     return spec
 
 def synth_groups(synth) -> dict:
@@ -134,7 +147,8 @@ def synth_mixture(synth: str = "voice", nebula: str = "default") -> list[tuple[s
     synths = str(synth).split("+")
     nebulae = [str(nebula)] if Path(str(nebula)).is_file() else str(nebula).split("+")
     if len(synths) > 1 and len(nebulae) > 1 and len(synths) != len(nebulae):
-        raise ValueError(f"synth: {len(synths)} synths and {len(nebulae)} nebulae do not pair up; give one nebula or one per synth")
+        raise ValueError(f"synth: {len(synths)} synths and {len(nebulae)} nebulae do not pair up; give one "
+                         f"nebula or one per synth")
     n = max(len(synths), len(nebulae))
     return [(synths[i if len(synths) > 1 else 0], nebulae[i if len(nebulae) > 1 else 0]) for i in range(n)]
 
@@ -146,16 +160,19 @@ def parameter_group(name: str, groups: dict = PARAMETER_GROUPS) -> str:
     "The first basic group of `groups` (not `timbre`) that `name` belongs to, or `''`."
     return next((g for g, pats in groups.items() if g != "timbre" and any(fnmatch.fnmatchcase(name, p) for p in pats)), "")
 
-def parameter_mask(names: Sequence[str], perturb_only=None, keep_fixed=None, groups: dict = PARAMETER_GROUPS) -> torch.Tensor:
+def parameter_mask(names: Sequence[str], perturb_only=None, keep_fixed=None,
+                   groups: dict = PARAMETER_GROUPS) -> torch.Tensor:
     "Boolean mask over `names`: True where a parameter is perturbed. Entries are names, glob patterns or keys of `groups`."
     def select(spec, argname):
         if isinstance(spec, str): spec = [spec]
         chosen = torch.zeros(len(names), dtype=torch.bool)
         for item in spec:
             patterns = groups.get(item, [item])
-            hits = torch.tensor([any(fnmatch.fnmatchcase(n, p) for p in patterns) for n in names], dtype=torch.bool)
+            hits = torch.tensor([any(fnmatch.fnmatchcase(n, p) for p in patterns) for n in names],
+                                dtype=torch.bool)
             if not hits.any():
-                raise ValueError(f"{argname}: {item!r} matches no parameter; use a name such as {names[0]!r}, a glob, or a group of {sorted(groups)}")
+                raise ValueError(f"{argname}: {item!r} matches no parameter; use a name such as "
+                                 f"{names[0]!r}, a glob, or a group of {sorted(groups)}")
             chosen |= hits
         return chosen
     mask = torch.ones(len(names), dtype=torch.bool) if perturb_only is None else select(perturb_only, "perturb_only")
@@ -168,10 +185,13 @@ def parameter_scale(names: Sequence[str], delta_scale: dict, groups: dict = PARA
     scale = torch.ones(len(names))
     for item, factor in dict(delta_scale).items():
         if not (isinstance(factor, (int, float)) and not isinstance(factor, bool) and 0 <= factor <= 10):
-            raise ValueError(f"delta_scale: the factor of {item!r} must be a number in [0, 10], got {factor!r}")
+            raise ValueError(f"delta_scale: the factor of {item!r} must be a number in [0, 10], "
+                             f"got {factor!r}")
         hits = parameter_mask(names, perturb_only=item, groups=groups) if item in groups or any(c in item for c in "*?[") \
             else torch.tensor([n == item for n in names])
-        if not hits.any(): raise ValueError(f"delta_scale: {item!r} matches no parameter; use a group of {sorted(groups)} or a glob")
+        if not hits.any():
+            raise ValueError(f"delta_scale: {item!r} matches no parameter; use a group of "
+                             f"{sorted(groups)} or a glob")
         scale[hits] = float(factor)
     return scale
 
@@ -180,10 +200,12 @@ PARAM_LOW, PARAM_HIGH = 1e-6, 1.0  # clip range of normalized parameters (the re
 
 def draw_params(synth, n: int, generator: torch.Generator, sampling="real") -> torch.Tensor:
     "Draw `n` parameter vectors `[n, P]` in torchsynth's normalized space, on the CPU."
-    if sampling not in ("real", "normalized"): raise ValueError(f"sampling: expected 'real' or 'normalized', got {sampling!r}")
+    if sampling not in ("real", "normalized"):
+        raise ValueError(f"sampling: expected 'real' or 'normalized', got {sampling!r}")
     ranges = [p.parameter_range for p in synth.get_parameters().values()]
     u = torch.rand(n, len(ranges), generator=generator)
-    if sampling == "real":  # u is the position in the real range; apply each curve as torchsynth's `to_0to1` does, vectorized
+    # u is the position in the real range; apply each curve as torchsynth's `to_0to1` does, vectorized
+    if sampling == "real":
         curve = torch.tensor([float(r.curve) for r in ranges])
         symmetric = torch.tensor([bool(r.symmetric) for r in ranges])
         dist = 2 * u - 1
@@ -194,20 +216,25 @@ def draw_params(synth, n: int, generator: torch.Generator, sampling="real") -> t
 def check_delta(delta) -> float:
     "Validate the perturbation scale δ ∈ [0, 1]."
     try: delta = float(delta)
-    except (TypeError, ValueError): raise ValueError(f"delta: expected a number in [0, 1], got {delta!r}") from None
-    if not (0.0 <= delta <= 1.0): raise ValueError(f"delta: must lie in [0, 1] (normalized parameter space), got {delta}")
+    except (TypeError, ValueError):
+        raise ValueError(f"delta: expected a number in [0, 1], got {delta!r}") from None
+    if not (0.0 <= delta <= 1.0):
+        raise ValueError(f"delta: must lie in [0, 1] (normalized parameter space), got {delta}")
     return delta
 
 def perturb(params: torch.Tensor, delta: float, generator: torch.Generator | None = None,
             mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     "Two independent Gaussian perturbations of `params` `[B, P]` with std `delta`, clipped to [1e-6, 1]. Returns `(params_a, params_b)`."
     delta = check_delta(delta)
-    if params.ndim != 2: raise ValueError(f"params: expected shape [batch, parameters], got {tuple(params.shape)}")
-    if not params.is_floating_point(): raise ValueError(f"params: expected a floating-point tensor, got {params.dtype}")
+    if params.ndim != 2:
+        raise ValueError(f"params: expected shape [batch, parameters], got {tuple(params.shape)}")
+    if not params.is_floating_point():
+        raise ValueError(f"params: expected a floating-point tensor, got {params.dtype}")
     bad = ~torch.isfinite(params)
     if bad.any():
         row, col = (int(i) for i in bad.nonzero()[0])
-        raise ValueError(f"params: {int(bad.sum())} value(s) are NaN or infinite (first at row {row}, column {col})")
+        raise ValueError(f"params: {int(bad.sum())} value(s) are NaN or infinite (first at row {row}, "
+                         f"column {col})")
     gen_device = generator.device if generator is not None else torch.device("cpu")
     noise = torch.randn((2, *params.shape), generator=generator, device=gen_device).to(params.device, params.dtype)
     if mask is not None: noise = noise * mask.to(params.device, params.dtype)
@@ -242,46 +269,69 @@ def _distributed_rank() -> tuple[int, int]:
         return torch.distributed.get_rank(), torch.distributed.get_world_size()
     return 0, 1
 
-# %% ../nbs/00_synth.ipynb #7f83885b
-class DoppelgangerSynth(IterableDataset):
-    "Seeded stream of doppelgänger pair batches `(view_a, view_b)` `[B, N]`, rendered with torchsynth."
-    def __init__(self, delta: float = 0.25, sample_rate: int = 16000, duration: float = 1.0, batch_size: int = 128, seed: int = 0,
-                 *, synth="voice", nebula: str = "default", control_rate: int = 480, perturb_only=None, keep_fixed=None, delta_scale=None,
-                 sampling: str = "real", min_rms: float = 1e-3, spare_fraction: float = 1 / 32, max_rounds: int = 16,
-                 fresh_noise: bool = True, return_params: bool = False, num_batches: int | None = None, start_batch: int = 0,
-                 rank: int | None = None, device="cpu"):
-        self.delta = check_delta(delta)
-        for arg, value in (("sample_rate", sample_rate), ("duration", duration), ("control_rate", control_rate)):
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not np.isfinite(value) or value <= 0:
-                raise ValueError(f"{arg}: must be a positive number, got {value!r}")
-        if int(sample_rate) != sample_rate: raise ValueError(f"sample_rate: must be a whole number of Hz, got {sample_rate!r}")
-        if control_rate > sample_rate: raise ValueError(f"control_rate: {control_rate} Hz exceeds sample_rate {sample_rate} Hz")
-        if round(duration * control_rate) < 1: raise ValueError(f"duration: {duration} s is shorter than one control-rate sample")
-        if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ValueError(f"batch_size: must be a positive integer, got {batch_size!r}")
-        if not (0 <= spare_fraction <= 1): raise ValueError(f"spare_fraction: must lie in [0, 1], got {spare_fraction}")
-        if min_rms < 0: raise ValueError(f"min_rms: must be >= 0, got {min_rms}")
-        if num_batches is not None and num_batches < 0: raise ValueError(f"num_batches: must be >= 0 or None, got {num_batches}")
+# %% ../nbs/00_synth.ipynb #4c89d2af
+class BatchStream(IterableDataset):
+    "Batches `item(index)` for this process's indices; a subclass makes each a pure function of `(seed, rank, index)`."
+    def __init__(self, seed: int = 0, rank: int = 0, start_batch: int = 0, num_batches: int | None = None):
+        if num_batches is not None and num_batches < 0:
+            raise ValueError(f"num_batches: must be >= 0 or None, got {num_batches}")
         if start_batch < 0: raise ValueError(f"start_batch: must be >= 0, got {start_batch}")
         if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
             raise ValueError(f"seed: must be an integer >= 0, got {seed!r}")
-        if not isinstance(max_rounds, (int, np.integer)) or isinstance(max_rounds, bool) or max_rounds < 1:
-            raise ValueError(f"max_rounds: must be an integer >= 1 (rendering rounds per batch), got {max_rounds!r}")
-        self.sample_rate, self.duration, self.batch_size, self.seed = int(sample_rate), float(duration), int(batch_size), int(seed)
-        self.synth_spec, self.nebula, self.control_rate, self.sampling = synth, nebula, int(control_rate), sampling
-        self.min_rms, self.max_rounds, self.fresh_noise, self.return_params = float(min_rms), int(max_rounds), fresh_noise, return_params
-        self.num_batches, self.start_batch, self.device = num_batches, int(start_batch), torch.device(device)
-        self.rank = _distributed_rank()[0] if rank is None else int(rank)
-        self.spares = int(np.ceil(self.batch_size * spare_fraction))
-        self._synths = {}
-        self.synth = self._synth(self.batch_size + self.spares)  # also validates synth and nebula
-        self.names = parameter_names(self.synth)
-        self.groups = synth_groups(synth)
-        self.mask = parameter_mask(self.names, perturb_only, keep_fixed, self.groups)
-        if delta_scale: self.mask = self.mask.float() * parameter_scale(self.names, delta_scale, self.groups)   # δ per parameter: δ · scale
-        if sampling not in ("real", "normalized"): raise ValueError(f"sampling: expected 'real' or 'normalized', got {sampling!r}")
-        self.stats = dict(batches=0, pairs=0, rendered_pairs=0, rejected_silent=0, rejected_nonfinite=0, extra_rounds=0)
+        self.seed, self.rank, self.start_batch, self.num_batches = int(seed), int(rank), int(start_batch), num_batches
 
+    def generator(self, index: int, *keys: int) -> torch.Generator:
+        "The CPU generator of batch `index` of this rank's stream (`keys`: an independent stream per purpose)."
+        return torch.Generator().manual_seed(stream_seed(self.seed, self.rank, index, *keys))
+
+    def item(self, index: int):
+        "What iteration yields for batch `index`."
+        raise NotImplementedError
+
+    def batch_indices(self) -> Iterator[int]:
+        "Batch indices this process renders: interleaved over DataLoader workers, from `start_batch` to `num_batches` (or forever)."
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        index = self.start_batch + worker
+        while self.num_batches is None or index < self.num_batches:
+            yield index
+            index += workers
+
+    @torch.no_grad()
+    def __iter__(self):
+        for index in self.batch_indices(): yield self.item(index)
+
+    def __len__(self):
+        if self.num_batches is None:
+            raise TypeError(f"an unbounded {type(self).__name__} has no length; pass num_batches")
+        return max(0, self.num_batches - self.start_batch)
+
+
+# %% ../nbs/00_synth.ipynb #4bb102e7
+def _check_settings(sample_rate, duration, control_rate, batch_size, spare_fraction, min_rms, max_rounds):
+    "Check the settings of a `DoppelgangerSynth`; each error names its argument."
+    for arg, value in (("sample_rate", sample_rate), ("duration", duration), ("control_rate", control_rate)):
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not np.isfinite(value) or value <= 0:
+            raise ValueError(f"{arg}: must be a positive number, got {value!r}")
+    if int(sample_rate) != sample_rate:
+        raise ValueError(f"sample_rate: must be a whole number of Hz, got {sample_rate!r}")
+    if control_rate > sample_rate:
+        raise ValueError(f"control_rate: {control_rate} Hz exceeds sample_rate {sample_rate} Hz")
+    if round(duration * control_rate) < 1:
+        raise ValueError(f"duration: {duration} s is shorter than one control-rate sample")
+    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size: must be a positive integer, got {batch_size!r}")
+    if not (0 <= spare_fraction <= 1):
+        raise ValueError(f"spare_fraction: must lie in [0, 1], got {spare_fraction}")
+    if min_rms < 0: raise ValueError(f"min_rms: must be >= 0, got {min_rms}")
+    if not isinstance(max_rounds, (int, np.integer)) or isinstance(max_rounds, bool) or max_rounds < 1:
+        raise ValueError(f"max_rounds: must be an integer >= 1 (rendering rounds per batch), got "
+                         f"{max_rounds!r}")
+
+# %% ../nbs/00_synth.ipynb #d635570e
+class PairRenderer:
+    """Render normalized parameters to audio with torchsynth, the two views of a pair sharing their noise; the rendering
+    half of `DoppelgangerSynth`, which sets what it reads (`synth_spec`, `nebula`, `sample_rate`, `duration`, …)."""
     def _synth(self, n_pairs: int):
         "The torchsynth synth that renders `n_pairs` candidate pairs (2·n_pairs sounds) in one call, cached by size."
         if n_pairs not in self._synths:
@@ -292,11 +342,9 @@ class DoppelgangerSynth(IterableDataset):
     @property
     def num_samples(self) -> int: return int(round(self.duration * self.sample_rate))
 
-    @property
-    def identical_views(self) -> bool: return self.delta == 0 or not bool(self.mask.any())
-
     @torch.no_grad()
-    def render(self, params: torch.Tensor, generator: torch.Generator | None = None, noise_pairs: bool = False) -> torch.Tensor:
+    def render(self, params: torch.Tensor, generator: torch.Generator | None = None,
+               noise_pairs: bool = False) -> torch.Tensor:
         """Render normalized parameters `[n, P]` to audio `[n, N]` (any `n`). With a generator, the synth's white noise is redrawn
         from it; with `noise_pairs`, rows `i` and `n/2 + i` (the two views of a pair) share one noise waveform."""
         n = params.shape[0]
@@ -324,15 +372,49 @@ class DoppelgangerSynth(IterableDataset):
             self._noise_windows = bank.to(self.device).unfold(0, self.num_samples, 1)
         return self._noise_windows
 
-    def render_pairs(self, params_a: torch.Tensor, params_b: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def render_pairs(self, params_a: torch.Tensor, params_b: torch.Tensor,
+                     generator: torch.Generator) -> torch.Tensor:
         "Render `n` pairs of parameter vectors to audio `[2n, N]` (views a then b), both views of a pair sharing their noise waveform."
-        if self.identical_views:  # δ = 0 or nothing perturbed: render once (bit-identical views, half the work)
+        # δ = 0 or nothing perturbed: render once (bit-identical views, half the work)
+        if self.identical_views:
             return self.render(params_a, generator).repeat(2, 1)
         return self.render(torch.cat([params_a, params_b]), generator, noise_pairs=True)
 
-    def generator(self, index: int) -> torch.Generator:
-        "The CPU generator of batch `index` of this rank's stream."
-        return torch.Generator().manual_seed(stream_seed(self.seed, self.rank, index))
+# %% ../nbs/00_synth.ipynb #7f83885b
+class DoppelgangerSynth(PairRenderer, BatchStream):
+    """Doppelgänger pair batches `batch(index)`, `(view_a, view_b)` `[B, N]` each: draw θ, perturb it twice, render, keep
+    audible and finite pairs. A renderer of pure batches, iterable as a `BatchStream`."""
+    def __init__(self, delta: float = 0.25, sample_rate: int = 16000, duration: float = 1.0, batch_size: int = 128,
+                 seed: int = 0, *, synth="voice", nebula: str = "default", control_rate: int = 480,
+                 perturb_only=None,
+                 keep_fixed=None, delta_scale=None, sampling: str = "real", min_rms: float = 1e-3,
+                 spare_fraction: float = 1 / 32,
+                 max_rounds: int = 16, fresh_noise: bool = True, return_params: bool = False,
+                 num_batches: int | None = None,
+                 start_batch: int = 0, rank: int | None = None, device="cpu"):
+        self.delta = check_delta(delta)
+        _check_settings(sample_rate, duration, control_rate, batch_size, spare_fraction, min_rms, max_rounds)
+        super().__init__(seed, _distributed_rank()[0] if rank is None else rank, start_batch, num_batches)
+        self.sample_rate, self.duration, self.batch_size = int(sample_rate), float(duration), int(batch_size)
+        self.synth_spec, self.nebula, self.control_rate, self.sampling = synth, nebula, int(control_rate), sampling
+        self.min_rms, self.max_rounds = float(min_rms), int(max_rounds)
+        self.fresh_noise, self.return_params = fresh_noise, return_params
+        self.device = torch.device(device)
+        self.spares = int(np.ceil(self.batch_size * spare_fraction))
+        self._synths = {}
+        self.synth = self._synth(self.batch_size + self.spares)  # also validates synth and nebula
+        self.names = parameter_names(self.synth)
+        self.groups = synth_groups(synth)
+        self.mask = parameter_mask(self.names, perturb_only, keep_fixed, self.groups)
+        if delta_scale:                                          # δ per parameter: δ · scale
+            self.mask = self.mask.float() * parameter_scale(self.names, delta_scale, self.groups)
+        if sampling not in ("real", "normalized"):
+            raise ValueError(f"sampling: expected 'real' or 'normalized', got {sampling!r}")
+        self.stats = dict(batches=0, pairs=0, rendered_pairs=0, rejected_silent=0, rejected_nonfinite=0,
+                          extra_rounds=0)
+
+    @property
+    def identical_views(self) -> bool: return self.delta == 0 or not bool(self.mask.any())
 
     def _acceptable(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         "Per row: (all samples finite, finite and RMS >= min_rms), in one pass (a norm is NaN or inf exactly when a sample is)."
@@ -348,7 +430,8 @@ class DoppelgangerSynth(IterableDataset):
         need = B
         while need > 0:
             if rounds == self.max_rounds:
-                raise RuntimeError(f"DoppelgangerSynth: only {B - need} of {B} pairs were audible and finite after {rounds} rounds "
+                raise RuntimeError(f"DoppelgangerSynth: only {B - need} of {B} pairs were audible and finite "
+                                   f"after {rounds} rounds "
                                    f"(min_rms={self.min_rms}); lower min_rms or change the nebula")
             n = B + self.spares if rounds == 0 else max(self.spares, 8)
             theta = draw_params(self.synth, n, g, self.sampling)
@@ -368,30 +451,20 @@ class DoppelgangerSynth(IterableDataset):
         self.stats["rejected_silent"] += silent; self.stats["rejected_nonfinite"] += nonfinite
         return DoppelgangerBatch(view_a, view_b, params_a, params_b, theta, index, silent, nonfinite, rounds)
 
-    def batch_indices(self) -> Iterator[int]:
-        "Batch indices this process renders: interleaved over DataLoader workers, from `start_batch` to `num_batches` (or forever)."
-        info = get_worker_info()
-        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
-        index = self.start_batch + worker
-        while self.num_batches is None or index < self.num_batches:
-            yield index
-            index += workers
-
-    def __iter__(self):
-        for index in self.batch_indices():
-            b = self.batch(index)
-            yield (b.view_a, b.view_b, b.params_a, b.params_b) if self.return_params else (b.view_a, b.view_b)
-
-    def __len__(self):
-        if self.num_batches is None: raise TypeError("an unbounded DoppelgangerSynth has no length; pass num_batches")
-        return max(0, self.num_batches - self.start_batch)
+    def item(self, index: int) -> tuple:
+        "What iteration yields: `(view_a, view_b)`, with `(params_a, params_b)` too if `return_params`."
+        b = self.batch(index)
+        return (b.view_a, b.view_b, b.params_a, b.params_b) if self.return_params else (b.view_a, b.view_b)
 
     def config(self) -> dict:
         "The settings that determine this stream (recorded with results)."
         return dict(delta=self.delta, sample_rate=self.sample_rate, duration=self.duration, batch_size=self.batch_size, seed=self.seed,
-                    synth=self.synth_spec if isinstance(self.synth_spec, str) else self.synth_spec.__name__, nebula=str(self.nebula),
-                    control_rate=self.control_rate, sampling=self.sampling, min_rms=self.min_rms, spares=self.spares,
-                    fresh_noise=self.fresh_noise, rank=self.rank, perturbed=[n for n, m in zip(self.names, self.mask) if m],
+                    synth=self.synth_spec if isinstance(self.synth_spec, str) else self.synth_spec.__name__,
+                    nebula=str(self.nebula),
+                    control_rate=self.control_rate, sampling=self.sampling, min_rms=self.min_rms,
+                    spares=self.spares,
+                    fresh_noise=self.fresh_noise, rank=self.rank,
+                    perturbed=[n for n, m in zip(self.names, self.mask) if m],
                     delta_per_parameter={n: self.delta * float(m) for n, m in zip(self.names, self.mask) if 0 < float(m) != 1})
 
     def __repr__(self):
@@ -408,7 +481,8 @@ def delta_grid_pairs(n_sources: int = 1, deltas: Sequence[float] = DELTA_GRID, s
     gen = DoppelgangerSynth(batch_size=n_sources, seed=seed, **synth_kwargs)
     g = gen.generator(0)
     sources = []
-    while len(sources) < n_sources:  # keep drawing until each source is clearly audible (a good demo, not a filter on training data)
+    # keep drawing until each source is clearly audible (a good demo, not a filter on training data)
+    while len(sources) < n_sources:
         theta = draw_params(gen.synth, 1, g, gen.sampling)
         if gen.render_pairs(theta, theta, g).pow(2).mean().sqrt() >= min_source_rms: sources.append(theta)
     sources = torch.cat(sources)
@@ -425,20 +499,24 @@ def diagnostic_log_mel(audio: torch.Tensor, sample_rate: int = 16000) -> torch.T
     log(mel + 0.01), computed with torchaudio's defaults. `doppelnb.features.LogMel` is the exact VGGish front end used for training."""
     import torchaudio
     mel = torchaudio.transforms.MelSpectrogram(sample_rate, n_fft=512, win_length=int(0.025 * sample_rate), hop_length=int(0.010 * sample_rate),
-                                               f_min=125, f_max=min(7500, sample_rate / 2), n_mels=64).to(audio.device)
+                                               f_min=125, f_max=min(7500, sample_rate / 2),
+                                               n_mels=64).to(audio.device)
     return torch.log(mel(audio) + 0.01)
 
 def plot_delta_grid(grid: dict, index: int = 0, sample_rate: int = 16000):
     "Plot the log-mel spectrograms of source `index` of a `delta_grid_pairs` result: the source, then each δ's two views."
     import matplotlib.pyplot as plt
     deltas = [k for k in grid if k != "source"]
-    columns = [("θ (source)", grid["source"][index], None)] + [(f"δ = {d:.2f}", grid[d][0][index], grid[d][1][index]) for d in deltas]
-    fig, axes = plt.subplots(2, len(columns), figsize=(2.0 * len(columns), 3.8), sharex=True, sharey=True, squeeze=False)
+    columns = [("θ (source)", grid["source"][index], None)] + [(f"δ = {d:.2f}", grid[d][0][index],
+                                                                grid[d][1][index]) for d in deltas]
+    fig, axes = plt.subplots(2, len(columns), figsize=(2.0 * len(columns), 3.8), sharex=True, sharey=True,
+                             squeeze=False)
     for col, (label, a, b) in enumerate(columns):
         for row, x in enumerate((a, b)):
             ax = axes[row, col]
             if x is None: ax.axis("off"); continue
-            ax.imshow(diagnostic_log_mel(x.cpu(), sample_rate).numpy(), origin="lower", aspect="auto", cmap="magma", vmin=-4.6, vmax=4, interpolation="nearest")
+            ax.imshow(diagnostic_log_mel(x.cpu(), sample_rate).numpy(), origin="lower", aspect="auto",
+                      cmap="magma", vmin=-4.6, vmax=4, interpolation="nearest")
             ax.set_title(label if row == 0 else "", fontsize=9)
         axes[0, col].set_ylabel("view a" if col else "", fontsize=8); axes[1, col].set_ylabel("view b" if col else "", fontsize=8)
     fig.supxlabel("frame (10 ms)"); fig.supylabel("mel band"); fig.tight_layout()
@@ -450,7 +528,8 @@ def spectral_distance(a: torch.Tensor, b: torch.Tensor, sample_rate: int = 16000
     return (diagnostic_log_mel(a, sample_rate) - diagnostic_log_mel(b, sample_rate)).abs().mean(dim=(-2, -1))
 
 @torch.no_grad()
-def view_distance_by_delta(n_pairs: int = 256, deltas: Sequence[float] = (0.0, *DELTA_GRID, 1.0), seed: int = 3,
+def view_distance_by_delta(n_pairs: int = 256, deltas: Sequence[float] = (0.0, *DELTA_GRID,
+                                                                          1.0), seed: int = 3,
                            **synth_kwargs) -> tuple["pd.DataFrame", float]:
     """Spectral distance between the two views of `n_pairs` pairs (the same sources θ for every δ), per δ, as a long table
     `(delta, distance)`; and the mean distance between unrelated sounds (two independent θ) for reference."""
@@ -466,7 +545,8 @@ def view_distance_by_delta(n_pairs: int = 256, deltas: Sequence[float] = (0.0, *
         rows += [dict(delta=float(delta), distance=float(x)) for x in d[torch.isfinite(d)]]
     half = n_pairs // 2
     unrelated = gen.render_pairs(sources[:half], sources[half:2 * half], g)
-    return pd.DataFrame(rows), float(spectral_distance(unrelated[:half], unrelated[half:], gen.sample_rate).nanmean())
+    return pd.DataFrame(rows), float(spectral_distance(unrelated[:half], unrelated[half:],
+                                                       gen.sample_rate).nanmean())
 
 # %% ../nbs/00_synth.ipynb #4a849d0f
 def _is_pair_file(name: str) -> bool: return name == "params.csv" or fnmatch.fnmatchcase(name, "pair_*.wav")
@@ -478,7 +558,8 @@ def _pairs_folder_check(out_dir: Path, overwrite: bool):
     if pairs and not overwrite:
         raise FileExistsError(f"out: {out_dir} already holds {len(pairs)} pair files (e.g. {pairs[0]}); "
                               "pass --overwrite or choose another folder")
-    if others: raise ValueError(f"out: {out_dir} holds {len(others)} file(s) that are not pairs (e.g. {others[0]}); "
+    if others:
+        raise ValueError(f"out: {out_dir} holds {len(others)} file(s) that are not pairs (e.g. {others[0]}); "
                                 "write the pairs into a new or empty folder")
 
 def _render_pairs(folder: Path, gen: DoppelgangerSynth, n: int, seed: int):
@@ -496,27 +577,35 @@ def _render_pairs(folder: Path, gen: DoppelgangerSynth, n: int, seed: int):
     with open(folder / "params.csv", "w", newline="") as f:
         w = csv.writer(f); w.writerow(["file", "pair", "view", "delta", "seed"] + gen.names); w.writerows(rows)
 
-def write_pairs(out_dir, n: int, delta: float = 0.25, seed: int = 0, overwrite: bool = False, **synth_kwargs) -> Path:
+def write_pairs(out_dir, n: int, delta: float = 0.25, seed: int = 0, overwrite: bool = False,
+                **synth_kwargs) -> Path:
     """Render `n` doppelgänger pairs into `out_dir` as 16-bit WAV files plus `params.csv`; returns the CSV path.
     The set is written into a temporary sibling folder and swapped in whole (two renames), under the lock `.<name>.lock`
     of the parent folder: `out_dir` always holds one complete set, old or new."""
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1: raise ValueError(f"n: must be a positive integer, got {n!r}")
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"n: must be a positive integer, got {n!r}")
     out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir(): raise ValueError(f"out: {out_dir} exists and is not a directory")
-    _pairs_folder_check(out_dir, overwrite)                             # fail fast; checked again under the lock
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"out: {out_dir} exists and is not a directory")
+    # fail fast; checked again under the lock
+    _pairs_folder_check(out_dir, overwrite)
     gen = DoppelgangerSynth(delta=delta, batch_size=min(n, 64), seed=seed, **synth_kwargs)
     final = out_dir.resolve(); parent, name = final.parent, final.name
     with run_lock(parent, f"doppelnb_pairs {out_dir}", name=f".{name}.lock"):
         olds = sorted(parent.glob(f".{name}.old-*"))
-        if olds and not final.exists(): os.replace(olds.pop(), final)  # killed between the two renames: the old set returns
-        for left in olds + sorted(parent.glob(f".{name}.tmp-*")): shutil.rmtree(left, ignore_errors=True)  # a killed run's
+        # killed between the two renames: the old set returns
+        if olds and not final.exists(): os.replace(olds.pop(), final)
+        # a killed run's
+        for left in olds + sorted(parent.glob(f".{name}.tmp-*")): shutil.rmtree(left, ignore_errors=True)
         _pairs_folder_check(out_dir, overwrite)
         tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=parent))
         try:
             _render_pairs(tmp, gen, n, seed)
-            umask = os.umask(0); os.umask(umask); os.chmod(tmp, 0o777 & ~umask)   # mkdtemp's folders are private
+            # mkdtemp's folders are private
+            umask = os.umask(0); os.umask(umask); os.chmod(tmp, 0o777 & ~umask)
             old = parent / f".{name}.old-{os.getpid()}"
-            if final.exists(): os.replace(final, old)                   # two renames: the old set stays whole until then
+            # two renames: the old set stays whole until then
+            if final.exists(): os.replace(final, old)
             os.replace(tmp, final)
             if old.exists(): shutil.rmtree(old)
         finally:
@@ -533,7 +622,8 @@ def pairs_cli(argv=None):
     p.add_argument("--sample-rate", type=int, default=16000)
     p.add_argument("--duration", type=float, default=1.0, help="seconds per sound")
     p.add_argument("--nebula", default="default", help=f"one of {NEBULAE} or a nebula JSON file")
-    p.add_argument("--keep-fixed", nargs="*", default=None, help=f"parameters, globs or groups {sorted(PARAMETER_GROUPS)} to leave unperturbed")
+    p.add_argument("--keep-fixed", nargs="*", default=None,
+                   help=f"parameters, globs or groups {sorted(PARAMETER_GROUPS)} to leave unperturbed")
     p.add_argument("--overwrite", action="store_true", help="replace pair files already in --out")
     a = p.parse_args(argv)
     try:

@@ -5,19 +5,12 @@
 # %% ../nbs/04_tasks.ipynb #7c92d383
 from __future__ import annotations
 
-import argparse
 import csv
-import hashlib
 import io
 import os
 import re
 import shutil
-import struct
-import subprocess
-import sys
 import tempfile
-import time
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,19 +19,15 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 import torch
-from tqdm.auto import tqdm
 
-from .features import AudioFileError, load_audio
+from .features import load_audio
 from .files import checked_text
-from .runlock import RunLockError, run_lock
+from .runlock import run_lock
 
 # %% auto #0
-__all__ = ['SAMPLE_RATE', 'SOUNDFONTS', 'NOTE_FAMILIES', 'PITCH_CLASSES', 'KEYWORDS', 'ESPEAK_ACCENTS', 'ESPEAK_VARIANTS',
-           'FLITE_VOICES', 'FESTIVAL_VOICES', 'KEYWORD_PACKAGES', 'FOLEY_SOURCES', 'FOLEY_RULES', 'TASK_BUILDERS',
-           'TASK_PACKAGES', 'MissingDependencyError', 'require', 'write_wav', 'read_metadata', 'is_built', 'check_root',
-           'task_folder', 'write_metadata', 'make_fixture_task', 'Task', 'load_task', 'assert_group_disjoint',
-           'group_split', 'group_kfold', 'split_table', 'write_midi', 'build_notes', 'place_word', 'build_keywords',
-           'foley_label', 'foley_group', 'build_foley', 'build_tasks', 'build_cli']
+__all__ = ['SAMPLE_RATE', 'MissingDependencyError', 'require', 'write_wav', 'read_metadata', 'is_built', 'check_root',
+           'task_folder', 'write_metadata', 'Task', 'load_task', 'assert_group_disjoint', 'group_split', 'group_kfold',
+           'split_table']
 
 # %% ../nbs/04_tasks.ipynb #5d2439fb
 SAMPLE_RATE = 16000  # every task is written at 16 kHz mono
@@ -78,7 +67,8 @@ def _read_csv_lines(path) -> tuple:
     dup = sorted({c for c in header if header.count(c) > 1})
     if dup: raise ValueError(f"{path}, line {lines[0]}: duplicate column(s) {dup}")
     for row, line in zip(rows[1:], lines[1:]):
-        if len(row) != len(header): raise ValueError(f"{path}, line {line}: {len(row)} fields, the header has {len(header)}")
+        if len(row) != len(header):
+            raise ValueError(f"{path}, line {line}: {len(row)} fields, the header has {len(header)}")
     return pd.DataFrame(rows[1:], columns=header, dtype=str), lines[1:]
 
 def is_built(path) -> bool:
@@ -101,18 +91,22 @@ def task_folder(root, name: str, overwrite: bool = False):
             try:
                 meta = read_metadata(final / "metadata.csv")
                 missing = [c for c in ("file", "label", "group") if c not in meta.columns]
-                if missing or not len(meta): raise ValueError(f"missing column(s) {missing}" if missing else "no rows")
+                if missing or not len(meta):
+                    raise ValueError(f"missing column(s) {missing}" if missing else "no rows")
             except ValueError as e:
-                raise ValueError(f"{name}: {final} is built but corrupt ({e}); rebuild it with overwrite=True "
+                raise ValueError(f"{name}: {final} is built but corrupt ({e}); rebuild it with "
+                                 f"overwrite=True "
                                  "(doppelnb_build_data --overwrite)") from None
             print(f"{name}: {final} is already built (pass overwrite=True to rebuild)"); yield None; return
-        for left in root.glob(f".{name}.tmp-*"): shutil.rmtree(left, ignore_errors=True)  # from a killed build: we hold the lock
+        # from a killed build: we hold the lock
+        for left in root.glob(f".{name}.tmp-*"): shutil.rmtree(left, ignore_errors=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=root))
         try:
             yield tmp
             if not is_built(tmp): raise RuntimeError(f"{name}: the builder wrote no metadata.csv")
             old = root / f".{name}.old-{os.getpid()}"
-            if final.exists(): os.replace(final, old)  # two renames: the old task stays whole until the new one is in place
+            # two renames: the old task stays whole until the new one is in place
+            if final.exists(): os.replace(final, old)
             os.replace(tmp, final)
             if old.exists(): shutil.rmtree(old)
         finally:
@@ -123,34 +117,6 @@ def write_metadata(folder, rows: list[dict], columns: list[str]) -> pd.DataFrame
     df = pd.DataFrame(rows, columns=columns).sort_values("file").reset_index(drop=True)
     df.to_csv(Path(folder) / "metadata.csv", index=False)
     return df
-
-# %% ../nbs/04_tasks.ipynb #58d8dbe4
-def make_fixture_task(root, n_classes: int = 4, n_groups: int = 6, per_class_group: int = 4, seconds: float = 1.0,
-                      seed: int = 0, name: str = "fixture", overwrite: bool = True) -> Path:
-    "Write a tiny learnable task (`n_classes` tones × `n_groups` recording chains × `per_class_group` clips) to `root/name`; return its path."
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
-    chains = [dict(gain=rng.uniform(0.4, 0.8), cutoff=rng.uniform(3000, 7000), noise=rng.uniform(0.001, 0.01)) for _ in range(n_groups)]
-    rows = []
-    with task_folder(root, name, overwrite=overwrite) as folder:
-        if folder is None: return Path(root) / name
-        (folder / "audio").mkdir()
-        for c in range(n_classes):
-            f_lo = 110 * 2 ** c  # class c: f0 in its own octave, harmonics decaying as k^-(1 + c/2)
-            for g, chain in enumerate(chains):
-                for i in range(per_class_group):
-                    f0 = f_lo * 2 ** (rng.uniform(0, 3) / 12)
-                    x = sum(np.sin(2 * np.pi * f0 * k * t + rng.uniform(0, 6.28)) / k ** (1 + c / 2) for k in range(1, 8) if f0 * k < 7000)
-                    x = x * np.exp(-t * rng.uniform(0.5, 3)) * np.minimum(t / 0.01, 1)
-                    alpha = np.exp(-2 * np.pi * chain["cutoff"] / SAMPLE_RATE)      # one-pole low-pass: the chain's colour
-                    from scipy.signal import lfilter
-                    x = lfilter([1 - alpha], [1, -alpha], x)
-                    x = chain["gain"] * x / np.abs(x).max() + chain["noise"] * rng.standard_normal(len(t))
-                    file = f"audio/c{c}_g{g}_{i}.wav"
-                    write_wav(folder / file, x)
-                    rows.append(dict(file=file, label=f"tone{c}", group=f"chain{g}"))
-        write_metadata(folder, rows, ["file", "label", "group"])
-    return Path(root) / name
 
 # %% ../nbs/04_tasks.ipynb #4a1bda9f
 @dataclass
@@ -184,25 +150,31 @@ class Task:
         "Clips per class, in class order."
         return pd.Series(np.bincount(self.y, minlength=len(self.classes)), index=self.classes, name="clips")
 
-def load_task(path, label: str = "label", group: str = "group", file: str = "file", classes=None, name: str | None = None) -> Task:
+def load_task(path, label: str = "label", group: str = "group", file: str = "file", classes=None,
+              name: str | None = None) -> Task:
     "Read `path/metadata.csv` (columns `file`, `label`, `group` by default) into a `Task`, checking columns, labels and files."
     root = Path(path)
     if not root.is_dir(): raise ValueError(f"task: {root} is not a folder")
     meta_path = root / "metadata.csv"
-    if not meta_path.is_file(): raise ValueError(f"task: {meta_path} not found; a task folder holds audio and a metadata.csv")
+    if not meta_path.is_file():
+        raise ValueError(f"task: {meta_path} not found; a task folder holds audio and a metadata.csv")
     meta, lines = _read_csv_lines(meta_path)
     missing = [c for c in (file, label, group) if c not in meta.columns]
     if missing: raise ValueError(f"{meta_path}: missing column(s) {missing}; it has {list(meta.columns)}")
     if len(meta) == 0: raise ValueError(f"{meta_path}: no rows")
     for col in (file, label, group):
         empty = np.flatnonzero(meta[col].str.strip() == "")
-        if len(empty): raise ValueError(f"{meta_path}, line {lines[empty[0]]}: empty {col!r} ({len(empty)} row(s) like it)")
+        if len(empty):
+            raise ValueError(f"{meta_path}, line {lines[empty[0]]}: empty {col!r} ({len(empty)} "
+                             f"row(s) like it)")
     found = sorted(meta[label].unique(), key=_natural_key)
     if classes is None: classes = found
     else:
         classes = [str(c) for c in classes]
         unknown = sorted(set(found) - set(classes))
-        if unknown: raise ValueError(f"{meta_path}: unknown label(s) {unknown[:10]} in column {label!r}; expected one of {classes}")
+        if unknown:
+            raise ValueError(f"{meta_path}: unknown label(s) {unknown[:10]} in column {label!r}; expected "
+                             f"one of {classes}")
     files = [root / f for f in meta[file]]
     absent = [str(f) for f in files if not f.is_file()]
     if absent:
@@ -237,7 +209,8 @@ def group_split(task_or_y, test_fraction: float = 0.25, seed: int = 0, groups=No
     y, groups = (task_or_y.y, task_or_y.groups) if isinstance(task_or_y, Task) else (np.asarray(task_or_y), np.asarray(groups))
     if not 0 < test_fraction < 1: raise ValueError(f"test_fraction: must lie in (0, 1), got {test_fraction}")
     k = max(2, round(1 / test_fraction))
-    folds = _stratified_group_folds(y, groups, k, seed // k)  # seeds 0 … k−1 rotate through the k folds of one partition
+    # seeds 0 … k−1 rotate through the k folds of one partition
+    folds = _stratified_group_folds(y, groups, k, seed // k)
     train, test = folds[seed % len(folds)]
     assert_group_disjoint(groups, train, test)
     return np.sort(train), np.sort(test)
@@ -255,297 +228,6 @@ def split_table(task: Task, test_fraction: float = 0.25, seeds=(0, 1, 2)) -> pd.
     for s in seeds:
         tr, te = group_split(task, test_fraction, s)
         rows.append(dict(seed=s, train_clips=len(tr), test_clips=len(te), train_groups=len(set(task.groups[tr])),
-                         test_groups=len(set(task.groups[te])), test_classes_seen_in_train=f"{len(set(task.y[te]) & set(task.y[tr]))}/{len(set(task.y[te]))}"))
+                         test_groups=len(set(task.groups[te])),
+                         test_classes_seen_in_train=f"{len(set(task.y[te]) & set(task.y[tr]))}/{len(set(task.y[te]))}"))
     return pd.DataFrame(rows).set_index("seed")
-
-# %% ../nbs/04_tasks.ipynb #b6c592a8
-SOUNDFONTS = {  # group name: (file, Debian package)
-    "fluidr3": ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "fluid-soundfont-gm"),
-    "timgm6mb": ("/usr/share/sounds/sf2/TimGM6mb.sf2", "timgm6mb-soundfont"),
-    "musescore": ("/usr/share/sounds/sf3/MuseScore_General.sf3", "musescore-general-soundfont"),
-}
-NOTE_FAMILIES = {  # NSynth family: (General MIDI programs, 0-based, first two are the default build; MIDI pitch range)
-    "bass": ([32, 33, 34, 38], (28, 60)),          # acoustic, finger, pick, synth bass 1
-    "brass": ([56, 61, 57, 60], (46, 79)),         # trumpet, brass section, trombone, french horn
-    "flute": ([73, 75, 72, 74], (60, 96)),         # flute, pan flute, piccolo, recorder
-    "guitar": ([24, 25, 27, 29], (40, 76)),        # nylon, steel, clean electric, overdriven
-    "keyboard": ([0, 4, 6, 7], (36, 96)),          # grand piano, electric piano, harpsichord, clavinet
-    "mallet": ([11, 12, 13, 8], (53, 96)),         # vibraphone, marimba, xylophone, celesta
-    "organ": ([16, 19, 17, 20], (36, 84)),         # drawbar, church, percussive, reed organ
-    "reed": ([65, 71, 68, 64], (50, 84)),          # alto sax, clarinet, oboe, soprano sax
-    "string": ([40, 48, 42, 49], (43, 88)),        # violin, string ensemble, cello, slow strings
-    "synth_lead": ([80, 81, 84, 87], (48, 84)),    # square, sawtooth, charang, bass + lead
-    "vocal": ([52, 53, 54, 85], (48, 79)),         # choir aahs, voice oohs, synth voice, voice lead
-}
-PITCH_CLASSES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
-
-def _vlq(n: int) -> bytes:
-    "MIDI variable-length quantity."
-    out = [n & 0x7F]
-    while n > 127: n >>= 7; out.append((n & 0x7F) | 0x80)
-    return bytes(reversed(out))
-
-def write_midi(path, notes, channel: int = 0):
-    "Write a type-0 MIDI file at 1 tick = 1 ms from `notes` = [(start_s, hold_s, program, pitch, velocity)], non-overlapping."
-    events, now = bytearray(), 0
-    events += b"\x00\xff\x51\x03" + (1_000_000).to_bytes(3, "big")  # tempo: 1 s per quarter note; division 1000 → 1 ms per tick
-    for start, hold, program, pitch, velocity in sorted(notes):
-        on, off = round(start * 1000), round((start + hold) * 1000)
-        events += _vlq(on - now) + bytes([0xC0 | channel, program]) + b"\x00" + bytes([0x90 | channel, pitch, velocity])
-        events += _vlq(off - on) + bytes([0x80 | channel, pitch, 0]); now = off
-    events += b"\x00\xff\x2f\x00"
-    Path(path).write_bytes(b"MThd" + struct.pack(">IHHH", 6, 0, 1, 1000) + b"MTrk" + struct.pack(">I", len(events)) + events)
-
-def build_notes(root="data", full: bool = False, soundfonts=None, programs_per_family: int | None = None, pitch_step: int | None = None,
-                velocities=None, duration: float | None = None, hold: float | None = None, overwrite: bool = False) -> Path:
-    """NSynth-like notes → `root/notes`: family (`label`), `pitch`, `pitch_class`; group = SoundFont. Needs Debian `fluidsynth` and the
-    SoundFont packages. Default: 2 programs/family, every 5th semitone, velocities 64/127, 2 s clips held 1.5 s; `full`: 4 programs,
-    every semitone, 5 velocities, 4 s clips held 3 s (NSynth's shape)."""
-    programs_per_family = programs_per_family or (4 if full else 2)
-    pitch_step, velocities = pitch_step or (1 if full else 5), list(velocities or ((25, 50, 75, 100, 127) if full else (64, 127)))
-    duration, hold = duration or (4.0 if full else 2.0), hold or (3.0 if full else 1.5)
-    soundfonts = list(soundfonts or SOUNDFONTS)
-    unknown = [s for s in soundfonts if s not in SOUNDFONTS]
-    if unknown: raise ValueError(f"soundfonts: unknown {unknown}; choose from {list(SOUNDFONTS)}")
-    require("notes", programs={"fluidsynth": "fluidsynth"}, paths={SOUNDFONTS[s][0]: SOUNDFONTS[s][1] for s in soundfonts})
-    t_start, slot, rows = time.perf_counter(), duration + 1.0, []
-    with task_folder(root, "notes", overwrite) as folder:
-        if folder is None: return Path(root) / "notes"
-        for sf_name in soundfonts:
-            (folder / sf_name).mkdir()
-            plan = [(family, program, pitch, velocity)
-                    for family, (programs, (lo, hi)) in NOTE_FAMILIES.items() for program in programs[:programs_per_family]
-                    for pitch in range(lo + (lo * 7) % pitch_step if pitch_step > 1 else lo, hi + 1, pitch_step) for velocity in velocities]
-            midi, wav = folder / f"{sf_name}.mid", folder / f"{sf_name}.render.wav"
-            write_midi(midi, [(i * slot, hold, p, n, v) for i, (_, p, n, v) in enumerate(plan)])
-            print(f"notes: rendering {len(plan)} notes from {sf_name} with fluidsynth …", flush=True)
-            subprocess.run(["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", "0.6", "-r", str(SAMPLE_RATE), "-T", "wav",
-                            "-F", str(wav), SOUNDFONTS[sf_name][0], str(midi)], check=True, capture_output=True)
-            audio, rate = sf.read(str(wav), dtype="float32", always_2d=True)
-            if rate != SAMPLE_RATE: raise RuntimeError(f"fluidsynth wrote {rate} Hz, expected {SAMPLE_RATE}")
-            audio = audio.mean(1); n = int(duration * SAMPLE_RATE)
-            for i, (family, program, pitch, velocity) in enumerate(tqdm(plan, desc=f"notes/{sf_name}", mininterval=2)):
-                clip = audio[int(i * slot * SAMPLE_RATE):][:n]
-                if len(clip) < n or np.sqrt(np.mean(clip ** 2)) < 1e-4: continue  # the SoundFont has no sound there
-                file = f"{sf_name}/{family}_p{program:03d}_n{pitch:03d}_v{velocity:03d}.wav"
-                write_wav(folder / file, clip)
-                rows.append(dict(file=file, label=family, group=sf_name, family=family, pitch=pitch, pitch_class=PITCH_CLASSES[pitch % 12],
-                                 velocity=velocity, program=program, instrument=f"{sf_name}/{program}", soundfont=sf_name))
-            midi.unlink(); wav.unlink()
-        df = write_metadata(folder, rows, ["file", "label", "group", "family", "pitch", "pitch_class", "velocity", "program", "instrument", "soundfont"])
-    print(f"notes: {len(df)} clips, {df.label.nunique()} families, {df.group.nunique()} SoundFonts in {time.perf_counter() - t_start:.0f} s")
-    return Path(root) / "notes"
-
-# %% ../nbs/04_tasks.ipynb #3500e153
-KEYWORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
-            "yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
-ESPEAK_ACCENTS = ["en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-029", "en-us-nyc"]
-ESPEAK_VARIANTS = ["m1", "m3", "f1", "f3", "klatt", "m2", "m4", "m5", "m6", "m7", "f2", "f4", "f5", "klatt2", "klatt4", "whisper"]
-FLITE_VOICES = ["kal16", "awb", "rms", "slt"]
-FESTIVAL_VOICES = {"kal": ("voice_kal_diphone", "festvox-kallpc16k"), "ked": ("voice_ked_diphone", "festvox-kdlpc16k"),
-                   "slt": ("voice_cmu_us_slt_arctic_hts", "festvox-us-slt-hts")}
-KEYWORD_PACKAGES = {"espeak-ng": ["espeak-ng"], "flite": ["flite"], "festival": ["festival"] + [p for _, p in FESTIVAL_VOICES.values()]}
-
-def _festival_voice_dir(voice_fn: str) -> bool:
-    name = voice_fn.removeprefix("voice_")
-    return any((Path("/usr/share/festival/voices") / lang / name).is_dir() for lang in ("english", "us"))
-
-def _render_tts(job, tmp_dir) -> list:
-    "Render one job: a list of (word, rate, pitch) for one voice → list of waveform tensors at 16 kHz."
-    engine, voice, items = job
-    out = []
-    if engine == "festival":  # one festival process per voice: starting it costs ~0.8 s
-        script, paths = [f"({FESTIVAL_VOICES[voice][0]})"], []
-        for i, (word, rate, pitch) in enumerate(items):
-            paths.append(Path(tmp_dir) / f"festival_{voice}_{i}.wav")
-            script.append(f"(Parameter.set 'Duration_Stretch {1 / rate:.3f})")
-            script.append(f'(utt.save.wave (utt.synth (Utterance Text "{word}")) "{paths[-1]}" \'riff)')
-        subprocess.run(["festival", "--pipe"], input="\n".join(script), text=True, check=True, capture_output=True)
-        return [load_audio(p, SAMPLE_RATE) for p in paths]
-    for i, (word, rate, pitch) in enumerate(items):
-        path = Path(tmp_dir) / f"{engine}_{voice}_{i}.wav".replace("+", "_")
-        if engine == "espeak-ng":
-            cmd = ["espeak-ng", "-v", voice, "-s", str(int(175 * rate)), "-p", str(int(pitch)), "-w", str(path), word]
-        else:
-            cmd = ["flite", "-voice", voice, "--setf", f"duration_stretch={1 / rate:.3f}", "-t", word, "-o", str(path)]
-        subprocess.run(cmd, check=True, capture_output=True)
-        out.append(load_audio(path, SAMPLE_RATE))
-    return out
-
-def place_word(audio: torch.Tensor, rng: np.random.Generator, seconds: float = 1.0, top_db: float = 40.0) -> np.ndarray:
-    "Trim leading/trailing silence (`top_db` below the peak), apply a random gain and put the word at a random offset in a `seconds` clip."
-    x = audio.numpy().astype(np.float32)
-    peak = np.abs(x).max()
-    if peak == 0: raise ValueError("place_word: silent rendering")
-    loud = np.flatnonzero(np.abs(x) > peak * 10 ** (-top_db / 20))
-    x = x[loud[0]:loud[-1] + 1] / peak * 10 ** (rng.uniform(-12, 0) / 20) * 0.9
-    n = int(seconds * SAMPLE_RATE); clip = np.zeros(n, np.float32)
-    if len(x) >= n: start = (len(x) - n) // 2; return x[start:start + n]
-    offset = rng.integers(0, n - len(x) + 1); clip[offset:offset + len(x)] = x
-    return clip
-
-def build_keywords(root="data", full: bool = False, engines=("espeak-ng", "flite", "festival"), words=None,
-                   espeak_variants: int | None = None, takes: int | None = None, seed: int = 0, workers: int = 2,
-                   overwrite: bool = False) -> Path:
-    """Speech-Commands-like keywords → `root/keywords`: `label` = word, group = voice. Default: 8 espeak-ng accents × 5 variants,
-    4 flite and 3 festival voices, 2 takes per word; `full`: 16 variants, 5 takes. Needs Debian espeak-ng, flite, festival + festvox voices."""
-    words, takes = list(words or KEYWORDS), takes or (5 if full else 2)
-    espeak_variants = espeak_variants or (16 if full else 5)
-    unknown = [e for e in engines if e not in KEYWORD_PACKAGES]
-    if unknown: raise ValueError(f"engines: unknown {unknown}; choose from {list(KEYWORD_PACKAGES)}")
-    require("keywords", programs={e: KEYWORD_PACKAGES[e][0] for e in engines},
-            paths={f"/usr/share/festival/voices/*/{fn.removeprefix('voice_')}": pkg for fn, pkg in FESTIVAL_VOICES.values()
-                   if "festival" in engines and not _festival_voice_dir(fn)})
-    voices = []
-    if "espeak-ng" in engines: voices += [("espeak-ng", f"{a}+{v}") for a in ESPEAK_ACCENTS for v in ESPEAK_VARIANTS[:espeak_variants]]
-    if "flite" in engines: voices += [("flite", v) for v in FLITE_VOICES]
-    if "festival" in engines: voices += [("festival", v) for v in FESTIVAL_VOICES]
-    rng = np.random.default_rng(seed)
-    jobs = [(e, v, [(w, float(rng.uniform(0.8, 1.3)), float(rng.uniform(25, 75))) for w in words for _ in range(takes)]) for e, v in voices]
-    t_start, rows = time.perf_counter(), []
-    with task_folder(root, "keywords", overwrite) as folder, tempfile.TemporaryDirectory() as tmp:
-        if folder is None: return Path(root) / "keywords"
-        for w in words: (folder / w).mkdir()
-        with ThreadPoolExecutor(max(1, int(workers))) as pool:
-            rendered = list(tqdm(pool.map(lambda j: _render_tts(j, tmp), jobs), total=len(jobs), desc="keywords (voices)", mininterval=2))
-        for j, ((engine, voice, items), clips) in enumerate(zip(jobs, rendered)):
-            place_rng = np.random.default_rng([seed, 1, j])
-            for i, ((word, rate, pitch), audio) in enumerate(zip(items, clips)):
-                file = f"{word}/{engine}_{voice.replace('+', '_')}_{i:03d}.wav"
-                write_wav(folder / file, place_word(audio, place_rng))
-                rows.append(dict(file=file, label=word, group=f"{engine}/{voice}", engine=engine, voice=voice,
-                                 rate=round(rate, 3), pitch=round(pitch, 1)))
-        df = write_metadata(folder, rows, ["file", "label", "group", "engine", "voice", "rate", "pitch"])
-    print(f"keywords: {len(df)} clips, {df.label.nunique()} words, {df.group.nunique()} voices in {time.perf_counter() - t_start:.0f} s")
-    return Path(root) / "keywords"
-
-# %% ../nbs/04_tasks.ipynb #93caa7c1
-FOLEY_SOURCES = {  # package prefix: (folder, Debian package)
-    "megaglest": ("/usr/share/games/megaglest", "megaglest-data"),
-    "widelands": ("/usr/share/games/widelands/data", "widelands-data"),
-    "tuxpaint": ("/usr/share/tuxpaint/stamps", "tuxpaint-stamps-default"),
-}
-_NOT_HUMAN = r"(?!(catapult|golem|cow|pig|sheep|daemon|dragon|evil_dragon|behemoth|ghost_armor|airship|orni|machine|tower|defense_tower|carpet|ele|chicken|eagle|bee|mummy|anubis|bull|thunderbird|snake|wicker|ab)_)"
-FOLEY_RULES = [  # (class, regex on "package/relative/path" in lower case); the first match wins
-    ("speech", r"_desc(_[a-z]+)?\.ogg$"),
-    ("music", r"^(megaglest|widelands)/(.*/)?music/"),
-    ("bird", r"(^tuxpaint/animals/birds/|^widelands/sound/animals/bird|/critters/duck/|^megaglest/.*/(chicken|hawk))"),
-    ("animal", r"(^tuxpaint/animals/(mammals|marsupials)/|^widelands/sound/animals/(boar|coyote|moose|stag|wolf)|"
-               r"^widelands/sound/farm/(donkey|farm_animal|horse|ox|sheep)|^megaglest/.*/(cow_|pig_|sheep\d|ele\d|wolf|bull_))"),
-    ("insect", r"(^tuxpaint/animals/insects/|^widelands/sound/animals/crickets|^megaglest/.*/bee\d)"),
-    ("speech", r"^megaglest/.*/" + _NOT_HUMAN + r"([a-z_]*_)?(ack|select|sel)\d*[a-z]?\.(wav|ogg)$"),
-    ("scream", r"^megaglest/.*/" + _NOT_HUMAN + r"([a-z_]*_)?die\d*[a-z]?\.(wav|ogg)$"),
-    ("sword_fight", r"^megaglest/.*/(swordman|spearman|guard|battleaxe|axe_thrower|stickfighter|cudgel|warrior|horseman)[a-z_]*_attack\d"),
-    ("chopping", r"(^widelands/sound/woodcutting/(fast_)?woodcutting|^megaglest/.*(harvest_wood|chop))"),
-    ("hammering", r"(^widelands/sound/(hammering|smiths)/|^megaglest/.*/(anvil|\w*_build)\d)"),
-    ("mining", r"(^megaglest/.*_mine\d|^widelands/sound/(stonecutting|atlanteans/cutting)/)"),
-    ("rain", r"(/rain\.|water_sounds|/wind\.)"),
-]
-
-def foley_label(key: str) -> str | None:
-    "The foley class of a sound file (`'megaglest/…/swordman_die1.wav'`), or None if no rule matches."
-    return next((c for c, rx in FOLEY_RULES if re.search(rx, key.lower())), None)
-
-def foley_group(key: str) -> str:
-    "The recording source of a sound file: MegaGlest faction / commondata / world, Widelands, Tux Paint stamps or narration language."
-    pkg, rest = key.lower().split("/", 1)
-    if pkg == "megaglest":
-        m = re.search(r"factions/(\w+)/", rest)
-        return f"megaglest/{m.group(1)}" if m else ("megaglest/common" if "commondata" in rest else "megaglest/world")
-    if pkg == "tuxpaint" and "_desc" in rest:
-        m = re.search(r"_desc_([a-z]+)\.ogg$", rest)
-        return f"tuxpaint/narration_{m.group(1) if m else 'en'}"
-    return pkg
-
-def _round_robin(df: pd.DataFrame, cap: int | None, rng) -> pd.DataFrame:
-    "At most `cap` rows, taken in turn from each group (each group's rows shuffled by `rng`)."
-    if cap is None or len(df) <= cap: return df
-    queues = [g.sample(frac=1, random_state=rng).index.tolist() for _, g in df.groupby("group", sort=True)]
-    picked = []
-    while len(picked) < cap: picked += [q.pop() for q in queues if q][:cap - len(picked)]
-    return df.loc[picked]
-
-def build_foley(root="data", full: bool = False, packages=("megaglest", "widelands", "tuxpaint"), max_seconds: float | None = None,
-                max_per_class: int | None = 150, min_clips: int = 10, min_groups: int = 2, music_excerpts: int | None = None,
-                seed: int = 0, overwrite: bool = False) -> Path:
-    """Sound events from game recordings → `root/foley`: class from the path (`FOLEY_RULES`), group = recording source. Default: ≤ 150 clips
-    per class, ≤ 4 s each, 2 excerpts per music track; `full`: no cap, ≤ 10 s, 4 excerpts. Needs Debian megaglest-data, widelands-data,
-    tuxpaint-stamps-default."""
-    max_seconds, music_excerpts = max_seconds or (10.0 if full else 4.0), music_excerpts or (4 if full else 2)
-    if full: max_per_class = None
-    unknown = [p for p in packages if p not in FOLEY_SOURCES]
-    if unknown: raise ValueError(f"packages: unknown {unknown}; choose from {list(FOLEY_SOURCES)}")
-    require("foley", paths={FOLEY_SOURCES[p][0]: FOLEY_SOURCES[p][1] for p in packages})
-    t_start, found, seen = time.perf_counter(), [], set()
-    for pkg in packages:
-        base = Path(FOLEY_SOURCES[pkg][0])
-        for path in sorted(p for p in base.rglob("*") if p.suffix.lower() in (".wav", ".ogg") and p.is_file()):
-            key = f"{pkg}/{path.relative_to(base).as_posix()}"
-            label = foley_label(key)
-            if label is None: continue
-            digest = hashlib.md5(path.read_bytes()).hexdigest()
-            if digest in seen: continue
-            seen.add(digest); found.append(dict(source=str(path), key=key, label=label, group=foley_group(key), package=pkg))
-    df = pd.DataFrame(found)
-    counts = df.groupby(["label", "group"]).size()
-    enough = counts.groupby(level=0).apply(lambda s: int((s >= 1).sum()) >= min_groups and s.sum() >= min_clips)
-    kept = sorted(enough[enough].index)
-    rng = np.random.RandomState(seed)
-    df = pd.concat([_round_robin(df[df.label == c], max_per_class if c != "music" else None, rng) for c in kept]).sort_values("key")
-    print(f"foley: {len(found)} labelled files after de-duplication; keeping {kept} ({len(df)} files); "
-          f"dropped {sorted(set(counts.index.get_level_values(0)) - set(kept))} (< {min_groups} groups or < {min_clips} clips)")
-    rows, n_max = [], int(max_seconds * SAMPLE_RATE)
-    with task_folder(root, "foley", overwrite) as folder:
-        if folder is None: return Path(root) / "foley"
-        for c in kept: (folder / c).mkdir()
-        for r in tqdm(df.itertuples(), total=len(df), desc="foley", mininterval=2):
-            try: audio = load_audio(r.source, SAMPLE_RATE).numpy()
-            except AudioFileError as e: print(f"foley: skipping {e}"); continue
-            if r.label == "music":  # evenly spaced excerpts of a long track
-                starts = np.linspace(0, max(len(audio) - n_max, 0), music_excerpts).astype(int)
-                pieces = [(f"_x{k}", audio[s:s + n_max]) for k, s in enumerate(sorted(set(starts)))]
-            else: pieces = [("", audio[:n_max])]
-            stem = re.sub(r"[^a-z0-9]+", "_", r.key.lower().rsplit(".", 1)[0]).strip("_")
-            for suffix, clip in pieces:
-                if len(clip) < SAMPLE_RATE // 10 or np.abs(clip).max() < 1e-3: continue  # empty or silent
-                file = f"{r.label}/{stem}{suffix}.wav"
-                write_wav(folder / file, clip / max(1.0, np.abs(clip).max()))
-                rows.append(dict(file=file, label=r.label, group=r.group, package=r.package, source=r.key, seconds=round(len(clip) / SAMPLE_RATE, 2)))
-        out = write_metadata(folder, rows, ["file", "label", "group", "package", "source", "seconds"])
-    print(f"foley: {len(out)} clips, {out.label.nunique()} classes, {out.group.nunique()} groups in {time.perf_counter() - t_start:.0f} s")
-    return Path(root) / "foley"
-
-# %% ../nbs/04_tasks.ipynb #67ffa625
-TASK_BUILDERS = {"notes": build_notes, "keywords": build_keywords, "foley": build_foley}
-TASK_PACKAGES = {  # Debian packages each builder needs (what `require` asks for)
-    "notes": ["fluidsynth"] + [pkg for _, pkg in SOUNDFONTS.values()],
-    "keywords": [p for pkgs in KEYWORD_PACKAGES.values() for p in pkgs],
-    "foley": [pkg for _, pkg in FOLEY_SOURCES.values()],
-}
-
-def build_tasks(tasks=tuple(TASK_BUILDERS), root="data", full: bool = False, overwrite: bool = False) -> dict:
-    "Build each task of `tasks` under `root` (holding its run lock); return `{task: (path, seconds)}`."
-    out = {}
-    unknown = [name for name in tasks if name not in TASK_BUILDERS]
-    if unknown: raise ValueError(f"tasks: unknown task {unknown[0]!r}; choose from {list(TASK_BUILDERS)}")
-    with run_lock(check_root(root), "doppelnb_build_data"):
-        for name in tasks:
-            t0 = time.perf_counter()
-            out[name] = (TASK_BUILDERS[name](root=root, full=full, overwrite=overwrite), time.perf_counter() - t0)
-    return out
-
-def build_cli(argv=None):
-    "Console script `doppelnb_build_data`: build downstream tasks into data/<task>/."
-    p = argparse.ArgumentParser(prog="doppelnb_build_data", description=__doc__ or "Build doppelnb's downstream tasks offline.",
-                                epilog="Debian packages: " + "; ".join(f"{t}: {' '.join(p)}" for t, p in TASK_PACKAGES.items()))
-    p.add_argument("--tasks", nargs="+", default=list(TASK_BUILDERS), choices=list(TASK_BUILDERS))
-    p.add_argument("--root", default="data", help="folder that receives <task>/ (default: data)")
-    p.add_argument("--full", action="store_true", help="the larger version of each task")
-    p.add_argument("--overwrite", action="store_true", help="rebuild tasks that are already built")
-    args = p.parse_args(argv)
-    try: built = build_tasks(args.tasks, args.root, args.full, args.overwrite)
-    except (MissingDependencyError, RunLockError, ValueError) as e: print(f"doppelnb_build_data: {e}", file=sys.stderr); return 2
-    for name, (path, seconds) in built.items():
-        task = load_task(path)
-        print(f"{name}: {path} — {len(task)} clips, {len(task.classes)} classes, {len(set(task.groups))} groups ({seconds:.0f} s)")
-    return 0

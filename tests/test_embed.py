@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from doppelnb.features import realish_clip
+from doppelnb.fixtures import realish_clip
 
 from conftest import ROOT, run_cli
 

@@ -8,7 +8,8 @@ from doppelnb import checkpoint as C
 from doppelnb import evaluate as E
 from doppelnb.features import AudioFileError
 from doppelnb.model import build_encoder
-from doppelnb.tasks import group_split, load_task, make_fixture_task
+from doppelnb.fixtures import make_fixture_task
+from doppelnb.tasks import group_split, load_task
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,8 @@ from doppelnb import experiments as X
 from doppelnb.evaluate import format_results
 from doppelnb.checkpoint import read_checkpoint
 from doppelnb.pretrain import PretrainConfig
-from doppelnb.tasks import load_task, make_fixture_task
+from doppelnb.fixtures import make_fixture_task
+from doppelnb.tasks import load_task
 
 SMOKE = PretrainConfig(batch_size=8, steps=2, workers=0, checkpoint_every=1, log_every=1, progress=False, tensorboard=False)
 

@@ -18,10 +18,12 @@ import pytest
 import soundfile as sf
 import torch
 
+from doppelnb import build_data as B
 from doppelnb import checkpoint as C
 from doppelnb import evaluate as E
 from doppelnb import synth as S
 from doppelnb import tasks as T
+from doppelnb.fixtures import make_fixture_task
 from doppelnb.features import AudioFileError, load_audio
 from doppelnb.model import build_encoder
 from doppelnb.runlock import RunLockedError, StaleLockWarning, lock_path, read_lock, run_lock
@@ -41,8 +43,8 @@ def fault(area: str, case: str, behaviour: str):
 def data(tmp_path_factory):
     "A data folder with two tiny built tasks, `toy` and `toy2`."
     root = tmp_path_factory.mktemp("data")
-    T.make_fixture_task(root, name="toy", n_groups=4, per_class_group=2)
-    T.make_fixture_task(root, name="toy2", n_classes=3, n_groups=4, per_class_group=2, seed=1)
+    make_fixture_task(root, name="toy", n_groups=4, per_class_group=2)
+    make_fixture_task(root, name="toy2", n_classes=3, n_groups=4, per_class_group=2, seed=1)
     return root
 
 
@@ -92,7 +94,7 @@ def test_stale_lock_is_reported_and_taken_over(tmp_path):
 def test_build_data_respects_lock(tmp_path, capsys):
     other = hold_lock(tmp_path)
     try:
-        assert T.build_cli(["--tasks", "notes", "--root", str(tmp_path)]) == 2
+        assert B.build_cli(["--tasks", "notes", "--root", str(tmp_path)]) == 2
         err = capsys.readouterr().err
         assert f"pid {other.pid}" in err and str(tmp_path) in err and len(err.strip().splitlines()) == 1, err
         assert not (tmp_path / "notes").exists()
@@ -275,17 +277,17 @@ def test_corrupt_built_task_is_reported_and_rebuilt(data, tmp_path, capsys):
     toy = copy_task(data, tmp_path)
     (toy / "metadata.csv").write_bytes(b"\x00\x00garbage")
     with pytest.raises(ValueError, match="corrupt.*metadata.csv.*overwrite"):
-        T.make_fixture_task(tmp_path, name="toy", overwrite=False)
+        make_fixture_task(tmp_path, name="toy", overwrite=False)
     assert "already built" not in capsys.readouterr().out
     assert (toy / "metadata.csv").read_bytes() == b"\x00\x00garbage"
-    T.make_fixture_task(tmp_path, name="toy", overwrite=True)
+    make_fixture_task(tmp_path, name="toy", overwrite=True)
     assert len(T.load_task(toy)) == 96
 
 
 @fault("task folder", "`doppelnb_build_data --root FILE` (a file, not a folder)", "exit status 2, one line naming the path")
 def test_build_data_root_is_a_file(tmp_path, capsys):
     f = tmp_path / "file"; f.write_text("x")
-    assert T.build_cli(["--tasks", "notes", "--root", str(f)]) == 2
+    assert B.build_cli(["--tasks", "notes", "--root", str(f)]) == 2
     err = capsys.readouterr().err.strip()
     assert str(f) in err and len(err.splitlines()) == 1, err
     assert f.read_text() == "x"

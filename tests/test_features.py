@@ -8,7 +8,8 @@ import soundfile as sf
 import torch
 
 from doppelnb.features import (DOPPELGANGER, FONSECA, AudioFileError, LogMel, LogMelConfig, load_audio, random_patches,
-                               realish_clip, to_linear, to_log)
+                               to_linear, to_log)
+from doppelnb.fixtures import realish_clip
 
 
 # ---------------------------------------------------------------- audio I/O: every unusable file names itself

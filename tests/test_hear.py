@@ -52,7 +52,7 @@ def test_tiny_sound_gets_one_embedding(model):
 def test_scene_is_the_probe_path_and_embed_file(model, tmp_path):
     import soundfile as sf
     from doppelnb.evaluate import embed_logmels
-    from doppelnb.features import realish_clip
+    from doppelnb.fixtures import realish_clip
     from doppelnb.main import embed_file
     sf.write(tmp_path / "c.wav", realish_clip(1.5, 16000, channels=1), 16000, subtype="FLOAT")
     audio = torch.from_numpy(realish_clip(1.5, 16000, channels=1)[:, 0])[None]

@@ -3,7 +3,7 @@ import json
 from pathlib import Path
 
 from conftest import run_cli
-from doppelnb.tasks import make_fixture_task
+from doppelnb.fixtures import make_fixture_task
 
 TINY = ["--steps", "3", "--batch-size", "8", "--workers", "0", "--duration", "0.5", "--head-hidden", "16", "--head-out", "16",
         "--encoder-kwargs", '{"channels": [8, 16]}', "--folds", "3", "--no-build", "--no-progress"]

@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from conftest import ROOT
-from doppelnb.pretrain import pretrain_cli, write_audio_folder
+from doppelnb.fixtures import write_audio_folder
+from doppelnb.pretrain import pretrain_cli
 
 # tiny settings: 0.5 s sounds, 48-frame patches, a narrow small_cnn, batch 8
 TINY = ["--batch-size", "8", "--duration", "0.5", "--patch-frames", "48", "--encoder-kwargs", '{"channels": [8, 16]}',

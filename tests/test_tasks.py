@@ -1,4 +1,4 @@
-"Task folders: builders, loader checks, group-disjoint splits (doppelnb.tasks)."
+"Task folders: builders (doppelnb.build_data), loader checks, group-disjoint splits (doppelnb.tasks)."
 import shutil
 
 import numpy as np
@@ -6,13 +6,15 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
+from doppelnb import build_data as B
 from doppelnb import tasks as T
+from doppelnb.fixtures import make_fixture_task
 from doppelnb.features import AudioFileError
 
 
 @pytest.fixture(scope="module")
 def fixture_dir(tmp_path_factory):
-    return T.make_fixture_task(tmp_path_factory.mktemp("tasks"))
+    return make_fixture_task(tmp_path_factory.mktemp("tasks"))
 
 
 def test_fixture_layout(fixture_dir):
@@ -86,20 +88,20 @@ def test_task_folder_is_atomic_and_does_not_clobber(tmp_path):
 def test_builders_name_missing_packages(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # no fluidsynth, espeak-ng, flite, festival on PATH
     with pytest.raises(T.MissingDependencyError, match="apt-get install .*fluidsynth"):
-        T.build_notes(tmp_path)
+        B.build_notes(tmp_path)
     with pytest.raises(T.MissingDependencyError, match="espeak-ng"):
-        T.build_keywords(tmp_path, engines=("espeak-ng",))
-    monkeypatch.setitem(T.FOLEY_SOURCES, "widelands", (str(tmp_path / "nowhere"), "widelands-data"))
+        B.build_keywords(tmp_path, engines=("espeak-ng",))
+    monkeypatch.setitem(B.FOLEY_SOURCES, "widelands", (str(tmp_path / "nowhere"), "widelands-data"))
     with pytest.raises(T.MissingDependencyError, match="widelands-data"):
-        T.build_foley(tmp_path, packages=("widelands",))
-    assert T.build_cli(["--tasks", "notes", "--root", str(tmp_path)]) == 2
+        B.build_foley(tmp_path, packages=("widelands",))
+    assert B.build_cli(["--tasks", "notes", "--root", str(tmp_path)]) == 2
     assert not (tmp_path / "notes").exists()
 
 
-@pytest.mark.skipif(shutil.which("fluidsynth") is None or not T.Path(T.SOUNDFONTS["timgm6mb"][0]).exists(),
+@pytest.mark.skipif(shutil.which("fluidsynth") is None or not B.Path(B.SOUNDFONTS["timgm6mb"][0]).exists(),
                     reason="needs Debian fluidsynth + timgm6mb-soundfont")
 def test_build_notes_small(tmp_path):
-    path = T.build_notes(tmp_path, soundfonts=["timgm6mb"], programs_per_family=1, pitch_step=12, velocities=[100], duration=1.0, hold=0.5)
+    path = B.build_notes(tmp_path, soundfonts=["timgm6mb"], programs_per_family=1, pitch_step=12, velocities=[100], duration=1.0, hold=0.5)
     task = T.load_task(path)
     assert len(task.classes) == 11 and set(task.groups) == {"timgm6mb"}
     assert {"pitch", "pitch_class", "family"} <= set(task.metadata.columns)
@@ -109,9 +111,9 @@ def test_build_notes_small(tmp_path):
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs Debian espeak-ng")
 def test_build_keywords_small_is_deterministic(tmp_path):
     kw = dict(engines=("espeak-ng",), words=["yes", "no"], espeak_variants=1, takes=1)
-    a = T.load_task(T.build_keywords(tmp_path / "a", **kw))
-    b = T.load_task(T.build_keywords(tmp_path / "b", **kw))
-    assert len(a) == 2 * len(T.ESPEAK_ACCENTS) and a.classes == ["no", "yes"]
+    a = T.load_task(B.build_keywords(tmp_path / "a", **kw))
+    b = T.load_task(B.build_keywords(tmp_path / "b", **kw))
+    assert len(a) == 2 * len(B.ESPEAK_ACCENTS) and a.classes == ["no", "yes"]
     pd.testing.assert_frame_equal(a.metadata, b.metadata)
     assert all(fa.read_bytes() == fb.read_bytes() for fa, fb in zip(a.files, b.files))
     assert sf.info(str(a.files[0])).duration == pytest.approx(1.0)
