@@ -27,7 +27,7 @@ from .tasks import group_split
 __all__ = ['BASE', 'COST_KNOBS', 'SEARCH', 'CURVE_POINTS', 'step_seconds', 'cost_signature', 'budget_steps', 'measured_ratios',
            'probe_monitor', 'speedrun', 'collect', 'read_monitor', 'run_plan', 'speedrun_cli', 'stats_retrieval',
            'search_table', 'plot_monitor', 'control_pairs', 'curve_steps', 'curve_probe', 'learning_curve',
-           'curve_plan']
+           'plot_curves', 'curve_plan']
 
 # %% ../nbs/12_speedrun.ipynb #f98ca574
 BASE = PretrainConfig(steps=100, batch_size=64, workers=1, device="cpu", progress=False, tensorboard=False, checkpoint_every=100)
@@ -298,6 +298,24 @@ def learning_curve(name: str, cfg: PretrainConfig, tasks, root="results/speedrun
     pretrain(run_cfg, resume=(out / "last.pt").exists(), callbacks=[curve_probe(tasks, at, out, cfg.encoder_kwargs, k, seed)])
     scores = pd.read_csv(out / "curve.csv")
     return scores.assign(pairs=scores.step * cfg.batch_size, base_steps=(scores.step * cost_ratio).round().astype(int))
+
+def plot_curves(curves: dict, references: pd.DataFrame | None = None):
+    """Mean probe accuracy against pairs seen, one panel per task, one line per run of `curves` `{label: learning_curve output}`;
+    `references` (per-fold scores of e.g. random init and log-mel statistics) as horizontal lines."""
+    import matplotlib.pyplot as plt
+    tasks = list(dict.fromkeys(next(iter(curves.values())).task))
+    fig, axes = plt.subplots(1, len(tasks), figsize=(3.4 * len(tasks), 2.8), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        for label, c in curves.items():
+            m = c[c.task == task].groupby("pairs").accuracy.mean()
+            ax.plot(m.index, m.values, marker="o", label=label)
+        if references is not None:
+            for method, g in references[references.task == task].groupby("method", sort=False):
+                ax.axhline(g.accuracy.mean(), ls="--", lw=1, c="gray"); ax.annotate(method, (ax.get_xlim()[0], g.accuracy.mean()), fontsize=7)
+        ax.set(title=task, xlabel="pairs seen", xscale="log")
+    axes[0][0].set_ylabel("probe accuracy"); axes[0][-1].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
 
 def curve_plan(name: str, plan: dict = None, root="results/speedrun", base: PretrainConfig = BASE) -> tuple[PretrainConfig, float]:
     "The config of search entry `name` and its measured cost ratio (from its `plan.json`; 1.0 if it ran at the base cost)."
