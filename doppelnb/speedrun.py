@@ -85,10 +85,15 @@ def _versions() -> dict:
                 threads=torch.get_num_threads())
 
 # %% ../nbs/12_speedrun.ipynb #a802a5f9
+def _with_defaults(config: dict) -> dict:
+    """A saved run's config in today's form: knobs added to `PretrainConfig` after it was saved at their defaults, old loss
+    options (`tau`, …) in `loss_kwargs` (`PretrainConfig.from_dict`)."""
+    return json.loads(json.dumps(PretrainConfig.from_dict(config).to_dict()))
+
 def _same_key(saved: dict, key: dict) -> bool:
     "Whether a saved run key matches `key`; config keys added to `PretrainConfig` after the run was saved take their defaults."
     if saved.get("config") is not None and key.get("config") is not None:
-        saved = {**saved, "config": {**json.loads(json.dumps(PretrainConfig().to_dict())), **saved["config"]}}
+        saved = {**saved, "config": _with_defaults(saved["config"])}
         saved["config"] = {k: v for k, v in saved["config"].items() if k in key["config"]}
     return json.loads(json.dumps(saved)) == json.loads(json.dumps(key))
 
@@ -262,8 +267,9 @@ def control_pairs(root="results/speedrun") -> dict:
     keys = {}
     for path in sorted(Path(root).glob("*/run.json")):
         r = json.loads(path.read_text())
-        if r["key"]["mode"] == "pretrain": keys[r["name"]] = ({k: v for k, v in r["key"]["config"].items() if k != "delta"},
-                                                             r["key"]["config"]["delta"], r.get("steps"))
+        if r["key"]["mode"] == "pretrain":       # runs saved before a knob existed compare at its default
+            cfg = _with_defaults(r["key"]["config"])
+            keys[r["name"]] = ({k: v for k, v in cfg.items() if k != "delta"}, cfg["delta"], r.get("steps"))
     return {name: other for name, (cfg, delta, steps) in keys.items() if delta != 1.0
             for other, (cfg2, delta2, steps2) in keys.items() if delta2 == 1.0 and cfg2 == cfg and steps2 == steps}
 
