@@ -9,7 +9,7 @@ import math
 
 import torch
 
-from .features import LogMel
+from .features import LogMel, to_linear, to_log
 from .synth import perturb
 
 # %% auto #0
@@ -52,5 +52,4 @@ def apply_body(logmel_values: torch.Tensor, settings: torch.Tensor, logmel: LogM
     "Log-mels `[B, frames, bands]` of `logmel`'s front end through bodies with `settings` `[B, 3·K]`."
     c = logmel.config
     gain = body_response(settings, band_centres(logmel), c.sample_rate).exp() ** c.power          # magnitude or power
-    linear = (c.log_base ** logmel_values - c.log_offset).clamp_min(0) * gain[:, None, :].to(logmel_values)
-    return torch.log(linear + c.log_offset) / math.log(c.log_base)
+    return to_log(to_linear(logmel_values, c) * gain[:, None, :].to(logmel_values), c)
