@@ -223,7 +223,8 @@ def model_card(record: dict, table, diffs, n_params: int) -> str:
     s, options = cfg.optimizer_settings(), ", ".join(f"{symbol.get(k, k)} = {v}" for k, v in cfg.loss_settings().items())
     scale = f" (per group × {p['delta_scale']})" if p["delta_scale"] else ""
     extras = [f"projection head {p['head_hidden']} → {p['head_out']}" if p["head"] else "no projection head",
-              f"waveform augmentations: {p['wave_augment']}", f"spectrogram views: {p['views']}",
+              f"waveform augmentations: {p['wave_augment']}",
+              f"a resonant body of {cfg.body} resonances shared up to δ" if cfg.body else "no body", f"spectrogram views: {p['views']}",
               f"nebula {p['nebula']}"]
     name = {"nt_xent": "NT-Xent", "align_uniform": "alignment + uniformity",
             "vicreg": "VICReg"}.get(cfg.loss, cfg.loss)
@@ -238,8 +239,8 @@ def model_card(record: dict, table, diffs, n_params: int) -> str:
         f"{p['duration']} s each; {', '.join(extras)}; no recorded audio.",
         f"**Training**: {loss}, {s['kind']} (lr {s['lr']:.3g}, {s['schedule']} schedule, weight decay "
         f"{s['weight_decay']:g}), seed {p['seed']}, "
-        f"{record['train_seconds']['recipe']:.0f} s on {env['cpu_threads']} CPU threads (torch "
-        f"{env['torch']}).",
+        f"{record['train_seconds']['recipe']:.0f} s on a {env['cpu_threads']}-thread CPU ({cfg.threads or env['cpu_threads']} "
+        f"compute thread(s), {cfg.workers} data worker(s), precision {cfg.precision}; torch {env['torch']}).",
         f"**Evaluation**: frozen encoder, linear probe on {c['folds']} group-disjoint folds per task (notes "
         f"by GM program, keywords by voice, "
         f"foley by source), the same folds for every method. Accuracy in %, mean ± std over folds:",

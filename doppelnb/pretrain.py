@@ -247,9 +247,11 @@ def delta_control(cfg: PretrainConfig) -> PretrainConfig:
 
 RUN_PRESETS = {
     "cpu": {},
-    # the main job's recipe: the best short recipe of the CPU recipe search (12_speedrun)
+    # the main job's recipe: the best short recipe of the CPU recipe search (12_speedrun: "…-d0.05-wave-body-fast", ≈ 5 CPU-minutes):
+    # the reference waveform augmentations and a shared resonant body on the pairs; one compute thread, channels-last, bf16
     "speedrun": dict(loss="nt_xent", loss_kwargs=dict(tau=0.2), head=True, optimizer="adamw", delta=0.05,
-                     steps=600, checkpoint_every=100),
+                     wave_augment="reference", body=3, threads=1, channels_last=True, precision="bf16",
+                     steps=900, checkpoint_every=100),
     # Cherep & Singh 2025: ResNet-18, no head, alignment + uniformity, batch 768, ≈ 23k steps, SGD 0.12·B/256, no augmentations
     "doppelganger": dict(source="synth", delta=0.25, views="none", encoder="resnet18", head=False, loss="align_uniform",
                          optimizer="doppelganger", batch_size=768, steps=23_000, workers=8, precision="bf16",
