@@ -142,13 +142,13 @@ def test_experiment_respects_lock(data, tmp_path, monkeypatch):
     from doppelnb.pretrain import PretrainConfig
     tasks, cache = [T.load_task(data / "toy")], tmp_path / "cache"
     out = cache / "dg"
-    for f in ("ensure_pretrained", "evaluate_features", "supervised_upper_bound"):
+    for f in ("ensure_pretrained", "score_features", "supervised_upper_bound"):
         monkeypatch.setattr(X, f, lambda *a, f=f, **k: pytest.fail(f"{f} started"))
     other = hold_lock(out)
     try:
-        runs = [lambda: X.run_experiment("dg", PretrainConfig(steps=2), tasks, (0,), cache),
-                lambda: X.run_experiment("dg", None, tasks, (0,), cache, mode="logmel"),
-                lambda: X.run_supervised("dg", "small_cnn", tasks, steps=1, seeds=(0,), cache_dir=cache)]
+        runs = [lambda: X.run_experiment("dg", PretrainConfig(steps=2), tasks, k=2, cache_dir=cache),
+                lambda: X.run_experiment("dg", None, tasks, k=2, cache_dir=cache, mode="logmel"),
+                lambda: X.run_supervised("dg", "small_cnn", tasks, k=2, cache_dir=cache, steps=1)]
         for run in runs:
             with pytest.raises(RunLockedError, match=f"pid {other.pid}") as e:
                 run()
