@@ -30,8 +30,8 @@ __all__ = ['C_GRID', 'K_GRID', 'PROBES', 'FOLD_GROUPS', 'task_logmels', 'clip_pa
            'logmel_stats_features', 'prediction_scores', 'linear_probe', 'knn_probe', 'check_task', 'evaluate_features',
            'majority_rate', 'task_rows', 'summarize', 'evaluate_encoders', 'evaluate_encoder', 'cached_logmels',
            'fold_tasks', 'kfold_scores', 'encoder_features', 'score_features', 'score_encoder', 'score_logmel_stats',
-           'paired_differences', 'plot_paired', 'discover_tasks', 'resolve_tasks', 'check_writable', 'eval_cli',
-           'format_results']
+           'paired_differences', 'plot_paired', 'fold_table', 'interval_table', 'discover_tasks', 'resolve_tasks',
+           'check_writable', 'eval_cli', 'format_results']
 
 # %% ../nbs/06_eval.ipynb #9cb31e5d
 def task_logmels(task: Task, frontend: LogMel | None = None, progress: bool = True) -> list:
@@ -322,6 +322,20 @@ def plot_paired(diffs: pd.DataFrame, ax=None, title: str = ""):
     ax.set(xlabel="accuracy difference (points; mean over folds, 95 % interval)", title=title)
     ax.figure.tight_layout()
     return ax.figure
+
+# %% ../nbs/06_eval.ipynb #6e38ab4d
+def fold_table(scores: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
+    "`metric` in %, mean ± std over folds: one row per method, one column per task, in the order of `scores`."
+    g = scores.groupby(["method", "task"], sort=False)[metric]
+    cell = (100 * g.mean()).map("{:.1f}".format) + " ± " + (100 * g.std(ddof=1)).map("{:.1f}".format)
+    return cell.unstack("task").reindex(index=list(dict.fromkeys(scores.method)), columns=list(dict.fromkeys(scores.task)))
+
+def interval_table(diffs: pd.DataFrame) -> pd.DataFrame:
+    "Paired differences (`paired_differences` rows) in points, 'mean [low, high]': one row per 'method − reference', one column per task."
+    cell = lambda r: f"{100 * r['mean']:+.1f} [{100 * r['low']:+.1f}, {100 * r['high']:+.1f}]"
+    t = diffs.assign(value=diffs.apply(cell, axis=1), row=diffs.method + " − " + diffs.reference)
+    return t.pivot(index="row", columns="task", values="value").reindex(index=list(dict.fromkeys(t.row)),
+                                                                        columns=list(dict.fromkeys(t.task)))
 
 # %% ../nbs/06_eval.ipynb #f788b9bd
 def discover_tasks(data="data") -> list:

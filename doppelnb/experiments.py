@@ -28,8 +28,8 @@ from .tasks import Task, group_kfold
 
 # %% auto #0
 __all__ = ['MODES', 'fold_chance', 'ExperimentRun', 'run_experiment', 'supervised_upper_bound', 'run_supervised', 'compare',
-           'fold_table', 'paired_rows', 'interval_table', 'run_times', 'plot_comparison', 'delta_table', 'best_delta',
-           'plot_delta_sweep', 'embedding_projection', 'plot_projection', 'experiment_plan', 'plan_controls']
+           'paired_rows', 'run_times', 'plot_comparison', 'delta_table', 'best_delta', 'plot_delta_sweep',
+           'embedding_projection', 'plot_projection', 'experiment_plan', 'plan_controls']
 
 # %% ../nbs/10_experiments.ipynb #d42d68d7
 MODES = ("pretrain", "random", "logmel")
@@ -170,22 +170,9 @@ def compare(runs) -> pd.DataFrame:
             raise ValueError(f"compare: {runs[0].name!r} and {r.name!r} were scored on different folds (tasks, k or seed)")
     return pd.concat([r.scores for r in runs], ignore_index=True)
 
-def fold_table(scores: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
-    "`metric` in %, mean ± std over folds: one row per task, one column per method, in the order of `scores`."
-    g = scores.groupby(["task", "method"], sort=False)[metric]
-    cell = (100 * g.mean()).map("{:.1f}".format) + " ± " + (100 * g.std(ddof=1)).map("{:.1f}".format)
-    return cell.unstack("method").reindex(index=list(dict.fromkeys(scores.task)), columns=list(dict.fromkeys(scores.method)))
-
 def paired_rows(scores: pd.DataFrame, pairs, metric: str = "accuracy") -> pd.DataFrame:
     "`evaluate.paired_differences` of each `(method, reference)` of `pairs` on the same folds, stacked: what `evaluate.plot_paired` draws."
     return pd.concat([paired_differences(scores, m, r, metric) for m, r in pairs], ignore_index=True)
-
-def interval_table(diffs: pd.DataFrame) -> pd.DataFrame:
-    "Paired differences (`paired_rows`) in points, 'mean [low, high]' with the 95 % interval: one row per 'method − reference', one column per task."
-    cell = lambda r: f"{100 * r['mean']:+.1f} [{100 * r['low']:+.1f}, {100 * r['high']:+.1f}]"
-    t = diffs.assign(value=diffs.apply(cell, axis=1), row=diffs.method + " − " + diffs.reference)
-    return t.pivot(index="row", columns="task", values="value").reindex(index=list(dict.fromkeys(t.row)),
-                                                                        columns=list(dict.fromkeys(t.task)))
 
 def run_times(runs) -> pd.DataFrame:
     "Wall time of each run when it was computed (cached runs report their original times; None is left out): pretraining and probing, in s."

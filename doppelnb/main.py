@@ -27,8 +27,8 @@ ENCODER_FILE = "small_cnn_doppelgangers.pt"
 
 # %% auto #0
 __all__ = ['ENCODER_FILE', 'MAIN_OPTIONS', 'environment_info', 'MainConfig', 'prepare_tasks', 'pretrain_runs', 'method_names',
-           'evaluate_runs', 'accuracy_table', 'paired_table', 'plot_results', 'run_main', 'markdown_table',
-           'model_card', 'main_parser', 'main_cli', 'shipped_checkpoint', 'embed_file']
+           'evaluate_runs', 'plot_results', 'run_main', 'markdown_table', 'model_card', 'main_parser', 'main_cli',
+           'shipped_checkpoint', 'embed_file']
 
 # %% ../nbs/11_main.ipynb #a960ed40
 def environment_info() -> dict:
@@ -131,19 +131,6 @@ def evaluate_runs(cfg: MainConfig, models: dict, tasks: list):
     return scores, paired
 
 # %% ../nbs/11_main.ipynb #b220a9f5
-def accuracy_table(scores) -> "pd.DataFrame":
-    "Accuracy in %, mean ± std over folds, one row per method, one column per task."
-    g = scores.groupby(["method", "task"], sort=False).accuracy
-    table = (100 * g.mean()).round(1).astype(str) + " ± " + (100 * g.std(ddof=1)).round(1).astype(str)
-    return table.unstack("task").loc[list(dict.fromkeys(scores.method))]
-
-def paired_table(paired) -> "pd.DataFrame":
-    "Paired differences in points, `mean [low, high]`, one row per reference, one column per task."
-    cell = lambda r: f"{100 * r['mean']:+.1f} [{100 * r['low']:+.1f}, {100 * r['high']:+.1f}]"
-    t = paired.assign(value=paired.apply(cell, axis=1), row=lambda d: d.method + " − " + d.reference)
-    return t.pivot(index="row", columns="task", values="value").loc[list(dict.fromkeys(t.row)),
-                                                                    list(dict.fromkeys(t.task))]
-
 def plot_results(scores):
     "Seaborn bar plot of probe accuracy per task and method: mean over folds, whiskers one standard deviation."
     import matplotlib.pyplot as plt
@@ -166,7 +153,7 @@ def run_main(cfg: MainConfig | None = None, log=print) -> dict:
 def _run_main(cfg: MainConfig, out: Path, log) -> dict:
     import soundfile as sf
     from doppelnb.checkpoint import load_pretrained, save_checkpoint
-    from doppelnb.evaluate import plot_paired
+    from doppelnb.evaluate import fold_table, interval_table, plot_paired
     (out / "pairs").mkdir(exist_ok=True)
     timings, started = {}, time.perf_counter()
     tick = lambda name, t0: timings.__setitem__(name, round(time.perf_counter() - t0, 1))
@@ -180,7 +167,7 @@ def _run_main(cfg: MainConfig, out: Path, log) -> dict:
 
     atomic_write(out / "scores.csv", scores.to_csv(index=False))
     atomic_write(out / "paired.csv", paired.to_csv(index=False))
-    table, diffs = accuracy_table(scores), paired_table(paired)
+    table, diffs = fold_table(scores), interval_table(paired)
     atomic_write(out / "results.md", markdown_table(table) + "\n" + markdown_table(diffs))
     model, ckpt = loaded["recipe"]
     save_checkpoint(out / ENCODER_FILE, model.encoder, ckpt["encoder"], ckpt.get("encoder_kwargs"),

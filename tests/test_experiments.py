@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 
 from doppelnb import experiments as X
 from doppelnb.checkpoint import read_checkpoint
-from doppelnb.evaluate import kfold_scores, plot_paired
+from doppelnb.evaluate import fold_table, interval_table, kfold_scores, plot_paired
 from doppelnb.pretrain import PretrainConfig, delta_control
 from doppelnb.fixtures import make_fixture_task
 from doppelnb.tasks import load_task
@@ -114,7 +114,7 @@ def test_modes_supervised_pairs_and_figures(task, noisy, tmp_path):
         assert sup[sup.task == t.name].chance.tolist() == X.fold_chance(t, K, 0)
     table = X.compare(runs)
     assert list(dict.fromkeys(table.method)) == ["stats", "random", "sup"]
-    assert X.fold_table(table).shape == (2, 3)
+    assert fold_table(table).shape == (3, 2)
     assert runs[0].scores[runs[0].scores.task == task.name].accuracy.mean() > 0.8   # the fixture is learnable from log-mel stats
     diffs = X.paired_rows(table, [("stats", "random"), ("sup", "random")])
     assert len(diffs) == 2 * len(tasks) and set(diffs.folds) == {K}
@@ -122,7 +122,7 @@ def test_modes_supervised_pairs_and_figures(task, noisy, tmp_path):
          - table[(table.task == "noisy") & (table.method == "random")].accuracy.to_numpy())
     row = diffs[(diffs.task == "noisy") & (diffs.method == "stats")].iloc[0]
     assert row["mean"] == pytest.approx(d.mean()) and row.low < row["mean"] < row.high
-    assert X.interval_table(diffs).shape == (2, 2)
+    assert interval_table(diffs).shape == (2, 2)
     plot_paired(diffs); X.plot_comparison(table)
     sweep = X.delta_table({0.0: runs[1], 1.0: runs[0]})
     means = 100 * sweep.groupby(["task", "delta"]).accuracy.mean().loc["noisy"]
