@@ -30,8 +30,8 @@ __all__ = ['C_GRID', 'K_GRID', 'PROBES', 'FOLD_GROUPS', 'task_logmels', 'clip_pa
            'logmel_stats_features', 'prediction_scores', 'linear_probe', 'knn_probe', 'check_task', 'evaluate_features',
            'majority_rate', 'task_rows', 'summarize', 'evaluate_encoders', 'evaluate_encoder', 'cached_logmels',
            'fold_tasks', 'kfold_scores', 'encoder_features', 'score_features', 'score_encoder', 'score_logmel_stats',
-           'paired_differences', 'plot_paired', 'fold_table', 'interval_table', 'discover_tasks', 'resolve_tasks',
-           'check_writable', 'eval_cli', 'format_results']
+           'paired_differences', 'plot_paired', 'fold_table', 'interval_text', 'interval_table', 'discover_tasks',
+           'resolve_tasks', 'check_writable', 'eval_cli', 'format_results']
 
 # %% ../nbs/06_eval.ipynb #9cb31e5d
 def task_logmels(task: Task, frontend: LogMel | None = None, progress: bool = True) -> list:
@@ -330,10 +330,13 @@ def fold_table(scores: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
     cell = (100 * g.mean()).map("{:.1f}".format) + " ± " + (100 * g.std(ddof=1)).map("{:.1f}".format)
     return cell.unstack("task").reindex(index=list(dict.fromkeys(scores.method)), columns=list(dict.fromkeys(scores.task)))
 
+def interval_text(mean: float, low: float, high: float) -> str:
+    "A difference with its interval in points: 'mean [low, high]' (inputs as fractions)."
+    return f"{100 * mean:+.1f} [{100 * low:+.1f}, {100 * high:+.1f}]"
+
 def interval_table(diffs: pd.DataFrame) -> pd.DataFrame:
     "Paired differences (`paired_differences` rows) in points, 'mean [low, high]': one row per 'method − reference', one column per task."
-    cell = lambda r: f"{100 * r['mean']:+.1f} [{100 * r['low']:+.1f}, {100 * r['high']:+.1f}]"
-    t = diffs.assign(value=diffs.apply(cell, axis=1), row=diffs.method + " − " + diffs.reference)
+    t = diffs.assign(value=[interval_text(r.mean, r.low, r.high) for r in diffs.itertuples()], row=diffs.method + " − " + diffs.reference)
     return t.pivot(index="row", columns="task", values="value").reindex(index=list(dict.fromkeys(t.row)),
                                                                         columns=list(dict.fromkeys(t.task)))
 

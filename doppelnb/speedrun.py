@@ -17,7 +17,7 @@ from torch import nn
 
 from .bench import benchmark_pretrain
 from .checkpoint import read_checkpoint, save_checkpoint
-from .evaluate import (encoder_features, fold_tasks, interval_table, kfold_scores, linear_probe, paired_differences,
+from .evaluate import (encoder_features, fold_tasks, interval_text, kfold_scores, linear_probe, paired_differences,
                                plot_paired, score_encoder, score_logmel_stats)
 from .model import build_encoder, mean_max_pool
 from .files import atomic_write
@@ -250,7 +250,7 @@ def search_table(scores: pd.DataFrame, references=("random init",), controls: di
         for ref in refs:
             label = "− control" if controls and ref == controls.get(method) else f"− {ref}"
             for d in paired_differences(scores, method, ref).itertuples():
-                row[f"{d.task} {label}"] = f"{100 * d.mean:+.1f} [{100 * d.low:+.1f}, {100 * d.high:+.1f}]"
+                row[f"{d.task} {label}"] = interval_text(d.mean, d.low, d.high)
         rows.append(row)
     return pd.DataFrame(rows).set_index("method")
 
