@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import sys
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -143,14 +144,15 @@ def plot_results(scores):
     return fig
 
 # %% ../nbs/11_main.ipynb #089c8e23
-def run_main(cfg: MainConfig | None = None, log=print) -> dict:
-    "The main job: data → pretrain the recipe and its δ = 1 control → k-fold evaluation → `cfg.out`/ (tables, figures, checkpoint, card)."
+def run_main(cfg: MainConfig | None = None, log=print, command: str | None = None) -> dict:
+    """The main job: data → pretrain the recipe and its δ = 1 control → k-fold evaluation → `cfg.out`/ (tables, figures, checkpoint,
+    card). `command`: the command line that asked for it, recorded in `run.json` and the model card."""
     cfg = (cfg or MainConfig()).validate()
     out = Path(cfg.out)
     with run_lock(out, what="doppelnb_main", name=".main.lock"):
-        return _run_main(cfg, out, log)
+        return _run_main(cfg, out, log, command)
 
-def _run_main(cfg: MainConfig, out: Path, log) -> dict:
+def _run_main(cfg: MainConfig, out: Path, log, command: str | None = None) -> dict:
     import soundfile as sf
     from doppelnb.checkpoint import load_pretrained, save_checkpoint
     from doppelnb.evaluate import fold_table, interval_table, plot_paired
@@ -187,7 +189,8 @@ def _run_main(cfg: MainConfig, out: Path, log) -> dict:
     atomic_write(out / "pairs_grid.png", lambda p: fig.savefig(p, format="png", dpi=110))
     plt.close("all")
     tick("examples", t0)
-    record = dict(config=asdict(cfg), data=data_status, runs={k: str(v) for k, v in runs.items()}, environment=environment_info(),
+    record = dict(command=command or "doppelnb.main.run_main (Python)", config=asdict(cfg), data=data_status,
+                  runs={k: str(v) for k, v in runs.items()}, environment=environment_info(),
                   timings_s=timings, seconds=round(time.perf_counter() - started, 1),
                   train_seconds={k: round(c["elapsed"], 1) for k, (_, c) in loaded.items()},
                   finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
@@ -237,7 +240,7 @@ def model_card(record: dict, table, diffs, n_params: int) -> str:
         "pairs that share nothing, so the first row is the part of the effect that the doppelgängers "
         "themselves cause:",
         markdown_table(diffs),
-        f"Produced by `bash scripts/main.sh` (`doppelnb_main`) on {record['finished'][:10]}; configuration, "
+        f"Produced by `{record.get('command', 'doppelnb_main')}` on {record['finished'][:10]}; configuration, "
         f"versions and timings in `run.json`.", ""])
 
 # %% ../nbs/11_main.ipynb #2b5da987
@@ -265,7 +268,8 @@ def main_cli(argv=None):
         pcfg, _ = config_from_args(a, default_preset="speedrun")
         defaults = MainConfig().pretrain
         pcfg = replace(pcfg, **{k: getattr(defaults, k) for k in ("workers", "device") if k not in a})
-        record = run_main(MainConfig(**own, pretrain=pcfg))
+        command = shlex.join(["doppelnb_main", *map(str, sys.argv[1:] if argv is None else argv)])
+        record = run_main(MainConfig(**own, pretrain=pcfg), command=command)
     except (ValueError, OSError, RunLockError) as e: p.exit(2, f"doppelnb_main: error: {e}\n")
     print(f"\ndoppelnb main job (seed {pcfg.seed}) → {record['config']['out']}/ in {record['seconds']:.0f} s "
           f"{record['timings_s']}")

@@ -20,6 +20,7 @@ def test_main_cli_end_to_end(tmp_path):
     assert json.loads((out / "pretrain_control" / "config.json").read_text())["delta"] == 1.0
     card = (out / "model_card.md").read_text()
     assert "NT-Xent" in card and "δ = 0.05" in card and "3 group-disjoint folds" in card
+    assert record["command"].startswith("doppelnb_main --out") and f"`{record['command']}`" in card   # how to reproduce it
 
 
 def test_main_cli_rejects_bad_arguments_before_any_work(tmp_path):
