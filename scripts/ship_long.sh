@@ -6,14 +6,22 @@
 # after a kill). Extra arguments go to doppelnb_main.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-curve=results/speedrun/curves/ntxent-head-adamw-d0.05-wave-body-fast
+entry=ntxent-head-adamw-d0.05-wave-body-fast
+curve=results/speedrun/curves/$entry
 out=results/long
+steps=16000
 mkdir -p "$out"
 for link in "pretrain:$curve" "pretrain_control:$curve ~ctrl"; do
     name=${link%%:*}; run=${link#*:}
-    if [ ! -e "$out/$name" ] && [ -f "$run/last.pt" ]; then ln -s "$(realpath "$run")" "$out/$name"; fi
+    [ -e "$out/$name" ] || [ ! -f "$run/last.pt" ] && continue
+    # a curve run stopped half-way resumes with its own command, which scores its remaining points
+    if ! grep -q "^$steps," "$run/curve.csv" 2>/dev/null; then
+        echo "ship_long: $run has not reached step $steps; finish it first: .venv/bin/doppelnb_speedrun --curve $entry" >&2
+        exit 2
+    fi
+    ln -s "$(realpath "$run")" "$out/$name"
 done
-.venv/bin/doppelnb_main --steps 16000 --out "$out" --no-build "$@"
+.venv/bin/doppelnb_main --steps "$steps" --out "$out" --no-build "$@"
 cp "$out"/{small_cnn_doppelgangers.pt,model_card.md,run.json,scores.csv,paired.csv} checkpoints/
 cp "$out/small_cnn_doppelgangers.pt" doppelnb/weights/
 echo "shipped: checkpoints/ and doppelnb/weights/ now hold the encoder of $out (card: checkpoints/model_card.md)"
