@@ -205,6 +205,9 @@ SEARCH = {  # name: overrides of BASE (the CPU default recipe); "~ctrl" runs the
     "ntxent-head-adamw-d0.05-safe-body-fast ~ctrl": {},
     "ntxent-head-adamw-d0.05-s1": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05, seed=1),
     "ntxent-head-adamw-d0.02-s1": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.02, seed=1),
+    "ntxent-head-adamw-d0.05-wave-s1": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05, wave_augment="reference", seed=1),
+    "ntxent-head-adamw-d0.05-wave-mix-s1": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05, wave_augment="reference",
+                                                nebula="default+drum", seed=1),
 }
 
 def run_plan(plan: dict, base_steps: int, tasks, root="results/speedrun", base: PretrainConfig = BASE, only=None, log=print) -> pd.DataFrame:
