@@ -33,8 +33,9 @@ def _check_patches(x: torch.Tensor, name: str = "x") -> torch.Tensor:
 
 def mix_back(x: torch.Tensor, background: torch.Tensor, lam, config: LogMelConfig = DOPPELGANGER,
              silence_tol: float = 1e-3) -> torch.Tensor:
-    """Mix log-mel patches `x` `[..., frames, bands]` with `background` (same shape) in the linear power domain:
-    (1 − λ)·x + λ·(E(x)/E(b))·b, back to log. `lam` is a number or one value per patch (shape `x.shape[:-2]`)."""
+    """Mix log-mel patches `x` `[..., frames, bands]` with `background` (same shape) in the linear power
+    domain: (1 − λ)·x + λ·(E(x)/E(b))·b, back to log. `lam` is a number or one value per patch (shape
+    `x.shape[:-2]`)."""
     if not torch.is_tensor(x) or not x.is_floating_point() or x.ndim < 2:
         raise ValueError(f"x: expected floating-point log-mel patches [..., frames, bands], got "
                          f"{tuple(getattr(x, 'shape', ()))}")
@@ -51,7 +52,8 @@ def mix_back(x: torch.Tensor, background: torch.Tensor, lam, config: LogMelConfi
     # power / base^(exponent·M) with M = max(0, largest value): every value ≤ 1, no overflow
     def scaled_power(logmel):
         m = logmel.amax(dim=(-2, -1), keepdim=True).clamp_min(0)
-        linear = (logmel - m).mul_(ln_base).exp_().sub_(config.log_offset * torch.exp(-m * ln_base)).clamp_min_(0)
+        linear = ((logmel - m).mul_(ln_base).exp_().sub_(config.log_offset * torch.exp(-m * ln_base))
+                  .clamp_min_(0))
         return (linear.square_() if exponent == 2 else linear), m
     px, mx = scaled_power(x)
     pb, _ = scaled_power(background)
@@ -64,15 +66,16 @@ def mix_back(x: torch.Tensor, background: torch.Tensor, lam, config: LogMelConfi
     linear = mixed.sqrt_() if exponent == 2 else mixed
     floor = config.log_offset * torch.exp(-mx * ln_base)                  # ε scaled alike
     out = linear.add_(floor).log_()
-    if not bool((floor > 0).all()):  # ε underflowed for a patch louder than ~1e36: its empty bins are silence
+    # ε underflowed for a patch louder than ~1e36: its empty bins are silence
+    if not bool((floor > 0).all()):
         out = torch.where(torch.isneginf(out), (config.log_silence - mx) * ln_base, out)
     out = out.div_(ln_base).add_(mx) if ln_base != 1 else out.add_(mx)
     return torch.where(lam == 0, x, out)
 
 # %% ../nbs/02_augment.ipynb #538d85cc
 def sample_backgrounds(clip_ids: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """For each patch `i` (of clip `clip_ids[i]`), the index of a background patch from another clip; the patches of one clip get
-    distinct backgrounds. Drawn on the CPU; returned on the device of `clip_ids`."""
+    """For each patch `i` (of clip `clip_ids[i]`), the index of a background patch from another clip; the
+    patches of one clip get distinct backgrounds. Drawn on the CPU; returned on the device of `clip_ids`."""
     clip_ids = torch.as_tensor(clip_ids)
     if clip_ids.ndim != 1 or clip_ids.dtype.is_floating_point:
         raise ValueError(f"clip_ids: expected a 1-D integer tensor (one clip id per patch), got "
@@ -105,17 +108,20 @@ def _check_p(p, name: str = "p") -> float:
 def _range(value, name: str, low: float = -math.inf, high: float = math.inf) -> tuple[float, float]:
     "A `(min, max)` pair (a single number `v` means `(v, v)`) within [low, high]."
     pair = (value, value) if isinstance(value, (int, float)) and not isinstance(value, bool) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in pair) or not (low <= pair[0] <= pair[1] <= high):
+    if (len(pair) != 2 or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in pair)
+            or not (low <= pair[0] <= pair[1] <= high)):
         raise ValueError(f"{name}: expected (min, max) with {low} <= min <= max <= {high}, got {value!r}")
     return float(pair[0]), float(pair[1])
 
 class MixBack(nn.Module):
-    "Mix-back: each patch gets a background from another clip of the batch at λ ~ U(0, α) (Fonseca et al. 2021, Eq. 1)."
+    """Mix-back: each patch gets a background from another clip of the batch at λ ~ U(0, α) (Fonseca et al.
+    2021, Eq. 1)."""
     def __init__(self, alpha: float = 0.05, config: LogMelConfig = DOPPELGANGER):
         super().__init__()
         self.alpha, self.config = _check_p(alpha, "alpha"), config
 
-    def sample(self, clip_ids: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample(self, clip_ids: torch.Tensor,
+               generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         "Background indices and λ for each patch (CPU)."
         return sample_backgrounds(clip_ids, generator), torch.rand(len(clip_ids),
                                                                    generator=generator) * self.alpha
@@ -134,7 +140,8 @@ class MixBack(nn.Module):
 
 # %% ../nbs/02_augment.ipynb #e8046b76
 class Augmentation(nn.Module):
-    "Base of the spectrogram augmentations: with probability `p` per patch, apply `transform` with parameters drawn by `sample`."
+    """Base of the spectrogram augmentations: with probability `p` per patch, apply `transform` with
+    parameters drawn by `sample`."""
     def __init__(self, p: float = 1.0):
         super().__init__()
         self.p = _check_p(p)
@@ -159,7 +166,8 @@ class Augmentation(nn.Module):
 
 # %% ../nbs/02_augment.ipynb #702a9228
 class RandomResizedCrop(Augmentation):
-    "Crop a random area fraction `scale` with aspect `ratio` (relative to the patch) and resize it back to the patch (bilinear)."
+    """Crop a random area fraction `scale` with aspect `ratio` (relative to the patch) and resize it back to
+    the patch (bilinear)."""
     def __init__(self, p: float = 1.0, scale=(0.8, 1.0), ratio=(3 / 4, 4 / 3), attempts: int = 10):
         super().__init__(p)
         self.scale, self.ratio = _range(scale, "scale", 1e-6, 1.0), _range(ratio, "ratio", 1e-6)
@@ -170,7 +178,8 @@ class RandomResizedCrop(Augmentation):
     def sample(self, n, frames, bands, generator):
         area = self.scale[0] + (self.scale[1] - self.scale[0]) * torch.rand(n, self.attempts,
                                                                             generator=generator)
-        log_r = math.log(self.ratio[0]) + (math.log(self.ratio[1]) - math.log(self.ratio[0])) * torch.rand(n, self.attempts, generator=generator)
+        log_r = (math.log(self.ratio[0]) + (math.log(self.ratio[1]) - math.log(self.ratio[0]))
+                 * torch.rand(n, self.attempts, generator=generator))
         # fractions of the bands and of the frames
         width, height = (area * log_r.exp()).sqrt(), (area / log_r.exp()).sqrt()
         fits = (width <= 1) & (height <= 1)
@@ -178,7 +187,8 @@ class RandomResizedCrop(Augmentation):
         found = fits.any(1)
         width = torch.where(found, width.gather(1, first)[:, 0], torch.ones(n))
         height = torch.where(found, height.gather(1, first)[:, 0], torch.ones(n))
-        top, left = torch.rand(n, generator=generator) * (1 - height), torch.rand(n, generator=generator) * (1 - width)
+        top, left = (torch.rand(n, generator=generator) * (1 - height),
+                     torch.rand(n, generator=generator) * (1 - width))
         return dict(width=width, height=height, top=top, left=left)
 
     def transform(self, x, params):
@@ -196,7 +206,8 @@ class RandomResizedCrop(Augmentation):
 
 # %% ../nbs/02_augment.ipynb #3b5f7a38
 class RandomShift(Augmentation):
-    "Circular delay by ⌊U(1, max_time)⌋ frames and circular upward shift by ⌊U(1, max_freq)⌋ bands (uclser20's shifts)."
+    """Circular delay by ⌊U(1, max_time)⌋ frames and circular upward shift by ⌊U(1, max_freq)⌋ bands
+    (uclser20's shifts)."""
     def __init__(self, p: float = 1.0, max_time: int = 30, max_freq: int = 10):
         super().__init__(p)
         for name, v in (("max_time", max_time), ("max_freq", max_freq)):
@@ -205,7 +216,8 @@ class RandomShift(Augmentation):
         self.max_time, self.max_freq = max_time, max_freq
 
     def sample(self, n, frames, bands, generator):
-        draw = lambda m: (1 + torch.rand(n, generator=generator) * (m - 1)).long() if m > 1 else torch.zeros(n, dtype=torch.long)
+        draw = (lambda m: (1 + torch.rand(n, generator=generator) * (m - 1)).long() if m > 1
+                else torch.zeros(n, dtype=torch.long))
         return dict(time=draw(self.max_time), freq=draw(self.max_freq))
 
     def transform(self, x, params):
@@ -219,13 +231,15 @@ class RandomShift(Augmentation):
 
 # %% ../nbs/02_augment.ipynb #e4031404
 class Compression(Augmentation):
-    "Multiply the log-spectrogram by a factor ~ U(low, high) per patch (uclser20's compander; `(0.75, 1)` in the best setting)."
+    """Multiply the log-spectrogram by a factor ~ U(low, high) per patch (uclser20's compander; `(0.75, 1)` in
+    the best setting)."""
     def __init__(self, p: float = 1.0, factor=(0.75, 1.0)):
         super().__init__(p)
         self.factor = _range(factor, "factor", 0.0)
 
     def sample(self, n, frames, bands, generator):
-        return dict(factor=self.factor[0] + (self.factor[1] - self.factor[0]) * torch.rand(n, generator=generator))
+        return dict(factor=self.factor[0] + (self.factor[1] - self.factor[0])
+                    * torch.rand(n, generator=generator))
 
     def transform(self, x, params): return x * params["factor"].to(x.dtype)[:, None, None]
     def extra_repr(self): return f"p={self.p}, factor={self.factor}"
@@ -248,7 +262,8 @@ class GaussianNoise(Augmentation):
 
 # %% ../nbs/02_augment.ipynb #8459514a
 class SpecAugment(Augmentation):
-    "`n_freq` frequency and `n_time` time masks of width ~ U(0, max width), as torchaudio's `mask_along_axis_iid`, seeded; filled with `mask_value`."
+    """`n_freq` frequency and `n_time` time masks of width ~ U(0, max width), as torchaudio's
+    `mask_along_axis_iid`, seeded; filled with `mask_value`."""
     def __init__(self, p: float = 1.0, n_freq: int = 2, freq_width: int = 20, n_time: int = 2,
                  time_width: int = 20, mask_value="min"):
         super().__init__(p)
@@ -256,9 +271,11 @@ class SpecAugment(Augmentation):
                         ("time_width", time_width)):
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise ValueError(f"{name}: a non-negative integer, got {v!r}")
-        if not (mask_value in ("min", "mean") or (isinstance(mask_value, (int, float)) and not isinstance(mask_value, bool))):
+        if not (mask_value in ("min", "mean")
+                or (isinstance(mask_value, (int, float)) and not isinstance(mask_value, bool))):
             raise ValueError(f"mask_value: 'min', 'mean' or a number, got {mask_value!r}")
-        self.n_freq, self.freq_width, self.n_time, self.time_width, self.mask_value = n_freq, freq_width, n_time, time_width, mask_value
+        self.n_freq, self.freq_width, self.n_time, self.time_width, self.mask_value = (
+            n_freq, freq_width, n_time, time_width, mask_value)
 
     def sample(self, n, frames, bands, generator):
         u = lambda k: torch.rand(k, n, generator=generator)
@@ -272,7 +289,8 @@ class SpecAugment(Augmentation):
         start = u_start * (size - width)
         lo, hi = start.long()[..., None], (start.long() + width.long())[..., None]
         pos = torch.arange(size, device=u_width.device)
-        return ((pos >= lo) & (pos < hi)).any(0) if len(u_width) else torch.zeros(u_width.shape[1], size, dtype=torch.bool, device=u_width.device)
+        return (((pos >= lo) & (pos < hi)).any(0) if len(u_width)
+                else torch.zeros(u_width.shape[1], size, dtype=torch.bool, device=u_width.device))
 
     def transform(self, x, params):
         n, frames, bands = x.shape
@@ -284,11 +302,13 @@ class SpecAugment(Augmentation):
         return torch.where(mt[:, :, None] | mf[:, None, :], value, x)
 
     def extra_repr(self):
-        return f"p={self.p}, freq {self.n_freq}×≤{self.freq_width}, time {self.n_time}×≤{self.time_width}, value={self.mask_value}"
+        return (f"p={self.p}, freq {self.n_freq}×≤{self.freq_width}, time "
+                f"{self.n_time}×≤{self.time_width}, value={self.mask_value}")
 
 # %% ../nbs/02_augment.ipynb #8f2347e6
 class GaussianBlur(Augmentation):
-    "Separable Gaussian blur, `kernel_size` taps, σ ~ U(sigma) per patch and axis (frames, bands), reflect padding."
+    """Separable Gaussian blur, `kernel_size` taps, σ ~ U(sigma) per patch and axis (frames, bands), reflect
+    padding."""
     def __init__(self, p: float = 1.0, kernel_size: int = 5, sigma=(0.1, 2.0)):
         super().__init__(p)
         if not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
@@ -321,7 +341,8 @@ class GaussianBlur(Augmentation):
 PRESETS = ("fonseca", "all", "mix-back", "none")
 
 class ViewPipeline(nn.Module):
-    "Mix-back (α = `mix_alpha`; `None` or 0 to skip) followed by `augmentations`, applied per patch to a batch in one call, seeded."
+    """Mix-back (α = `mix_alpha`; `None` or 0 to skip) followed by `augmentations`, applied per patch to a
+    batch in one call, seeded."""
     def __init__(self, mix_alpha: float | None = 0.05, augmentations: Sequence[Augmentation] = (),
                  config: LogMelConfig = DOPPELGANGER):
         super().__init__()
@@ -333,7 +354,8 @@ class ViewPipeline(nn.Module):
 
     @classmethod
     def preset(cls, name: str = "fonseca", config: LogMelConfig = DOPPELGANGER) -> "ViewPipeline":
-        "`fonseca` (best setting of Fonseca et al.), `all` (mix-back + all six augmentations), `mix-back` or `none`."
+        """`fonseca` (best setting of Fonseca et al.), `all` (mix-back + all six augmentations), `mix-back` or
+        `none`."""
         if name == "fonseca": return cls(0.05, [RandomResizedCrop(), Compression(), GaussianNoise()], config)
         if name == "all":
             return cls(0.05,
@@ -345,7 +367,8 @@ class ViewPipeline(nn.Module):
 
     def forward(self, x: torch.Tensor, clip_ids: torch.Tensor | None = None,
                 generator: torch.Generator | int | None = None) -> torch.Tensor:
-        "Views of patches `x` `[n, frames, bands]` (or `[n, 1, frames, bands]`); `clip_ids[i]`: the clip of patch `i` (default: all different)."
+        """Views of patches `x` `[n, frames, bands]` (or `[n, 1, frames, bands]`); `clip_ids[i]`: the clip of
+        patch `i` (default: all different)."""
         if isinstance(generator, (int, np.integer)): generator = torch.Generator().manual_seed(int(generator))
         x3 = _check_patches(x)
         # one stream per module
@@ -355,8 +378,10 @@ class ViewPipeline(nn.Module):
         for i, aug in enumerate(self.augmentations, 1): x3 = aug(x3, stream(i))
         return x3.reshape(x.shape)
 
-    def views(self, view_a: torch.Tensor, view_b: torch.Tensor, generator: torch.Generator | int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        "The two views of `B` clips from their two patch sets `[B, frames, bands]` each (patch `i` of both: clip `i`)."
+    def views(self, view_a: torch.Tensor, view_b: torch.Tensor,
+              generator: torch.Generator | int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The two views of `B` clips from their two patch sets `[B, frames, bands]` each (patch `i` of both:
+        clip `i`)."""
         if not torch.is_tensor(view_a) or not torch.is_tensor(view_b) or view_a.shape != view_b.shape:
             raise ValueError(f"view_a, view_b: expected two tensors of one shape, got "
                              f"{tuple(getattr(view_a, 'shape', ()))} and "

@@ -27,8 +27,8 @@ from .evaluate import embed_logmels, evaluate_encoders, format_results, resolve_
 from .features import DOPPELGANGER, LogMel
 from .model import DEFAULT_ENCODER, ENCODERS, build_encoder, build_model, get_loss
 from .fixtures import write_audio_folder
-from .pretrain import (PRECISIONS, SOURCES, PretrainConfig, _flag_kind, _message, autocast, make_optimizer, make_stream,
-                               pretrain)
+from .pretrain import (PRECISIONS, SOURCES, PretrainConfig, _flag_kind, _message, autocast,
+                               make_optimizer, make_stream, pretrain)
 from .synth import DoppelgangerSynth, build_synth
 
 # %% auto #0
@@ -38,7 +38,8 @@ __all__ = ['time_calls', 'benchmark_synth', 'synth_bench_cli', 'benchmark_views'
 
 # %% ../nbs/09_bench.ipynb #3e8c182a
 def time_calls(fn, repeats: int, warmup: int = 0, device="cpu") -> list[float]:
-    "Seconds of each of `repeats` calls `fn(i)` (i counting on from the `warmup` untimed calls), synchronizing a CUDA `device`."
+    """Seconds of each of `repeats` calls `fn(i)` (i counting on from the `warmup` untimed calls),
+    synchronizing a CUDA `device`."""
     device = torch.device(device)
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
     times = []
@@ -48,12 +49,14 @@ def time_calls(fn, repeats: int, warmup: int = 0, device="cpu") -> list[float]:
     return times
 
 # %% ../nbs/09_bench.ipynb #4d4f467a
-def benchmark_synth(batch_size: int = 128, repeats: int = 10, device="cpu", delta: float = 0.25, sample_rate: int = 16000,
-                    duration: float = 1.0, warmup: int = 2) -> dict:
-    "Time raw torchsynth Voice rendering against the pair generator at `batch_size`; returns throughputs (× realtime) and their ratio."
+def benchmark_synth(batch_size: int = 128, repeats: int = 10, device="cpu", delta: float = 0.25,
+                    sample_rate: int = 16000, duration: float = 1.0, warmup: int = 2) -> dict:
+    """Time raw torchsynth Voice rendering against the pair generator at `batch_size`; returns throughputs (×
+    realtime) and their ratio."""
     device = torch.device(device)
     raw = build_synth("voice", "default", batch_size, sample_rate, duration, 480, device)
-    gen = DoppelgangerSynth(delta=delta, batch_size=batch_size // 2, sample_rate=sample_rate, duration=duration, device=device)
+    gen = DoppelgangerSynth(delta=delta, batch_size=batch_size // 2, sample_rate=sample_rate,
+                            duration=duration, device=device)
     def run_raw():
         with torch.no_grad():
             raw.randomize(); return raw.output()
@@ -64,16 +67,19 @@ def benchmark_synth(batch_size: int = 128, repeats: int = 10, device="cpu", delt
     rendered = gen.stats["rendered_pairs"] * 2 / (warmup + repeats)
     gen_rendered_xrt = seconds(rendered) / float(np.median(gen_times))
     gen_delivered_xrt = seconds(2 * gen.batch_size) / float(np.median(gen_times))
-    return dict(device=str(device) if device.type != "cuda" else torch.cuda.get_device_name(device), threads=torch.get_num_threads(),
-                batch_sounds=batch_size, pairs_per_batch=gen.batch_size, spare_pairs=gen.spares, raw_xrt=raw_xrt,
-                pairs_rendered_xrt=gen_rendered_xrt, pairs_delivered_xrt=gen_delivered_xrt, ratio_rendered=gen_rendered_xrt / raw_xrt,
-                ratio_delivered=gen_delivered_xrt / raw_xrt, rejected=gen.stats["rejected_silent"] + gen.stats["rejected_nonfinite"],
+    return dict(device=str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),
+                threads=torch.get_num_threads(), batch_sounds=batch_size, pairs_per_batch=gen.batch_size,
+                spare_pairs=gen.spares, raw_xrt=raw_xrt, pairs_rendered_xrt=gen_rendered_xrt,
+                pairs_delivered_xrt=gen_delivered_xrt, ratio_rendered=gen_rendered_xrt / raw_xrt,
+                ratio_delivered=gen_delivered_xrt / raw_xrt,
+                rejected=gen.stats["rejected_silent"] + gen.stats["rejected_nonfinite"],
                 torch=torch.__version__)
 
 def synth_bench_cli(argv=None):
     "Command line: print raw torchsynth vs doppelgänger-pair rendering throughput."
     p = argparse.ArgumentParser(prog="doppelnb_bench_synth", description=synth_bench_cli.__doc__)
-    p.add_argument("--batch-sizes", type=int, nargs="+", default=[128], help="sounds per batch (the pair generator renders half as many pairs)")
+    p.add_argument("--batch-sizes", type=int, nargs="+", default=[128],
+                   help="sounds per batch (the pair generator renders half as many pairs)")
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--json", help="also write the results to this JSON file")
@@ -81,9 +87,10 @@ def synth_bench_cli(argv=None):
     results = []
     for bs in a.batch_sizes:
         r = benchmark_synth(bs, a.repeats, a.device); results.append(r)
-        print(f"[{r['device']}, {r['threads']} threads] batch {bs} × 1 s @ 16 kHz: raw Voice {r['raw_xrt']:,.0f}× realtime | "
-              f"pairs rendered {r['pairs_rendered_xrt']:,.0f}× (ratio {r['ratio_rendered']:.3f}) | "
-              f"pairs delivered {r['pairs_delivered_xrt']:,.0f}× (ratio {r['ratio_delivered']:.3f})", flush=True)
+        print(f"[{r['device']}, {r['threads']} threads] batch {bs} × 1 s @ 16 kHz: raw Voice "
+              f"{r['raw_xrt']:,.0f}× realtime | pairs rendered {r['pairs_rendered_xrt']:,.0f}× (ratio "
+              f"{r['ratio_rendered']:.3f}) | pairs delivered {r['pairs_delivered_xrt']:,.0f}× (ratio "
+              f"{r['ratio_delivered']:.3f})", flush=True)
     if a.json: Path(a.json).write_text(json.dumps(results, indent=2))
 
 # %% ../nbs/09_bench.ipynb #9dd1a892
@@ -98,25 +105,32 @@ def _load_factory(spec: str):
         obj = getattr(obj, part)
     return obj
 
-def benchmark_views(batch_size: int = 256, frames: int = 96, bands: int = 64, repeats: int = 20, warmup: int = 3, device="cpu",
-                    preset: str = "all", encoder: nn.Module | None = None, seed: int = 0) -> dict:
-    """Time `ViewPipeline.preset(preset)` on `batch_size` log-mel patches `[frames, bands]` (two per clip), per stage and in total;
-    with an `encoder`, also its forward + backward on the same batch `[batch, 1, frames, bands]` and the ratio. Times in ms (median)."""
-    if batch_size < 4 or batch_size % 2: raise ValueError(f"batch_size: an even number >= 4, got {batch_size}")
+def benchmark_views(batch_size: int = 256, frames: int = 96, bands: int = 64, repeats: int = 20,
+                    warmup: int = 3, device="cpu", preset: str = "all", encoder: nn.Module | None = None,
+                    seed: int = 0) -> dict:
+    """Time `ViewPipeline.preset(preset)` on `batch_size` log-mel patches `[frames, bands]` (two per clip),
+    per stage and in total; with an `encoder`, also its forward + backward on the same batch
+    `[batch, 1, frames, bands]` and the ratio. Times in ms (median)."""
+    if batch_size < 4 or batch_size % 2:
+        raise ValueError(f"batch_size: an even number >= 4, got {batch_size}")
     device = torch.device(device)
     g = torch.Generator().manual_seed(seed)
-    x = (torch.randn(batch_size, frames, bands, generator=g) * 1.5 - 2.0).to(device)      # log-mel-like values
+    # log-mel-like values
+    x = (torch.randn(batch_size, frames, bands, generator=g) * 1.5 - 2.0).to(device)
     clip_ids = torch.arange(batch_size // 2).repeat(2)
     pipe = ViewPipeline.preset(preset)
     timed = lambda fn: 1e3 * float(np.median(time_calls(fn, repeats, warmup, device)))
     with torch.no_grad():
         stages = {}
-        if pipe.mix is not None: stages["mix-back"] = timed(lambda i: pipe.mix(x, clip_ids, torch.Generator().manual_seed(i)))
-        for aug in pipe.augmentations: stages[type(aug).__name__] = timed(lambda i: aug(x, torch.Generator().manual_seed(i)))
+        if pipe.mix is not None:
+            stages["mix-back"] = timed(lambda i: pipe.mix(x, clip_ids, torch.Generator().manual_seed(i)))
+        for aug in pipe.augmentations:
+            stages[type(aug).__name__] = timed(lambda i: aug(x, torch.Generator().manual_seed(i)))
         total = timed(lambda i: pipe(x, clip_ids, i))
-    result = dict(device=str(device) if device.type != "cuda" else torch.cuda.get_device_name(device), threads=torch.get_num_threads(),
-                  batch=batch_size, patch=[frames, bands], preset=preset, views_ms=total, patches_per_s=batch_size / total * 1e3,
-                  stages_ms=stages, torch=torch.__version__)
+    result = dict(device=str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),
+                  threads=torch.get_num_threads(), batch=batch_size, patch=[frames, bands], preset=preset,
+                  views_ms=total, patches_per_s=batch_size / total * 1e3, stages_ms=stages,
+                  torch=torch.__version__)
     if encoder is not None:
         encoder = encoder.to(device).train()
         inp = x[:, None]
@@ -129,7 +143,8 @@ def benchmark_views(batch_size: int = 256, frames: int = 96, bands: int = 64, re
     return result
 
 def views_bench_cli(argv=None):
-    "Command line: time the view pipeline (mix-back + augmentations) on a batch of log-mel patches; optionally against an encoder."
+    """Command line: time the view pipeline (mix-back + augmentations) on a batch of log-mel patches;
+    optionally against an encoder."""
     p = argparse.ArgumentParser(prog="doppelnb_bench_views", description=views_bench_cli.__doc__)
     p.add_argument("--batch-size", type=int, default=256, help="patches per batch (two per clip)")
     p.add_argument("--frames", type=int, default=96); p.add_argument("--bands", type=int, default=64)
@@ -137,13 +152,17 @@ def views_bench_cli(argv=None):
     p.add_argument("--preset", default="all", choices=PRESETS)
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--encoder", default="doppelnb.model:SmallCNN", help="MODULE:CALLABLE returning an nn.Module that takes [batch, 1, frames, bands], e.g. doppelnb.model:<factory>")
+    p.add_argument("--encoder", default="doppelnb.model:SmallCNN",
+                   help="MODULE:CALLABLE returning an nn.Module that takes [batch, 1, frames, bands], e.g. "
+                        "doppelnb.model:<factory>")
     p.add_argument("--json", help="also write the result to this JSON file")
     a = p.parse_args(argv)
     try:
-        if a.batch_size < 4 or a.batch_size % 2: raise ValueError(f"batch-size: an even number >= 4, got {a.batch_size}")
+        if a.batch_size < 4 or a.batch_size % 2:
+            raise ValueError(f"batch-size: an even number >= 4, got {a.batch_size}")
         if a.repeats < 1 or a.warmup < 0: raise ValueError("repeats: >= 1 and warmup: >= 0")
-        if a.device.startswith("cuda") and not torch.cuda.is_available(): raise ValueError("device: cuda requested but no GPU is available")
+        if a.device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError("device: cuda requested but no GPU is available")
         if a.threads is not None:
             if a.threads < 1: raise ValueError(f"threads: >= 1, got {a.threads}")
             torch.set_num_threads(a.threads)
@@ -152,10 +171,12 @@ def views_bench_cli(argv=None):
     except (ValueError, RuntimeError) as e:
         p.exit(2, f"doppelnb_bench_views: error: {e}\n")
     stages = ", ".join(f"{k} {v:.1f}" for k, v in r["stages_ms"].items())
-    print(f"[{r['device']}, {r['threads']} threads] views ({r['preset']}) on {r['batch']} patches {r['patch'][0]}×{r['patch'][1]}: "
-          f"{r['views_ms']:.1f} ms/batch, {r['patches_per_s']:,.0f} patches/s  (stages, ms: {stages})")
+    print(f"[{r['device']}, {r['threads']} threads] views ({r['preset']}) on {r['batch']} patches "
+          f"{r['patch'][0]}×{r['patch'][1]}: {r['views_ms']:.1f} ms/batch, {r['patches_per_s']:,.0f} "
+          f"patches/s  (stages, ms: {stages})")
     if "encoder_ms" in r:
-        print(f"encoder {r['encoder']} forward+backward: {r['encoder_ms']:.1f} ms/batch; views / encoder = {r['ratio']:.3f}")
+        print(f"encoder {r['encoder']} forward+backward: {r['encoder_ms']:.1f} ms/batch; views / encoder = "
+              f"{r['ratio']:.3f}")
     if a.json: Path(a.json).write_text(json.dumps(r, indent=2))
 
 # %% ../nbs/09_bench.ipynb #5fb8dc7f
@@ -165,7 +186,8 @@ def _malloc_trim():
     except (OSError, AttributeError): pass
 
 class _PeakRSS:
-    "Context manager: peak resident set size above the level at entry, sampled every `interval` s on a thread (`.peak_mb`)."
+    """Context manager: peak resident set size above the level at entry, sampled every `interval` s on a
+    thread (`.peak_mb`)."""
     def __init__(self, interval: float = 0.001): self.interval, self.peak_mb = interval, 0.0
     def __enter__(self):
         import psutil
@@ -181,12 +203,16 @@ class _PeakRSS:
         self.peak = max(self.peak, self.process.memory_info().rss)
         self.peak_mb = (self.peak - self.base) / 2**20
 
-def benchmark_encoders(batch_size: int = 128, names=None, device="cpu", repeats: int = 3, warmup: int = 1, amp: bool = False,
-                       channels_last: bool = False, n_frames: int = 96, n_mels: int = 64, seed: int = 0, verbose: bool = True) -> list[dict]:
-    "Forward + backward throughput (patches/s) and peak memory of each encoder in `names` (default: all) at `batch_size`; prints a table."
+def benchmark_encoders(batch_size: int = 128, names=None, device="cpu", repeats: int = 3, warmup: int = 1,
+                       amp: bool = False, channels_last: bool = False, n_frames: int = 96, n_mels: int = 64,
+                       seed: int = 0, verbose: bool = True) -> list[dict]:
+    """Forward + backward throughput (patches/s) and peak memory of each encoder in `names` (default: all) at
+    `batch_size`; prints a table."""
     names = list(ENCODERS) if names is None else [names] if isinstance(names, str) else list(names)
-    for name in names: build_encoder(name) if name not in ENCODERS else None  # unknown names fail before any timing
-    if repeats < 1 or warmup < 0 or batch_size < 1: raise ValueError("repeats and batch_size must be ≥ 1, warmup ≥ 0")
+    # unknown names fail before any timing
+    for name in names: build_encoder(name) if name not in ENCODERS else None
+    if repeats < 1 or warmup < 0 or batch_size < 1:
+        raise ValueError("repeats and batch_size must be ≥ 1, warmup ≥ 0")
     device = torch.device(device)
     cuda = device.type == "cuda"
     amp_dtype = torch.bfloat16 if (not cuda or torch.cuda.is_bf16_supported()) else torch.float16
@@ -194,7 +220,8 @@ def benchmark_encoders(batch_size: int = 128, names=None, device="cpu", repeats:
     rows = []
     for name in names:
         model = build_encoder(name, seed=seed).to(device).train().to(memory_format=memory_format)
-        x = torch.randn(batch_size, 1, n_frames, n_mels, generator=torch.Generator().manual_seed(seed)).to(device).contiguous(memory_format=memory_format)
+        x = (torch.randn(batch_size, 1, n_frames, n_mels, generator=torch.Generator().manual_seed(seed))
+             .to(device).contiguous(memory_format=memory_format))
         scaler = torch.amp.GradScaler("cuda", enabled=cuda and amp and amp_dtype == torch.float16)
         def step():
             model.zero_grad(set_to_none=True)
@@ -202,23 +229,29 @@ def benchmark_encoders(batch_size: int = 128, names=None, device="cpu", repeats:
                 out = model(x)
             scaler.scale(out.float().pow(2).mean()).backward()
         _malloc_trim()
-        if cuda: torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats(device); base = torch.cuda.memory_allocated(device)
+        if cuda:
+            torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats(device)
+            base = torch.cuda.memory_allocated(device)
         with (nullcontext() if cuda else _PeakRSS()) as rss:
             times = time_calls(lambda i: step(), repeats, warmup, device)
         peak_mb = (torch.cuda.max_memory_allocated(device) - base) / 2**20 if cuda else rss.peak_mb
         step_s = float(np.median(times))
-        rows.append(dict(encoder=name, params_M=sum(p.numel() for p in model.parameters()) / 1e6, batch=batch_size, patch=f"{n_frames}x{n_mels}",
-                         device=torch.cuda.get_device_name(device) if cuda else f"cpu ({torch.get_num_threads()} threads)",
-                         amp=str(amp_dtype).replace("torch.", "") if amp else "off", channels_last=channels_last,
-                         step_s=step_s, patches_per_s=batch_size / step_s, peak_mem_MB=peak_mb))
+        rows.append(dict(encoder=name, params_M=sum(p.numel() for p in model.parameters()) / 1e6,
+                         batch=batch_size, patch=f"{n_frames}x{n_mels}",
+                         device=torch.cuda.get_device_name(device) if cuda
+                             else f"cpu ({torch.get_num_threads()} threads)",
+                         amp=str(amp_dtype).replace("torch.", "") if amp else "off",
+                         channels_last=channels_last, step_s=step_s, patches_per_s=batch_size / step_s,
+                         peak_mem_MB=peak_mb))
         del model, x
         if verbose: print(_format_row(rows[-1]), flush=True)
     return rows
 
 def _format_row(r: dict) -> str:
-    return (f"{r['encoder']:>10} | {r['params_M']:6.2f} M params | batch {r['batch']} × {r['patch']} | {r['device']} | amp {r['amp']}"
-            f"{' | channels-last' if r['channels_last'] else ''} | {r['step_s']:7.3f} s/step | {r['patches_per_s']:8.1f} patches/s | "
-            f"peak {r['peak_mem_MB']:8.1f} MB")
+    return (f"{r['encoder']:>10} | {r['params_M']:6.2f} M params | batch {r['batch']} × {r['patch']} | "
+            f"{r['device']} | amp {r['amp']}{' | channels-last' if r['channels_last'] else ''} | "
+            f"{r['step_s']:7.3f} s/step | {r['patches_per_s']:8.1f} patches/s | peak "
+            f"{r['peak_mem_MB']:8.1f} MB")
 
 def model_bench_cli(argv=None):
     "Command line: forward + backward throughput and peak memory of the encoders."
@@ -230,24 +263,28 @@ def model_bench_cli(argv=None):
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--warmup", type=int, default=1)
-    p.add_argument("--amp", action="store_true", help="autocast (bfloat16, or float16 with a GradScaler where bf16 is unsupported)")
+    p.add_argument("--amp", action="store_true",
+                   help="autocast (bfloat16, or float16 with a GradScaler where bf16 is unsupported)")
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--json", help="also write the results to this JSON file")
     a = p.parse_args(argv)
     if a.threads: torch.set_num_threads(a.threads)
     try:
-        rows = benchmark_encoders(a.batch_size, a.encoders, a.device, a.repeats, a.warmup, a.amp, a.channels_last, a.frames, a.mels)
+        rows = benchmark_encoders(a.batch_size, a.encoders, a.device, a.repeats, a.warmup, a.amp,
+                                  a.channels_last, a.frames, a.mels)
     except ValueError as e:
         p.exit(2, f"doppelnb_bench_model: error: {e}\n")
     if a.json: Path(a.json).write_text(json.dumps(dict(torch=torch.__version__, results=rows), indent=2))
 
 # %% ../nbs/09_bench.ipynb #b97f5f1c
-def benchmark_embedding(names=None, n_clips: int = 128, seconds: float = 1.0, batch_size: int = 256, repeats: int = 2,
-                        device="cpu") -> pd.DataFrame:
-    "Clips per second through log-mel + frozen encoder, per encoder of `names` (default: all of `ENCODERS`), best of `repeats`."
+def benchmark_embedding(names=None, n_clips: int = 128, seconds: float = 1.0, batch_size: int = 256,
+                        repeats: int = 2, device="cpu") -> pd.DataFrame:
+    """Clips per second through log-mel + frozen encoder, per encoder of `names` (default: all of `ENCODERS`),
+    best of `repeats`."""
     frontend = LogMel(DOPPELGANGER).to(device)
-    audio = torch.randn(n_clips, int(seconds * frontend.config.sample_rate), generator=torch.Generator().manual_seed(0)) * 0.1
+    audio = torch.randn(n_clips, int(seconds * frontend.config.sample_rate),
+                        generator=torch.Generator().manual_seed(0)) * 0.1
     rows = []
     for name in names or list(ENCODERS):
         encoder = build_encoder(name, seed=0)
@@ -255,16 +292,19 @@ def benchmark_embedding(names=None, n_clips: int = 128, seconds: float = 1.0, ba
             with torch.inference_mode(): lms = list(frontend(audio.to(device)).cpu())
             embed_logmels(encoder, lms, frontend.config.patch_frames, batch_size, device=device)
         best = min(time_calls(run, repeats, warmup=1, device=device))
-        rows.append(dict(encoder=name, embed_dim=encoder.embed_dim, clip_seconds=seconds, clips_per_s=n_clips / best,
-                         threads=torch.get_num_threads()))
+        rows.append(dict(encoder=name, embed_dim=encoder.embed_dim, clip_seconds=seconds,
+                         clips_per_s=n_clips / best, threads=torch.get_num_threads()))
     return pd.DataFrame(rows)
 
 def eval_bench_cli(argv=None):
-    "Console script `doppelnb_bench_eval`: embedding throughput per encoder; with --probe, wall time of the full probe over data/."
-    p = argparse.ArgumentParser(prog="doppelnb_bench_eval", description="Embedding throughput and full-probe wall time on this machine.")
+    """Console script `doppelnb_bench_eval`: embedding throughput per encoder; with --probe, wall time of the
+    full probe over data/."""
+    p = argparse.ArgumentParser(prog="doppelnb_bench_eval",
+                                description="Embedding throughput and full-probe wall time on this machine.")
     p.add_argument("--encoders", nargs="+", default=list(ENCODERS), choices=list(ENCODERS))
     p.add_argument("--clips", type=int, default=128)
-    p.add_argument("--probe", action="store_true", help="also time the full probe of the default encoder over every task in --data")
+    p.add_argument("--probe", action="store_true",
+                   help="also time the full probe of the default encoder over every task in --data")
     p.add_argument("--data", default="data")
     p.add_argument("--out", default=None, help="CSV for the probe results")
     args = p.parse_args(argv)
@@ -274,40 +314,49 @@ def eval_bench_cli(argv=None):
         try: tasks = resolve_tasks(["all"], args.data)
         except ValueError as e: print(f"doppelnb_bench_eval: {e}", file=sys.stderr); return 2
         t0 = time.perf_counter()
-        results = evaluate_encoders({f"{DEFAULT_ENCODER} (random init)": build_encoder(DEFAULT_ENCODER, seed=0)}, tasks, progress=False)
+        results = evaluate_encoders(
+            {f"{DEFAULT_ENCODER} (random init)": build_encoder(DEFAULT_ENCODER, seed=0)}, tasks,
+            progress=False)
         wall = time.perf_counter() - t0
         print(format_results(results).to_string())
-        print(f"full probe ({len(tasks)} tasks, {sum(map(len, tasks))} clips, 3 seeds, linear + kNN, 2 feature sets): {wall:.0f} s "
-              f"on {torch.get_num_threads()} threads")
-        if args.out: Path(args.out).parent.mkdir(parents=True, exist_ok=True); results.to_csv(args.out, index=False)
+        print(f"full probe ({len(tasks)} tasks, {sum(map(len, tasks))} clips, 3 seeds, linear + kNN, 2 "
+              f"feature sets): {wall:.0f} s on {torch.get_num_threads()} threads")
+        if args.out:
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True); results.to_csv(args.out, index=False)
     return 0
 
 # %% ../nbs/09_bench.ipynb #ac145b7e
-def benchmark_pretrain(source: str = "synth", steps: int = 20, warmup: int = 3, audio_dir=None, **overrides) -> dict:
-    "Time `steps` steps of `pretrain` with `source` (`overrides` are config knobs); steps/s, pairs/s and data-wait fraction after `warmup`."
+def benchmark_pretrain(source: str = "synth", steps: int = 20, warmup: int = 3, audio_dir=None,
+                       **overrides) -> dict:
+    """Time `steps` steps of `pretrain` with `source` (`overrides` are config knobs); steps/s, pairs/s and
+    data-wait fraction after `warmup`."""
     if steps <= warmup: raise ValueError(f"steps: must exceed warmup ({warmup}), got {steps}")
     with tempfile.TemporaryDirectory() as tmp:
         if source == "audio" and audio_dir is None:
             audio_dir = write_audio_folder(Path(tmp) / "clips", n=max(64, overrides.get("batch_size", 64)))
-        cfg = PretrainConfig(**{**dict(source=source, audio_dir=str(audio_dir) if audio_dir else None, steps=steps,
-                                       checkpoint_every=steps, progress=False, tensorboard=False, out=str(Path(tmp) / "run")), **overrides})
+        cfg = PretrainConfig(**{**dict(source=source, audio_dir=str(audio_dir) if audio_dir else None,
+                                       steps=steps, checkpoint_every=steps, progress=False, tensorboard=False,
+                                       out=str(Path(tmp) / "run")), **overrides})
         if source == "audio" and "views" not in overrides: cfg = replace(cfg, views="fonseca")
         r = pretrain(cfg)
     data, total = (np.array(x) for x in zip(*r["timings"][warmup:]))
     device = next(r["model"].parameters()).device
-    return dict(source=source, encoder=cfg.encoder, batch=cfg.batch_size, views=cfg.views, workers=cfg.workers, data_on=cfg.data_on,
-                precision=cfg.precision, device=torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({cfg.threads or torch.get_num_threads()} threads)",
-                steps_timed=len(total), steps_per_s=len(total) / total.sum(), pairs_per_s=cfg.batch_size * len(total) / total.sum(),
+    return dict(source=source, encoder=cfg.encoder, batch=cfg.batch_size, views=cfg.views,
+                workers=cfg.workers, data_on=cfg.data_on, precision=cfg.precision,
+                device=torch.cuda.get_device_name(device) if device.type == "cuda"
+                    else f"cpu ({cfg.threads or torch.get_num_threads()} threads)", steps_timed=len(total),
+                steps_per_s=len(total) / total.sum(), pairs_per_s=cfg.batch_size * len(total) / total.sum(),
                 data_wait=float(data.sum() / total.sum()), step_ms=1e3 * float(np.median(total)))
 
 def parse_variant(spec: str) -> dict:
-    """`'channels_last=true,precision=bf16'` → `{'channels_last': True, 'precision': 'bf16'}`: config knobs, each value read
-    as its `PretrainConfig` field's type (true/false, numbers, JSON for dicts, text)."""
+    """`'channels_last=true,precision=bf16'` → `{'channels_last': True, 'precision': 'bf16'}`: config knobs,
+    each value read as its `PretrainConfig` field's type (true/false, numbers, JSON for dicts, text)."""
     kinds, out = {f.name: _flag_kind(f) for f in fields(PretrainConfig)}, {}
     for item in filter(None, (s.strip() for s in spec.split(","))):
         key, eq, value = item.partition("=")
         key = key.strip().replace("-", "_")
-        if not eq or key not in kinds: raise ValueError(f"variants: {item!r} is not KNOB=VALUE with a knob of PretrainConfig")
+        if not eq or key not in kinds:
+            raise ValueError(f"variants: {item!r} is not KNOB=VALUE with a knob of PretrainConfig")
         kind, value = kinds[key], value.strip()
         try:
             if kind == "bool":
@@ -315,42 +364,51 @@ def parse_variant(spec: str) -> dict:
                 out[key] = value.lower() in ("true", "1")
             elif kind in ("json", "list"): out[key] = json.loads(value)
             else: out[key] = kind(value)
-        except ValueError: raise ValueError(f"variants: {key}={value!r} is not a valid {getattr(kind, '__name__', kind)}") from None
+        except ValueError:
+            raise ValueError(
+                f"variants: {key}={value!r} is not a valid {getattr(kind, '__name__', kind)}") from None
     if not out: raise ValueError(f"variants: an empty variant {spec!r}")
     return out
 
 def _bench_line(r: dict, target_steps: int) -> str:
-    return (f"[{r['device']}] {r['source']:>5} | {r['encoder']} batch {r['batch']} views {r['views']} | {r['workers']} workers | "
-            f"{r['steps_per_s']:.2f} steps/s | {r['pairs_per_s']:,.0f} pairs/s | data wait {r['data_wait']:.1%} | "
-            f"{target_steps} steps ≈ {r['projected_hours']:.2f} h")
+    return (f"[{r['device']}] {r['source']:>5} | {r['encoder']} batch {r['batch']} views {r['views']} | "
+            f"{r['workers']} workers | {r['steps_per_s']:.2f} steps/s | {r['pairs_per_s']:,.0f} pairs/s | "
+            f"data wait {r['data_wait']:.1%} | {target_steps} steps ≈ {r['projected_hours']:.2f} h")
 
 def pretrain_bench_cli(argv=None):
-    """Command line: steps/s, pairs/s and data-wait fraction of the pretraining loop for the synthetic and real-audio sources;
-    with `--variants`, each variant (config knobs over the baseline flags) runs after the baseline and prints its pairs/s ratio."""
+    """Command line: steps/s, pairs/s and data-wait fraction of the pretraining loop for the synthetic and
+    real-audio sources; with `--variants`, each variant (config knobs over the baseline flags) runs after the
+    baseline and prints its pairs/s ratio."""
     p = argparse.ArgumentParser(prog="doppelnb_bench_pretrain", description=pretrain_bench_cli.__doc__)
     p.add_argument("--sources", nargs="+", default=list(SOURCES), choices=SOURCES)
     p.add_argument("--steps", type=int, default=20); p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=64); p.add_argument("--encoder", default="small_cnn")
     p.add_argument("--workers", type=int, default=1); p.add_argument("--device", default="auto")
-    p.add_argument("--precision", default="32", choices=PRECISIONS); p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--precision", default="32", choices=PRECISIONS)
+    p.add_argument("--channels-last", action="store_true")
     p.add_argument("--data-on", default="workers", choices=("workers", "device"))
     p.add_argument("--audio-dir", help="real-audio folder (default: generated WAVs in a temporary folder)")
     p.add_argument("--variants", nargs="+", default=[], metavar="KNOB=VALUE[,KNOB=VALUE]",
-                   help="configurations to compare with the baseline (the flags above), e.g. 'channels_last=true,precision=bf16' "
-                        "'workers=2': each runs after the baseline, in this process, and prints its pairs/s ratio to it")
+                   help="configurations to compare with the baseline (the flags above), e.g. "
+                        "'channels_last=true,precision=bf16' 'workers=2': each runs after the baseline, in "
+                        "this process, and prints its pairs/s ratio to it")
     p.add_argument("--base", default="", metavar="KNOB=VALUE[,KNOB=VALUE]",
-                   help="more config knobs of the baseline (and so of every variant), e.g. 'wave_augment=reference,head=true'")
-    p.add_argument("--rounds", type=int, default=1, help="alternate baseline and variants this many times; ratios per round, "
-                   "then the median (fairer on a machine shared with other jobs)")
-    p.add_argument("--target-steps", type=int, default=23_000, help="steps of a full run, for the projected time")
+                   help="more config knobs of the baseline (and so of every variant), e.g. "
+                        "'wave_augment=reference,head=true'")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="alternate baseline and variants this many times; ratios per round, "
+                        "then the median (fairer on a machine shared with other jobs)")
+    p.add_argument("--target-steps", type=int, default=23_000,
+                   help="steps of a full run, for the projected time")
     p.add_argument("--json", help="also write the results to this JSON file")
     a = p.parse_args(argv)
     rows = []
     try:
         if a.rounds < 1: raise ValueError(f"rounds: at least 1, got {a.rounds}")
         variants = [(v, parse_variant(v)) for v in a.variants]
-        base = dict(batch_size=a.batch_size, encoder=a.encoder, workers=a.workers, device=a.device, precision=a.precision,
-                    channels_last=a.channels_last, data_on=a.data_on, **(parse_variant(a.base) if a.base else {}))
+        base = dict(batch_size=a.batch_size, encoder=a.encoder, workers=a.workers, device=a.device,
+                    precision=a.precision, channels_last=a.channels_last, data_on=a.data_on,
+                    **(parse_variant(a.base) if a.base else {}))
         for source, round_ in ((s, i) for s in a.sources for i in range(a.rounds)):
             baseline = None
             for name, overrides in [("baseline", {})] + variants:
@@ -364,14 +422,17 @@ def pretrain_bench_cli(argv=None):
     except (ValueError, OSError) as e:
         p.exit(2, f"doppelnb_bench_pretrain: error: {_message(e)}\n")
     if a.rounds > 1:
-        summary = pd.DataFrame(rows).groupby(["source", "variant"], sort=False)[["pairs_per_s", "ratio"]].median()
+        summary = (pd.DataFrame(rows).groupby(["source", "variant"], sort=False)[["pairs_per_s", "ratio"]]
+                   .median())
         for (source, name), r in summary.iterrows():
-            print(f"median of {a.rounds} rounds | {source:>5} | {name}: {r.pairs_per_s:,.0f} pairs/s, × {r.ratio:.2f} vs baseline")
+            print(f"median of {a.rounds} rounds | {source:>5} | {name}: {r.pairs_per_s:,.0f} pairs/s, × "
+                  f"{r.ratio:.2f} vs baseline")
     if a.json: Path(a.json).write_text(json.dumps(rows, indent=2))
 
 # %% ../nbs/09_bench.ipynb #prof0cd1
 def _clock(fn, times: dict, stage: str):
-    "`fn`, adding its wall-clock seconds under `stage` in `times`; a module stays itself (its `forward` is timed), attributes and all."
+    """`fn`, adding its wall-clock seconds under `stage` in `times`; a module stays itself (its `forward` is
+    timed), attributes and all."""
     if isinstance(fn, nn.Module):
         fn.forward = _clock(fn.forward, times, stage)
         return fn
@@ -382,21 +443,26 @@ def _clock(fn, times: dict, stage: str):
     return timed
 
 def gemm_gflops(dtype=torch.float32, n: int = 2048, repeats: int = 5) -> float:
-    "A practical compute peak of this process's threads: GFLOP/s of an `n` × `n` matrix product in `dtype` (median of `repeats`)."
+    """A practical compute peak of this process's threads: GFLOP/s of an `n` × `n` matrix product in `dtype`
+    (median of `repeats`)."""
     a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
     return 2 * n**3 / float(np.median(time_calls(lambda i: a @ b, repeats, warmup=1))) / 1e9
 
 def profile_step(cfg: PretrainConfig, steps: int = 6, warmup: int = 2) -> pd.Series:
-    """Median seconds per stage of a training step of `cfg` in one process (no data worker): synthesis, waveform augmentation,
-    log-mel, views, the rest of the batch (patches), forward (with the loss), backward, optimizer; then `total`, the encoder's
-    `GFLOP` per step (forward + backward) and the `GFLOP/s` it achieves in forward + backward."""
+    """Median seconds per stage of a training step of `cfg` in one process (no data worker): synthesis,
+    waveform augmentation, log-mel, views, the rest of the batch (patches), forward (with the loss), backward,
+    optimizer; then `total`, the encoder's `GFLOP` per step (forward + backward) and the `GFLOP/s` it achieves
+    in forward + backward."""
     from torch.utils.flop_counter import FlopCounterMode
     stream, times = make_stream(cfg), {}
     for synth in getattr(stream, "synths", []): synth.batch = _clock(synth.batch, times, "synthesis")
-    if getattr(stream, "wave_augment", None) is not None: stream.wave_augment = _clock(stream.wave_augment, times, "wave augment")
-    stream.logmel, stream.views = _clock(stream.logmel, times, "log-mel"), _clock(stream.views, times, "views")
+    if getattr(stream, "wave_augment", None) is not None:
+        stream.wave_augment = _clock(stream.wave_augment, times, "wave augment")
+    stream.logmel, stream.views = (_clock(stream.logmel, times, "log-mel"),
+                                   _clock(stream.views, times, "views"))
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    model = build_model(cfg.encoder, cfg.head, cfg.head_hidden, cfg.head_out, **cfg.encoder_kwargs).to(memory_format=fmt).train()
+    model = build_model(cfg.encoder, cfg.head, cfg.head_hidden, cfg.head_out,
+                        **cfg.encoder_kwargs).to(memory_format=fmt).train()
     optimizer, _ = make_optimizer(cfg, model)
     loss_fn, cpu = get_loss(cfg.loss, **cfg.loss_kwargs), torch.device("cpu")
     def forward(x):

@@ -19,8 +19,9 @@ __all__ = ['BODY_SETTINGS', 'body_response', 'band_centres', 'draw_body', 'apply
 BODY_SETTINGS = 3  # normalized settings per resonance: log-frequency, gain, log-Q
 
 def body_response(settings: torch.Tensor, freqs: torch.Tensor, sample_rate: int = 16000) -> torch.Tensor:
-    """Log magnitude `[B, F]` at `freqs` (Hz) of bodies with normalized `settings` `[B, 3·K]` in [0, 1]: per resonance a centre
-    100 Hz–6 kHz (log scale), a gain −12…+18 dB and a Q 0.7–5 (log scale); zero-mean over `freqs` (a shape, not a level)."""
+    """Log magnitude `[B, F]` at `freqs` (Hz) of bodies with normalized `settings` `[B, 3·K]` in [0, 1]: per
+    resonance a centre 100 Hz–6 kHz (log scale), a gain −12…+18 dB and a Q 0.7–5 (log scale);
+    zero-mean over `freqs` (a shape, not a level)."""
     if settings.ndim != 2 or settings.shape[1] % BODY_SETTINGS or not settings.shape[1]:
         raise ValueError(f"settings: expected [batch, 3·resonances], got {tuple(settings.shape)}")
     u = settings.double().clamp(0, 1)
@@ -42,14 +43,18 @@ def band_centres(logmel: LogMel) -> torch.Tensor:
     return (fb * freqs[:, None]).sum(0) / fb.sum(0).clamp_min(1e-12)
 
 # %% ../nbs/01a_body.ipynb #567ed68c
-def draw_body(n: int, resonances: int, delta: float, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    "Normalized settings `[n, 3·resonances]` of the two views' bodies: θ uniform in [0, 1], each view's perturbed by δ."
-    if not isinstance(resonances, int) or resonances < 1: raise ValueError(f"body: resonances must be an integer >= 1, got {resonances!r}")
+def draw_body(n: int, resonances: int, delta: float,
+              generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Normalized settings `[n, 3·resonances]` of the two views' bodies: θ uniform in [0, 1], each view's
+    perturbed by δ."""
+    if not isinstance(resonances, int) or resonances < 1:
+        raise ValueError(f"body: resonances must be an integer >= 1, got {resonances!r}")
     theta = torch.rand(n, BODY_SETTINGS * resonances, generator=generator)
     return perturb(theta, delta, generator)
 
 def apply_body(logmel_values: torch.Tensor, settings: torch.Tensor, logmel: LogMel) -> torch.Tensor:
     "Log-mels `[B, frames, bands]` of `logmel`'s front end through bodies with `settings` `[B, 3·K]`."
     c = logmel.config
-    gain = body_response(settings, band_centres(logmel), c.sample_rate).exp() ** c.power          # magnitude or power
+    # magnitude or power
+    gain = body_response(settings, band_centres(logmel), c.sample_rate).exp() ** c.power
     return to_log(to_linear(logmel_values, c) * gain[:, None, :].to(logmel_values), c)

@@ -62,25 +62,30 @@ def _vlq(n: int) -> bytes:
     return bytes(reversed(out))
 
 def write_midi(path, notes, channel: int = 0):
-    "Write a type-0 MIDI file at 1 tick = 1 ms from `notes` = [(start_s, hold_s, program, pitch, velocity)], non-overlapping."
+    """Write a type-0 MIDI file at 1 tick = 1 ms from `notes` = [(start_s, hold_s, program, pitch, velocity)],
+    non-overlapping."""
     events, now = bytearray(), 0
     # tempo: 1 s per quarter note; division 1000 → 1 ms per tick
     events += b"\x00\xff\x51\x03" + (1_000_000).to_bytes(3, "big")
     for start, hold, program, pitch, velocity in sorted(notes):
         on, off = round(start * 1000), round((start + hold) * 1000)
-        events += _vlq(on - now) + bytes([0xC0 | channel, program]) + b"\x00" + bytes([0x90 | channel, pitch, velocity])
+        events += (_vlq(on - now) + bytes([0xC0 | channel, program]) + b"\x00"
+                   + bytes([0x90 | channel, pitch, velocity]))
         events += _vlq(off - on) + bytes([0x80 | channel, pitch, 0]); now = off
     events += b"\x00\xff\x2f\x00"
-    Path(path).write_bytes(b"MThd" + struct.pack(">IHHH", 6, 0, 1, 1000) + b"MTrk" + struct.pack(">I", len(events)) + events)
+    Path(path).write_bytes(b"MThd" + struct.pack(">IHHH", 6, 0, 1, 1000) + b"MTrk"
+                           + struct.pack(">I", len(events)) + events)
 
-def build_notes(root="data", full: bool = False, soundfonts=None, programs_per_family: int | None = None, pitch_step: int | None = None,
-                velocities=None, duration: float | None = None, hold: float | None = None,
-                overwrite: bool = False) -> Path:
-    """NSynth-like notes → `root/notes`: family (`label`), `pitch`, `pitch_class`; group = SoundFont. Needs Debian `fluidsynth` and the
-    SoundFont packages. Default: 2 programs/family, every 5th semitone, velocities 64/127, 2 s clips held 1.5 s; `full`: 4 programs,
-    every semitone, 5 velocities, 4 s clips held 3 s (NSynth's shape)."""
+def build_notes(root="data", full: bool = False, soundfonts=None, programs_per_family: int | None = None,
+                pitch_step: int | None = None, velocities=None, duration: float | None = None,
+                hold: float | None = None, overwrite: bool = False) -> Path:
+    """NSynth-like notes → `root/notes`: family (`label`), `pitch`, `pitch_class`; group = SoundFont. Needs
+    Debian `fluidsynth` and the SoundFont packages. Default: 2 programs/family, every 5th semitone, velocities
+    64/127, 2 s clips held 1.5 s; `full`: 4 programs, every semitone, 5 velocities, 4 s clips held 3 s
+    (NSynth's shape)."""
     programs_per_family = programs_per_family or (4 if full else 2)
-    pitch_step, velocities = pitch_step or (1 if full else 5), list(velocities or ((25, 50, 75, 100, 127) if full else (64, 127)))
+    pitch_step, velocities = (pitch_step or (1 if full else 5),
+                              list(velocities or ((25, 50, 75, 100, 127) if full else (64, 127))))
     duration, hold = duration or (4.0 if full else 2.0), hold or (3.0 if full else 1.5)
     soundfonts = list(soundfonts or SOUNDFONTS)
     unknown = [s for s in soundfonts if s not in SOUNDFONTS]
@@ -93,15 +98,17 @@ def build_notes(root="data", full: bool = False, soundfonts=None, programs_per_f
         for sf_name in soundfonts:
             (folder / sf_name).mkdir()
             plan = [(family, program, pitch, velocity)
-                    for family,
-                    (programs, (lo, hi)) in NOTE_FAMILIES.items() for program in programs[:programs_per_family]
-                    for pitch in range(lo + (lo * 7) % pitch_step if pitch_step > 1 else lo, hi + 1, pitch_step) for velocity in velocities]
+                    for family, (programs, (lo, hi)) in NOTE_FAMILIES.items()
+                    for program in programs[:programs_per_family]
+                    for pitch in range(lo + (lo * 7) % pitch_step if pitch_step > 1 else lo, hi + 1,
+                                       pitch_step)
+                    for velocity in velocities]
             midi, wav = folder / f"{sf_name}.mid", folder / f"{sf_name}.render.wav"
             write_midi(midi, [(i * slot, hold, p, n, v) for i, (_, p, n, v) in enumerate(plan)])
             print(f"notes: rendering {len(plan)} notes from {sf_name} with fluidsynth …", flush=True)
-            subprocess.run(["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", "0.6", "-r", str(SAMPLE_RATE), "-T", "wav",
-                            "-F", str(wav), SOUNDFONTS[sf_name][0], str(midi)], check=True,
-                            capture_output=True)
+            subprocess.run(["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", "0.6", "-r",
+                            str(SAMPLE_RATE), "-T", "wav", "-F", str(wav), SOUNDFONTS[sf_name][0], str(midi)],
+                           check=True, capture_output=True)
             audio, rate = sf.read(str(wav), dtype="float32", always_2d=True)
             if rate != SAMPLE_RATE: raise RuntimeError(f"fluidsynth wrote {rate} Hz, expected {SAMPLE_RATE}")
             audio = audio.mean(1); n = int(duration * SAMPLE_RATE)
@@ -112,9 +119,9 @@ def build_notes(root="data", full: bool = False, soundfonts=None, programs_per_f
                 if len(clip) < n or np.sqrt(np.mean(clip ** 2)) < 1e-4: continue
                 file = f"{sf_name}/{family}_p{program:03d}_n{pitch:03d}_v{velocity:03d}.wav"
                 write_wav(folder / file, clip)
-                rows.append(dict(file=file, label=family, group=sf_name, family=family, pitch=pitch, pitch_class=PITCH_CLASSES[pitch % 12],
-                                 velocity=velocity, program=program, instrument=f"{sf_name}/{program}",
-                                 soundfont=sf_name))
+                rows.append(dict(file=file, label=family, group=sf_name, family=family, pitch=pitch,
+                                 pitch_class=PITCH_CLASSES[pitch % 12], velocity=velocity, program=program,
+                                 instrument=f"{sf_name}/{program}", soundfont=sf_name))
             midi.unlink(); wav.unlink()
         df = write_metadata(folder, rows,
                             ["file", "label", "group", "family", "pitch", "pitch_class", "velocity",
@@ -168,7 +175,8 @@ def _render_tts(job, tmp_dir) -> list:
 
 def place_word(audio: torch.Tensor, rng: np.random.Generator, seconds: float = 1.0,
                top_db: float = 40.0) -> np.ndarray:
-    "Trim leading/trailing silence (`top_db` below the peak), apply a random gain and put the word at a random offset in a `seconds` clip."
+    """Trim leading/trailing silence (`top_db` below the peak), apply a random gain and put the word at a
+    random offset in a `seconds` clip."""
     x = audio.numpy().astype(np.float32)
     peak = np.abs(x).max()
     if peak == 0: raise ValueError("place_word: silent rendering")
@@ -183,23 +191,27 @@ def build_keywords(root="data", full: bool = False, engines=("espeak-ng", "flite
                    espeak_variants: int | None = None, takes: int | None = None, seed: int = 0,
                    workers: int = 2,
                    overwrite: bool = False) -> Path:
-    """Speech-Commands-like keywords → `root/keywords`: `label` = word, group = voice. Default: 8 espeak-ng accents × 5 variants,
-    4 flite and 3 festival voices, 2 takes per word; `full`: 16 variants, 5 takes. Needs Debian espeak-ng, flite, festival + festvox voices."""
+    """Speech-Commands-like keywords → `root/keywords`: `label` = word, group = voice. Default: 8 espeak-ng
+    accents × 5 variants, 4 flite and 3 festival voices, 2 takes per word; `full`: 16 variants, 5 takes.
+    Needs Debian espeak-ng, flite, festival + festvox voices."""
     words, takes = list(words or KEYWORDS), takes or (5 if full else 2)
     espeak_variants = espeak_variants or (16 if full else 5)
     unknown = [e for e in engines if e not in KEYWORD_PACKAGES]
     if unknown: raise ValueError(f"engines: unknown {unknown}; choose from {list(KEYWORD_PACKAGES)}")
     require("keywords", programs={e: KEYWORD_PACKAGES[e][0] for e in engines},
-            paths={f"/usr/share/festival/voices/*/{fn.removeprefix('voice_')}": pkg for fn, pkg in FESTIVAL_VOICES.values()
+            paths={f"/usr/share/festival/voices/*/{fn.removeprefix('voice_')}": pkg
+                   for fn, pkg in FESTIVAL_VOICES.values()
                    if "festival" in engines and not _festival_voice_dir(fn)})
     voices = []
     if "espeak-ng" in engines:
-        voices += [("espeak-ng", f"{a}+{v}") for a in ESPEAK_ACCENTS for v in ESPEAK_VARIANTS[:espeak_variants]]
+        voices += [("espeak-ng", f"{a}+{v}") for a in ESPEAK_ACCENTS
+                   for v in ESPEAK_VARIANTS[:espeak_variants]]
     if "flite" in engines: voices += [("flite", v) for v in FLITE_VOICES]
     if "festival" in engines: voices += [("festival", v) for v in FESTIVAL_VOICES]
     rng = np.random.default_rng(seed)
     jobs = [(e, v,
-             [(w, float(rng.uniform(0.8, 1.3)), float(rng.uniform(25, 75))) for w in words for _ in range(takes)]) for e, v in voices]
+             [(w, float(rng.uniform(0.8, 1.3)), float(rng.uniform(25, 75))) for w in words
+              for _ in range(takes)]) for e, v in voices]
     t_start, rows = time.perf_counter(), []
     with task_folder(root, "keywords", overwrite) as folder, tempfile.TemporaryDirectory() as tmp:
         if folder is None: return Path(root) / "keywords"
@@ -225,19 +237,25 @@ FOLEY_SOURCES = {  # package prefix: (folder, Debian package)
     "widelands": ("/usr/share/games/widelands/data", "widelands-data"),
     "tuxpaint": ("/usr/share/tuxpaint/stamps", "tuxpaint-stamps-default"),
 }
-_NOT_HUMAN = r"(?!(catapult|golem|cow|pig|sheep|daemon|dragon|evil_dragon|behemoth|ghost_armor|airship|orni|machine|tower|defense_tower|carpet|ele|chicken|eagle|bee|mummy|anubis|bull|thunderbird|snake|wicker|ab)_)"
+_NOT_HUMAN = (r"(?!(catapult|golem|cow|pig|sheep|daemon|dragon|evil_dragon|behemoth|ghost_armor|airship|orni|"
+              r"machine|tower|defense_tower|carpet|ele|chicken|eagle|bee|mummy|anubis|bull|thunderbird|snake|"
+              r"wicker|ab)_)")
 FOLEY_RULES = [  # (class, regex on "package/relative/path" in lower case); the first match wins
     ("speech", r"_desc(_[a-z]+)?\.ogg$"),
     ("music", r"^(megaglest|widelands)/(.*/)?music/"),
     ("bird",
-     r"(^tuxpaint/animals/birds/|^widelands/sound/animals/bird|/critters/duck/|^megaglest/.*/(chicken|hawk))"),
-    ("animal", r"(^tuxpaint/animals/(mammals|marsupials)/|^widelands/sound/animals/(boar|coyote|moose|stag|wolf)|"
-               r"^widelands/sound/farm/(donkey|farm_animal|horse|ox|sheep)|^megaglest/.*/(cow_|pig_|sheep\d|ele\d|wolf|bull_))"),
+     r"(^tuxpaint/animals/birds/|^widelands/sound/animals/bird|/critters/duck/|"
+     r"^megaglest/.*/(chicken|hawk))"),
+    ("animal",
+     r"(^tuxpaint/animals/(mammals|marsupials)/|^widelands/sound/animals/(boar|coyote|moose|stag|wolf)|"
+     r"^widelands/sound/farm/(donkey|farm_animal|horse|ox|sheep)|"
+     r"^megaglest/.*/(cow_|pig_|sheep\d|ele\d|wolf|bull_))"),
     ("insect", r"(^tuxpaint/animals/insects/|^widelands/sound/animals/crickets|^megaglest/.*/bee\d)"),
     ("speech", r"^megaglest/.*/" + _NOT_HUMAN + r"([a-z_]*_)?(ack|select|sel)\d*[a-z]?\.(wav|ogg)$"),
     ("scream", r"^megaglest/.*/" + _NOT_HUMAN + r"([a-z_]*_)?die\d*[a-z]?\.(wav|ogg)$"),
     ("sword_fight",
-     r"^megaglest/.*/(swordman|spearman|guard|battleaxe|axe_thrower|stickfighter|cudgel|warrior|horseman)[a-z_]*_attack\d"),
+     r"^megaglest/.*/(swordman|spearman|guard|battleaxe|axe_thrower|stickfighter|cudgel|warrior|horseman)"
+     r"[a-z_]*_attack\d"),
     ("chopping", r"(^widelands/sound/woodcutting/(fast_)?woodcutting|^megaglest/.*(harvest_wood|chop))"),
     ("hammering", r"(^widelands/sound/(hammering|smiths)/|^megaglest/.*/(anvil|\w*_build)\d)"),
     ("mining", r"(^megaglest/.*_mine\d|^widelands/sound/(stonecutting|atlanteans/cutting)/)"),
@@ -249,11 +267,13 @@ def foley_label(key: str) -> str | None:
     return next((c for c, rx in FOLEY_RULES if re.search(rx, key.lower())), None)
 
 def foley_group(key: str) -> str:
-    "The recording source of a sound file: MegaGlest faction / commondata / world, Widelands, Tux Paint stamps or narration language."
+    """The recording source of a sound file: MegaGlest faction / commondata / world, Widelands, Tux Paint
+    stamps or narration language."""
     pkg, rest = key.lower().split("/", 1)
     if pkg == "megaglest":
         m = re.search(r"factions/(\w+)/", rest)
-        return f"megaglest/{m.group(1)}" if m else ("megaglest/common" if "commondata" in rest else "megaglest/world")
+        return (f"megaglest/{m.group(1)}" if m
+                else ("megaglest/common" if "commondata" in rest else "megaglest/world"))
     if pkg == "tuxpaint" and "_desc" in rest:
         m = re.search(r"_desc_([a-z]+)\.ogg$", rest)
         return f"tuxpaint/narration_{m.group(1) if m else 'en'}"
@@ -267,13 +287,13 @@ def _round_robin(df: pd.DataFrame, cap: int | None, rng) -> pd.DataFrame:
     while len(picked) < cap: picked += [q.pop() for q in queues if q][:cap - len(picked)]
     return df.loc[picked]
 
-def build_foley(root="data", full: bool = False, packages=("megaglest", "widelands", "tuxpaint"), max_seconds: float | None = None,
-                max_per_class: int | None = 150, min_clips: int = 10, min_groups: int = 2,
-                music_excerpts: int | None = None,
+def build_foley(root="data", full: bool = False, packages=("megaglest", "widelands", "tuxpaint"),
+                max_seconds: float | None = None, max_per_class: int | None = 150, min_clips: int = 10,
+                min_groups: int = 2, music_excerpts: int | None = None,
                 seed: int = 0, overwrite: bool = False) -> Path:
-    """Sound events from game recordings → `root/foley`: class from the path (`FOLEY_RULES`), group = recording source. Default: ≤ 150 clips
-    per class, ≤ 4 s each, 2 excerpts per music track; `full`: no cap, ≤ 10 s, 4 excerpts. Needs Debian megaglest-data, widelands-data,
-    tuxpaint-stamps-default."""
+    """Sound events from game recordings → `root/foley`: class from the path (`FOLEY_RULES`), group =
+    recording source. Default: ≤ 150 clips per class, ≤ 4 s each, 2 excerpts per music track; `full`: no
+    cap, ≤ 10 s, 4 excerpts. Needs Debian megaglest-data, widelands-data, tuxpaint-stamps-default."""
     max_seconds, music_excerpts = max_seconds or (10.0 if full else 4.0), music_excerpts or (4 if full else 2)
     if full: max_per_class = None
     unknown = [p for p in packages if p not in FOLEY_SOURCES]
@@ -293,10 +313,12 @@ def build_foley(root="data", full: bool = False, packages=("megaglest", "widelan
                                                 group=foley_group(key), package=pkg))
     df = pd.DataFrame(found)
     counts = df.groupby(["label", "group"]).size()
-    enough = counts.groupby(level=0).apply(lambda s: int((s >= 1).sum()) >= min_groups and s.sum() >= min_clips)
+    enough = counts.groupby(level=0).apply(lambda s: int((s >= 1).sum()) >= min_groups
+                                           and s.sum() >= min_clips)
     kept = sorted(enough[enough].index)
     rng = np.random.RandomState(seed)
-    df = pd.concat([_round_robin(df[df.label == c], max_per_class if c != "music" else None, rng) for c in kept]).sort_values("key")
+    df = pd.concat([_round_robin(df[df.label == c], max_per_class if c != "music" else None, rng)
+                    for c in kept]).sort_values("key")
     print(f"foley: {len(found)} labelled files after de-duplication; keeping {kept} ({len(df)} files); "
           f"dropped {sorted(set(counts.index.get_level_values(0)) - set(kept))} (< {min_groups} groups or < "
           f"{min_clips} clips)")
@@ -347,7 +369,8 @@ def build_cli(argv=None):
     "Console script `doppelnb_build_data`: build downstream tasks into data/<task>/."
     p = argparse.ArgumentParser(prog="doppelnb_build_data", description=__doc__ or "Build doppelnb's "
                                 "downstream tasks offline.",
-                                epilog="Debian packages: " + "; ".join(f"{t}: {' '.join(p)}" for t, p in TASK_PACKAGES.items()))
+                                epilog="Debian packages: "
+                                    + "; ".join(f"{t}: {' '.join(p)}" for t, p in TASK_PACKAGES.items()))
     p.add_argument("--tasks", nargs="+", default=list(TASK_BUILDERS), choices=list(TASK_BUILDERS))
     p.add_argument("--root", default="data", help="folder that receives <task>/ (default: data)")
     p.add_argument("--full", action="store_true", help="the larger version of each task")

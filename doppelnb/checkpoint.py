@@ -25,18 +25,21 @@ __all__ = ['CHECKPOINT_VERSION', 'CHECKPOINT_KINDS', 'CHECKPOINT_FORMAT', 'ENCOD
            'load_weights', 'load_pretrained', 'rng_state', 'set_rng_state']
 
 # %% ../nbs/03a_checkpoint.ipynb #fd95084e
-CHECKPOINT_VERSION = 1                                      # the newest format version this code reads and writes
+# the newest format version this code reads and writes
+CHECKPOINT_VERSION = 1
 CHECKPOINT_KINDS = ("pretrain", "encoder")                  # a resumable run / an encoder alone
 CHECKPOINT_FORMAT = f"doppelnb.pretrain/{CHECKPOINT_VERSION}"
 ENCODER_FORMAT = f"doppelnb.encoder/{CHECKPOINT_VERSION}"
 
 def checkpoint_format(ckpt: dict) -> tuple[str, int]:
-    "`(kind, version)` of a checkpoint's contents; no `format` key (the first shipped encoders): `('encoder', 1)`."
+    """`(kind, version)` of a checkpoint's contents; no `format` key (the first shipped encoders):
+    `('encoder', 1)`."""
     fmt = ckpt.get("format")
     if fmt is None: return "encoder", 1
     m = re.fullmatch(r"doppelnb\.(\w+)/(\d+)", str(fmt))
     if m is None or m.group(1) not in CHECKPOINT_KINDS:
-        raise ValueError(f"unknown format {fmt!r}; doppelnb writes {CHECKPOINT_FORMAT!r} and {ENCODER_FORMAT!r}")
+        raise ValueError(f"unknown format {fmt!r}; doppelnb writes {CHECKPOINT_FORMAT!r} and "
+                         f"{ENCODER_FORMAT!r}")
     return m.group(1), int(m.group(2))
 
 # %% ../nbs/03a_checkpoint.ipynb #48e43243
@@ -47,17 +50,18 @@ def _kept_checkpoint(path: Path) -> str:
     except (ValueError, KeyError): return f"the previous checkpoint {path} is intact"
 
 def write_checkpoint(path, state: dict):
-    """Write `state` to `path` atomically; on failure the previous file at `path` is untouched and the one-line error says
-    so (torch's `inline_container` failure, which is how a full disk shows, included)."""
+    """Write `state` to `path` atomically; on failure the previous file at `path` is untouched and the
+    one-line error says so (torch's `inline_container` failure, which is how a full disk shows, included)."""
     path = Path(path)
     try: atomic_write(path, lambda tmp: torch.save(state, tmp))
     except OSError as e:
-        raise OSError(e.errno, f"checkpoint: cannot write {path} ({e.strerror or e}); {_kept_checkpoint(path)}") from e
+        raise OSError(e.errno, f"checkpoint: cannot write {path} ({e.strerror or e}); "
+                               f"{_kept_checkpoint(path)}") from e
     except RuntimeError as e:
         if "inline_container" not in str(e) and "PytorchStreamWriter" not in str(e): raise
         detail = str(e).strip().splitlines()[0] if str(e).strip() else "write failed"
-        raise OSError(errno.ENOSPC, f"checkpoint: cannot write {path}: the disk is full (or failing) — torch.save: "
-                                    f"{detail[:120]}; {_kept_checkpoint(path)}") from None
+        raise OSError(errno.ENOSPC, f"checkpoint: cannot write {path}: the disk is full (or failing) — "
+                                    f"torch.save: {detail[:120]}; {_kept_checkpoint(path)}") from None
 
 # %% ../nbs/03a_checkpoint.ipynb #c68f5f18
 def encoder_name_of(encoder: nn.Module) -> str:
@@ -66,28 +70,36 @@ def encoder_name_of(encoder: nn.Module) -> str:
         if type(encoder) is cls: return name
     raise ValueError(f"encoder: {type(encoder).__name__} is not one of {sorted(ENCODERS)}; pass encoder_name")
 
-def save_checkpoint(path, encoder: nn.Module, encoder_name: str | None = None, encoder_kwargs: dict | None = None, **extra) -> Path:
-    "Write an encoder alone (`format` `doppelnb.encoder/1`, plus `extra` such as `config`, `step`) atomically; returns the path."
+def save_checkpoint(path, encoder: nn.Module, encoder_name: str | None = None,
+                    encoder_kwargs: dict | None = None, **extra) -> Path:
+    """Write an encoder alone (`format` `doppelnb.encoder/1`, plus `extra` such as `config`, `step`)
+    atomically; returns the path."""
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     write_checkpoint(path, {"format": ENCODER_FORMAT, "encoder": encoder_name or encoder_name_of(encoder),
-                            "encoder_kwargs": dict(encoder_kwargs or {}), "state_dict": encoder.state_dict(), **extra})
+                            "encoder_kwargs": dict(encoder_kwargs or {}), "state_dict": encoder.state_dict(),
+                            **extra})
     return path
 
 # %% ../nbs/03a_checkpoint.ipynb #4e283c56
 def _unreadable(path: Path, e: BaseException) -> str:
-    "What is wrong with a file `torch.load` refused, in words (never torch's advice to load it without `weights_only`)."
+    """What is wrong with a file `torch.load` refused, in words (never torch's advice to load it without
+    `weights_only`)."""
     size = path.stat().st_size
     if size == 0: return "it is empty (0 bytes): its writing was cut off"
     with open(path, "rb") as f: head = f.read(4)
-    if head != b"PK\x03\x04": return f"it is not a checkpoint written by torch.save ({size} bytes, no zip archive): damaged or foreign"
-    if not zipfile.is_zipfile(path): return f"it is damaged (a cut-off zip archive of {size} bytes: no directory at its end)"
+    if head != b"PK\x03\x04":
+        return (f"it is not a checkpoint written by torch.save ({size} bytes, no zip archive): "
+                "damaged or foreign")
+    if not zipfile.is_zipfile(path):
+        return f"it is damaged (a cut-off zip archive of {size} bytes: no directory at its end)"
     text = str(e)
     if "Weights only load failed" in text:
         what = re.search(r"GLOBAL ([\w.]+)", text) or re.search(r"(Unsupported [a-z]+ [^\s.]+)", text)
-        return (f"it holds Python objects other than tensors and plain values ({what.group(1) if what else 'refused'}); "
-                "not loaded, since loading them could run code")
+        return ("it holds Python objects other than tensors and plain values "
+                f"({what.group(1) if what else 'refused'}); not loaded, since loading them could run code")
     if "PytorchStreamReader" in text: return f"it is damaged (a corrupted zip archive of {size} bytes)"
-    return f"it cannot be read ({type(e).__name__}: {text.strip().splitlines()[0][:100] if text.strip() else 'no detail'})"
+    return (f"it cannot be read ({type(e).__name__}: "
+            f"{text.strip().splitlines()[0][:100] if text.strip() else 'no detail'})")
 
 def _load(path: Path) -> dict:
     "`torch.load(weights_only=True)` on the CPU, its failures in words."
@@ -100,69 +112,87 @@ def _load(path: Path) -> dict:
 
 # %% ../nbs/03a_checkpoint.ipynb #2c232001
 def read_checkpoint(path, kind: str | None = None) -> dict:
-    """Read any doppelnb checkpoint safely (`weights_only`): a run's `last.pt`, an encoder file, a shipped encoder of the first
-    format. `kind` ('pretrain' or 'encoder') insists on one kind. One-line errors for a missing, damaged, foreign or newer file."""
+    """Read any doppelnb checkpoint safely (`weights_only`): a run's `last.pt`, an encoder file, a shipped
+    encoder of the first format. `kind` ('pretrain' or 'encoder') insists on one kind. One-line errors for a
+    missing, damaged, foreign or newer file."""
     path = Path(path)
-    if kind is not None and kind not in CHECKPOINT_KINDS: raise ValueError(f"kind: one of {CHECKPOINT_KINDS}, got {kind!r}")
+    if kind is not None and kind not in CHECKPOINT_KINDS:
+        raise ValueError(f"kind: one of {CHECKPOINT_KINDS}, got {kind!r}")
     ckpt = _load(path)
-    if kind == "pretrain" and not (isinstance(ckpt, dict) and str(ckpt.get("format", "")).startswith("doppelnb.pretrain/")):
-        raise ValueError(f"checkpoint: {path} is not a doppelnb pretraining checkpoint (format {CHECKPOINT_FORMAT!r})")
+    if kind == "pretrain" and not (isinstance(ckpt, dict)
+                                   and str(ckpt.get("format", "")).startswith("doppelnb.pretrain/")):
+        raise ValueError(f"checkpoint: {path} is not a doppelnb pretraining checkpoint (format "
+                         f"{CHECKPOINT_FORMAT!r})")
     need = ("encoder", "state_dict")
     if not isinstance(ckpt, dict) or any(k not in ckpt for k in need):
-        raise ValueError(f"checkpoint: {path} must hold a dict with keys {list(need)} (+ 'encoder_kwargs'); got "
+        raise ValueError(f"checkpoint: {path} must hold a dict with keys {list(need)} (+ "
+                         "'encoder_kwargs'); got "
                          f"{sorted(ckpt) if isinstance(ckpt, dict) else type(ckpt).__name__}")
     try: found, version = checkpoint_format(ckpt)
     except ValueError as e: raise ValueError(f"checkpoint: {path}: {e}") from None
     if version > CHECKPOINT_VERSION:
-        raise ValueError(f"checkpoint: {path} has format version {version}; this doppelnb reads up to {CHECKPOINT_VERSION}: update it")
+        raise ValueError(f"checkpoint: {path} has format version {version}; this doppelnb reads up to "
+                         f"{CHECKPOINT_VERSION}: update it")
     if kind is not None and found != kind:
         raise ValueError(f"checkpoint: {path} is a doppelnb {found} checkpoint, not a {kind} checkpoint")
     sd, kwargs = ckpt["state_dict"], ckpt.get("encoder_kwargs") or {}
-    if not isinstance(kwargs, dict) or not isinstance(sd, dict) or not all(torch.is_tensor(v) for v in sd.values()):
-        raise ValueError(f"checkpoint: {path}: 'encoder_kwargs' must be a dict and 'state_dict' a dict of tensors")
+    if (not isinstance(kwargs, dict) or not isinstance(sd, dict)
+            or not all(torch.is_tensor(v) for v in sd.values())):
+        raise ValueError(f"checkpoint: {path}: 'encoder_kwargs' must be a dict and 'state_dict' a "
+                         "dict of tensors")
     return ckpt
 
 # %% ../nbs/03a_checkpoint.ipynb #52c18543
 def load_checkpoint(path, encoder_name: str | None = None) -> tuple:
-    "The encoder of any checkpoint (`read_checkpoint`), loaded strictly, in eval mode; returns `(encoder, checkpoint dict)`."
+    """The encoder of any checkpoint (`read_checkpoint`), loaded strictly, in eval mode; returns
+    `(encoder, checkpoint dict)`."""
     path = Path(path)
     ckpt = read_checkpoint(path)
     name, kwargs, sd = ckpt["encoder"], ckpt.get("encoder_kwargs") or {}, ckpt["state_dict"]
     if encoder_name is not None and encoder_name != name:
         raise ValueError(f"checkpoint: {path} holds a {name!r} encoder, not {encoder_name!r}")
     try:
-        with torch.device("meta"): own = build_encoder(name, **kwargs).state_dict()  # shapes only: no memory for the weights
+        # shapes only: no memory for the weights
+        with torch.device("meta"): own = build_encoder(name, **kwargs).state_dict()
     except ValueError as e: raise ValueError(f"checkpoint: {path}: {e}") from None
     missing, unexpected = sorted(set(own) - set(sd)), sorted(set(sd) - set(own))
-    shapes = [f"{k}: {tuple(sd[k].shape)} vs {tuple(v.shape)}" for k, v in own.items() if k in sd and tuple(sd[k].shape) != tuple(v.shape)]
+    shapes = [f"{k}: {tuple(sd[k].shape)} vs {tuple(v.shape)}" for k, v in own.items() if k in sd
+              and tuple(sd[k].shape) != tuple(v.shape)]
     if missing or unexpected or shapes:
         raise ValueError(f"checkpoint: {path} does not match encoder {name!r} {kwargs}: "
                          + "; ".join(f"{what} {items[:4]}{' …' if len(items) > 4 else ''} ({len(items)})"
-                                     for what, items in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", shapes))
+                                     for what, items in (("missing", missing), ("unexpected", unexpected),
+                                                         ("shape mismatch", shapes))
                                      if items))
     bad = [k for k, v in sd.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
-    if bad: raise ValueError(f"checkpoint: {path}: non-finite (NaN or inf) values in {len(bad)} tensor(s): {bad[:4]}")
+    if bad:
+        raise ValueError(f"checkpoint: {path}: non-finite (NaN or inf) values in {len(bad)} "
+                         f"tensor(s): {bad[:4]}")
     encoder = build_encoder(name, **kwargs)
     encoder.load_state_dict(sd, strict=True)
     return encoder.eval(), ckpt
 
 # %% ../nbs/03a_checkpoint.ipynb #fd9eb474
 def load_weights(model, ckpt: dict, path):
-    "Load encoder and head weights strictly; a mismatch is a ValueError naming the checkpoint, not a partial load."
+    """Load encoder and head weights strictly; a mismatch is a ValueError naming the checkpoint, not a partial
+    load."""
     try:
         model.encoder.load_state_dict(ckpt["state_dict"], strict=True)
         if model.head is not None or ckpt.get("head") is not None:
-            if model.head is None or ckpt.get("head") is None: raise RuntimeError("one has a projection head, the other not")
+            if model.head is None or ckpt.get("head") is None:
+                raise RuntimeError("one has a projection head, the other not")
             model.head.load_state_dict(ckpt["head"], strict=True)
     except RuntimeError as e:
-        raise ValueError(f"checkpoint: {path} does not fit the model of this config ({str(e).splitlines()[0]})") from None
+        raise ValueError(f"checkpoint: {path} does not fit the model of this config "
+                         f"({str(e).splitlines()[0]})") from None
 
 def load_pretrained(path, device="cpu"):
-    "The `ContrastiveModel` (encoder + head) of a pretraining checkpoint, in eval mode; returns `(model, checkpoint)`."
+    """The `ContrastiveModel` (encoder + head) of a pretraining checkpoint, in eval mode; returns
+    `(model, checkpoint)`."""
     ckpt = read_checkpoint(path, kind="pretrain")
     c = ckpt["config"]
-    model = build_model(ckpt["encoder"], c.get("head", False), c.get("head_hidden", 512), c.get("head_out", 512),
-                        **(ckpt.get("encoder_kwargs") or {}))
+    model = build_model(ckpt["encoder"], c.get("head", False), c.get("head_hidden", 512),
+                        c.get("head_out", 512), **(ckpt.get("encoder_kwargs") or {}))
     load_weights(model, ckpt, path)
     return model.to(device).eval(), ckpt
 
@@ -170,15 +200,17 @@ def load_pretrained(path, device="cpu"):
 def rng_state() -> dict:
     "This process's RNG states as tensors and plain values (`weights_only`-safe)."
     kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    return dict(torch=torch.get_rng_state(), cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-                numpy=dict(keys=torch.from_numpy(keys.astype(np.int64)), pos=int(pos), has_gauss=int(has_gauss), gauss=float(gauss)),
-                python=random.getstate())
+    return dict(torch=torch.get_rng_state(),
+                cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                numpy=dict(keys=torch.from_numpy(keys.astype(np.int64)), pos=int(pos),
+                           has_gauss=int(has_gauss), gauss=float(gauss)), python=random.getstate())
 
 def set_rng_state(state: dict):
     "Restore states saved by `rng_state`."
     torch.set_rng_state(state["torch"])
     if state["cuda"] and torch.cuda.is_available(): torch.cuda.set_rng_state_all(state["cuda"])
     n = state["numpy"]
-    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                         n["gauss"]))
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))

@@ -18,7 +18,8 @@ from tqdm.auto import tqdm
 
 from .features import load_audio
 from .files import atomic_write
-from .hear import chunked_logmel, get_timestamp_embeddings, load_model, packaged_weights, scene_embeddings
+from .hear import (chunked_logmel, get_timestamp_embeddings, load_model, packaged_weights,
+                           scene_embeddings)
 from .streams import AUDIO_EXTENSIONS
 from .runlock import RunLockError, run_lock
 
@@ -122,7 +123,8 @@ def embed_folder(audio_dir, out, checkpoint: str = "", kind: str = "scene", batc
         if saved.is_file():
             try: before = json.loads(saved.read_text())
             except (ValueError, OSError) as e:
-                raise ValueError(f"out: {saved} cannot be read ({e}); remove it or choose another --out") from None
+                raise ValueError(
+                    f"out: {saved} cannot be read ({e}); remove it or choose another --out") from None
             differ = [k for k in ("sha256", "kind", "sample_rate") if before.get(k) != run[k]]
             if differ:
                 raise ValueError(f"out: {out} holds embeddings of another run "
@@ -134,7 +136,8 @@ def embed_folder(audio_dir, out, checkpoint: str = "", kind: str = "scene", batc
         previous = {}
         if (out / "index.csv").is_file():
             try:
-                previous = {r["file"]: r for r in pd.read_csv(out / "index.csv").to_dict("records") if r.get("status") == "ok"}
+                previous = {r["file"]: r for r in pd.read_csv(out / "index.csv").to_dict("records")
+                            if r.get("status") == "ok"}
             except (ValueError, OSError, KeyError): previous = {}
         rows, todo, skipped = {}, [], 0
         for path, rel in zip(files, rels):
@@ -158,8 +161,8 @@ def embed_folder(audio_dir, out, checkpoint: str = "", kind: str = "scene", batc
                                              np.concatenate([np.load(out / e) for e in ok.embedding])))
         bad = index[index.status != "ok"]
         if log:
-            log(f"doppelnb_embed: {len(ok)} of {len(index)} files embedded ({kind}, {skipped} done before) → "
-                f"{out}/index.csv"
+            log(f"doppelnb_embed: {len(ok)} of {len(index)} files embedded ({kind}, {skipped} "
+                f"done before) → {out}/index.csv"
                 + (f"; {len(bad)} failed:" if len(bad) else ""))
             for r in bad.head(10).itertuples(): log(f"  {r.file}: {r.error}")
             if len(bad) > 10: log(f"  … and {len(bad) - 10} more (see index.csv)")

@@ -44,7 +44,8 @@ def task_logmels(task: Task, frontend: LogMel | None = None, progress: bool = Tr
 
 def clip_patches(logmel: torch.Tensor, patch_frames: int = 96,
                  pad_value: float = DOPPELGANGER.log_silence) -> torch.Tensor:
-    "Non-overlapping patches `[n, patch_frames, bands]` of one clip `[frames, bands]`; a clip shorter than a patch is padded with `pad_value`."
+    """Non-overlapping patches `[n, patch_frames, bands]` of one clip `[frames, bands]`; a clip shorter than a
+    patch is padded with `pad_value`."""
     T = logmel.shape[0]
     if T < patch_frames:
         return torch.nn.functional.pad(logmel, (0, 0, 0, patch_frames - T), value=pad_value)[None]
@@ -54,8 +55,8 @@ def clip_patches(logmel: torch.Tensor, patch_frames: int = 96,
 def embed_logmels(encoder: nn.Module, logmels: list, patch_frames: int = 96, batch_size: int = 256,
                   pad_value: float = DOPPELGANGER.log_silence, device="cpu", progress: bool = False,
                   name: str | None = None) -> np.ndarray:
-    """Clip embeddings `[N, embed_dim]` (float32): the mean of each clip's patch embeddings, frozen encoder, batched.
-    A non-finite embedding is a `ValueError` naming the encoder (`name`, else its class)."""
+    """Clip embeddings `[N, embed_dim]` (float32): the mean of each clip's patch embeddings, frozen encoder,
+    batched. A non-finite embedding is a `ValueError` naming the encoder (`name`, else its class)."""
     if not len(logmels): raise ValueError("logmels: no clips to embed")
     was_training = encoder.training
     encoder.eval().to(device)
@@ -84,14 +85,15 @@ def embed_logmels(encoder: nn.Module, logmels: list, patch_frames: int = 96, bat
                          f"of {len(out)} clips, first clip {bad[0]}; its weights or inputs are broken")
     return out
 
-def embed_task(encoder: nn.Module, task: Task, frontend: LogMel | None = None, patch_frames: int | None = None,
-               batch_size: int = 256, device="cpu", progress: bool = True,
+def embed_task(encoder: nn.Module, task: Task, frontend: LogMel | None = None,
+               patch_frames: int | None = None, batch_size: int = 256, device="cpu", progress: bool = True,
                name: str | None = None) -> np.ndarray:
-    "Embeddings `[len(task), embed_dim]` of every clip of `task` with a frozen `encoder` (patch embeddings averaged per clip)."
+    """Embeddings `[len(task), embed_dim]` of every clip of `task` with a frozen `encoder` (patch embeddings
+    averaged per clip)."""
     frontend = frontend or LogMel(DOPPELGANGER)
     c = frontend.config
-    return embed_logmels(encoder, task_logmels(task, frontend, progress), patch_frames or c.patch_frames, batch_size,
-                         c.log_silence, device, progress, name)
+    return embed_logmels(encoder, task_logmels(task, frontend, progress), patch_frames or c.patch_frames,
+                         batch_size, c.log_silence, device, progress, name)
 
 def logmel_stats_features(logmels) -> np.ndarray:
     "The hand-crafted baseline: mean and standard deviation of each mel band over time, `[N, 2 * bands]`."
@@ -109,38 +111,44 @@ def prediction_scores(test_y, pred) -> dict:
                                         zero_division=0)))
 
 def _select_and_score(make, grid, train_X, train_y, test_X, test_y, groups, seeds, val_fraction) -> dict:
-    "For each seed: choose a setting of `grid` on a group-disjoint validation split of the training clips, refit, score the test clips."
+    """For each seed: choose a setting of `grid` on a group-disjoint validation split of the training clips,
+    refit, score the test clips."""
     out = dict(accuracy=[], macro_f1=[], chosen=[])
     for seed in seeds:
         fit, val = group_split(train_y, val_fraction, seed, groups=groups)
-        val_acc = [(make(v, seed).fit(train_X[fit], train_y[fit]).score(train_X[val], train_y[val]), -i) for i, v in enumerate(grid)]
+        val_acc = [(make(v, seed).fit(train_X[fit], train_y[fit]).score(train_X[val], train_y[val]), -i)
+                   for i, v in enumerate(grid)]
         best = grid[-max(val_acc)[1]]  # ties go to the first (most regularized / smoothest) setting
         scores = prediction_scores(test_y, make(best, seed).fit(train_X, train_y).predict(test_X))
-        out["accuracy"].append(scores["accuracy"]); out["macro_f1"].append(scores["macro_f1"]); out["chosen"].append(best)
+        out["accuracy"].append(scores["accuracy"]); out["macro_f1"].append(scores["macro_f1"])
+        out["chosen"].append(best)
     return out
 
 def linear_probe(train_X, train_y, test_X, test_y, groups, seeds=(0, 1, 2), Cs=C_GRID,
                  val_fraction: float = 0.25) -> dict:
-    "Standardize + logistic regression, `C` picked on a group-disjoint validation split of the training groups; per-seed test scores."
+    """Standardize + logistic regression, `C` picked on a group-disjoint validation split of the training
+    groups; per-seed test scores."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
     make = lambda C, seed: make_pipeline(StandardScaler(),
                                          LogisticRegression(C=C, max_iter=300, tol=1e-3, random_state=seed))
     with np.errstate(all="ignore"), _quiet():
-        return _select_and_score(make, tuple(Cs), np.asarray(train_X), np.asarray(train_y), np.asarray(test_X), np.asarray(test_y),
-                                 np.asarray(groups), seeds, val_fraction)
+        return _select_and_score(make, tuple(Cs), np.asarray(train_X), np.asarray(train_y),
+                                 np.asarray(test_X), np.asarray(test_y), np.asarray(groups), seeds,
+                                 val_fraction)
 
 def knn_probe(train_X, train_y, test_X, test_y, groups, seeds=(0, 1, 2), ks=K_GRID,
               val_fraction: float = 0.25) -> dict:
-    "Standardize + cosine k-nearest neighbours, `k` picked on a group-disjoint validation split of the training groups."
+    """Standardize + cosine k-nearest neighbours, `k` picked on a group-disjoint validation split of the
+    training groups."""
     from sklearn.neighbors import KNeighborsClassifier
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
     make = lambda k, seed: make_pipeline(StandardScaler(),
                                          KNeighborsClassifier(n_neighbors=k, metric="cosine"))
-    return _select_and_score(make, tuple(ks), np.asarray(train_X), np.asarray(train_y), np.asarray(test_X), np.asarray(test_y),
-                             np.asarray(groups), seeds, val_fraction)
+    return _select_and_score(make, tuple(ks), np.asarray(train_X), np.asarray(train_y), np.asarray(test_X),
+                             np.asarray(test_y), np.asarray(groups), seeds, val_fraction)
 
 @contextmanager
 def _quiet():
@@ -153,7 +161,8 @@ PROBES = {"linear": linear_probe, "knn": knn_probe}
 
 # %% ../nbs/06_eval.ipynb #ef86de03
 def check_task(task: Task, test_fraction: float = 0.25, seeds=(0, 1, 2), val_fraction: float = 0.25):
-    "Raise a `ValueError` naming `task` unless every seed's split leaves a probe something to learn (2+ classes, 2+ groups)."
+    """Raise a `ValueError` naming `task` unless every seed's split leaves a probe something to learn (2+
+    classes, 2+ groups)."""
     classes = np.unique(task.y)
     if len(classes) < 2:
         raise ValueError(f"task {task.name}: only one class ({task.classes[classes[0]]!r}) in column "
@@ -171,7 +180,8 @@ def check_task(task: Task, test_fraction: float = 0.25, seeds=(0, 1, 2), val_fra
 
 def evaluate_features(X, task: Task, seeds=(0, 1, 2), test_fraction: float = 0.25,
                       probes=("linear", "knn")) -> list:
-    "Probe features `X` `[len(task), dim]` over group-disjoint splits (one per seed); rows of per-seed scores."
+    """Probe features `X` `[len(task), dim]` over group-disjoint splits (one per seed); rows of per-seed
+    scores."""
     X = np.asarray(X)
     if len(X) != len(task): raise ValueError(f"features: {len(X)} rows for a task of {len(task)} clips")
     check_task(task, test_fraction, seeds)
@@ -187,34 +197,38 @@ def evaluate_features(X, task: Task, seeds=(0, 1, 2), test_fraction: float = 0.2
     return rows
 
 def majority_rate(task: Task, train, test) -> float:
-    "Accuracy on the `test` clips of always predicting the most frequent label of the `train` clips (the chance level)."
+    """Accuracy on the `test` clips of always predicting the most frequent label of the `train` clips (the
+    chance level)."""
     return float(np.mean(task.y[test] == np.bincount(task.y[train]).argmax()))
 
 def task_rows(task: Task, method: str, rows) -> list:
-    "Per-seed score `rows` of `method` on `task`, tagged with the task columns that `summarize` groups and reports by."
+    """Per-seed score `rows` of `method` on `task`, tagged with the task columns that `summarize` groups and
+    reports by."""
     return [dict(task=task.name, label=task.label, method=method, clips=len(task), classes=len(task.classes),
                  **r) for r in rows]
 
 def summarize(rows: list) -> pd.DataFrame:
-    "Per-seed rows → tidy table: task, label, method, probe, metric, mean, std, seeds, values, chance, clips, classes."
+    """Per-seed rows → tidy table: task, label, method, probe, metric, mean, std, seeds, values, chance,
+    clips, classes."""
     df = pd.DataFrame(rows)
     keys = ["task", "label", "method", "probe"]
     out = []
     for key, g in df.groupby(keys, sort=False):
         for metric in ("accuracy", "macro_f1"):
             v = g[metric].to_numpy()
-            out.append(dict(zip(keys, key), metric=metric, mean=v.mean(), std=v.std(ddof=1) if len(v) > 1 else 0.0,
-                            seeds=" ".join(map(str, g.seed)), values=" ".join(f"{x:.4f}" for x in v),
-                            chance=g.chance.mean(),
+            out.append(dict(zip(keys, key), metric=metric, mean=v.mean(),
+                            std=v.std(ddof=1) if len(v) > 1 else 0.0, seeds=" ".join(map(str, g.seed)),
+                            values=" ".join(f"{x:.4f}" for x in v), chance=g.chance.mean(),
                             clips=g.clips.iloc[0], classes=g.classes.iloc[0]))
     return pd.DataFrame(out)
 
-def evaluate_encoders(encoders: dict, tasks, frontend: LogMel | None = None, seeds=(0, 1, 2), test_fraction: float = 0.25,
-                      probes=("linear", "knn"), logmel_stats: bool = True, batch_size: int = 256,
-                      device="cpu",
+def evaluate_encoders(encoders: dict, tasks, frontend: LogMel | None = None, seeds=(0, 1, 2),
+                      test_fraction: float = 0.25, probes=("linear", "knn"), logmel_stats: bool = True,
+                      batch_size: int = 256, device="cpu",
                       progress: bool = True, on_task=None) -> pd.DataFrame:
-    """Probe each encoder of `{name: encoder}` (and the log-mel statistics baseline) on each `Task`; tidy table (see `summarize`).
-    `on_task(task, rows)`, if given, receives each task's per-seed rows as soon as they are computed."""
+    """Probe each encoder of `{name: encoder}` (and the log-mel statistics baseline) on each `Task`; tidy
+    table (see `summarize`). `on_task(task, rows)`, if given, receives each task's per-seed rows as soon as
+    they are computed."""
     frontend = frontend or LogMel(DOPPELGANGER)
     c, rows = frontend.config, []
     for task in tasks:
@@ -232,9 +246,11 @@ def evaluate_encoders(encoders: dict, tasks, frontend: LogMel | None = None, see
             print(f"{task.name}: {len(task)} clips probed in {time.perf_counter() - t0:.0f} s", flush=True)
     return summarize(rows)
 
-def evaluate_encoder(encoder: nn.Module, tasks, name: str | None = None, encoder_name: str | None = None, encoder_kwargs: dict | None = None,
-                     random_baseline: bool = True, **kwargs) -> pd.DataFrame:
-    "Probe `encoder` on `tasks` next to the baselines: log-mel statistics and a random-init encoder of the same architecture (seed 0)."
+def evaluate_encoder(encoder: nn.Module, tasks, name: str | None = None, encoder_name: str | None = None,
+                     encoder_kwargs: dict | None = None, random_baseline: bool = True,
+                     **kwargs) -> pd.DataFrame:
+    """Probe `encoder` on `tasks` next to the baselines: log-mel statistics and a random-init encoder of the
+    same architecture (seed 0)."""
     arch = encoder_name or encoder_name_of(encoder)
     encoders = {name or arch: encoder}
     if random_baseline:
@@ -245,7 +261,8 @@ def evaluate_encoder(encoder: nn.Module, tasks, name: str | None = None, encoder
 _LOGMELS: dict = {}
 
 def cached_logmels(task: Task) -> list:
-    "Log-mels of `task` with the doppelgänger front end, computed once per process (every run of a notebook probes the same clips)."
+    """Log-mels of `task` with the doppelgänger front end, computed once per process (every run of a notebook
+    probes the same clips)."""
     key = (str(task.root), len(task), tuple(map(str, task.files[:3])))
     if key not in _LOGMELS: _LOGMELS[key] = task_logmels(task, LogMel(DOPPELGANGER), progress=False)
     return _LOGMELS[key]
@@ -254,15 +271,17 @@ FOLD_GROUPS = {"notes": "program", "keywords": "group", "foley": "group"}  # wha
 
 def fold_tasks(data="data", names=("notes", "keywords", "foley")) -> list:
     "The built tasks among `names`, grouped for k-fold evaluation by `FOLD_GROUPS`."
-    tasks = [load_task(Path(data) / n, group=FOLD_GROUPS.get(n, "group")) for n in names if is_built(Path(data) / n)]
+    tasks = [load_task(Path(data) / n, group=FOLD_GROUPS.get(n, "group")) for n in names
+             if is_built(Path(data) / n)]
     if not tasks:
         raise ValueError(f"data: none of {list(names)} is built under {data}; run doppelnb_build_data")
     return tasks
 
 # %% ../nbs/06_eval.ipynb #a3f3195c
 def kfold_scores(X, task: Task, k: int = 5, seed: int = 0, Cs=(0.01, 0.1, 1.0)) -> list[dict]:
-    """Linear-probe accuracy on each of `k` group-disjoint folds of `task` (C chosen per fold on a group-disjoint validation split
-    of its training clips); one row per fold. The folds depend only on the task, `k` and `seed`: every method meets the same folds."""
+    """Linear-probe accuracy on each of `k` group-disjoint folds of `task` (C chosen per fold on a
+    group-disjoint validation split of its training clips); one row per fold. The folds depend only on the
+    task, `k` and `seed`: every method meets the same folds."""
     X = np.asarray(X)
     if len(X) != len(task): raise ValueError(f"features: {len(X)} rows for a task of {len(task)} clips")
     if not np.isfinite(X).all():
@@ -281,7 +300,8 @@ def encoder_features(encoder: nn.Module, task: Task) -> np.ndarray:
 
 def score_features(method: str, features, tasks, k: int = 5, seed: int = 0) -> pd.DataFrame:
     "Per-fold scores of `method`, whose features on a task are `features(task)`, on every task."
-    return pd.DataFrame([dict(method=method, **r) for t in tasks for r in kfold_scores(features(t), t, k, seed)])
+    return pd.DataFrame([dict(method=method, **r) for t in tasks
+                         for r in kfold_scores(features(t), t, k, seed)])
 
 def score_encoder(method: str, encoder: nn.Module, tasks, k: int = 5, seed: int = 0) -> pd.DataFrame:
     "Per-fold scores of a frozen encoder."
@@ -294,20 +314,23 @@ def score_logmel_stats(tasks, k: int = 5, seed: int = 0, method: str = "logmel s
 # %% ../nbs/06_eval.ipynb #e1118e35
 def paired_differences(scores: pd.DataFrame, method: str, reference: str, metric: str = "accuracy",
                        level: float = 0.95) -> pd.DataFrame:
-    "Per task: the mean over folds of `method` − `reference` (same folds), its `level` Student-t interval and the per-fold values."
+    """Per task: the mean over folds of `method` − `reference` (same folds), its `level` Student-t interval
+    and the per-fold values."""
     from scipy import stats
     rows = []
     for task, g in scores.groupby("task", sort=False):
-        a = g[g.method == method].set_index("fold")[metric]; b = g[g.method == reference].set_index("fold")[metric]
+        a = g[g.method == method].set_index("fold")[metric]
+        b = g[g.method == reference].set_index("fold")[metric]
         if a.empty or b.empty:
             raise ValueError(f"paired_differences: {task} lacks {method if a.empty else reference!r}")
         if not a.index.equals(b.index):
             raise ValueError(f"paired_differences: {method!r} and {reference!r} have different "
                              f"folds on {task}")
         d = (a - b).to_numpy()
-        half = stats.t.ppf((1 + level) / 2, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else np.nan
-        rows.append(dict(task=task, method=method, reference=reference, mean=d.mean(), low=d.mean() - half, high=d.mean() + half,
-                         folds=len(d), per_fold=" ".join(f"{x:+.3f}" for x in d)))
+        half = (stats.t.ppf((1 + level) / 2, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1
+                else np.nan)
+        rows.append(dict(task=task, method=method, reference=reference, mean=d.mean(), low=d.mean() - half,
+                         high=d.mean() + half, folds=len(d), per_fold=" ".join(f"{x:+.3f}" for x in d)))
     return pd.DataFrame(rows)
 
 def plot_paired(diffs: pd.DataFrame, ax=None, title: str = ""):
@@ -325,18 +348,22 @@ def plot_paired(diffs: pd.DataFrame, ax=None, title: str = ""):
 
 # %% ../nbs/06_eval.ipynb #6e38ab4d
 def fold_table(scores: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
-    "`metric` in %, mean ± std over folds: one row per method, one column per task, in the order of `scores`."
+    """`metric` in %, mean ± std over folds: one row per method, one column per task, in the order of
+    `scores`."""
     g = scores.groupby(["method", "task"], sort=False)[metric]
     cell = (100 * g.mean()).map("{:.1f}".format) + " ± " + (100 * g.std(ddof=1)).map("{:.1f}".format)
-    return cell.unstack("task").reindex(index=list(dict.fromkeys(scores.method)), columns=list(dict.fromkeys(scores.task)))
+    return cell.unstack("task").reindex(index=list(dict.fromkeys(scores.method)),
+                                        columns=list(dict.fromkeys(scores.task)))
 
 def interval_text(mean: float, low: float, high: float) -> str:
     "A difference with its interval in points: 'mean [low, high]' (inputs as fractions)."
     return f"{100 * mean:+.1f} [{100 * low:+.1f}, {100 * high:+.1f}]"
 
 def interval_table(diffs: pd.DataFrame) -> pd.DataFrame:
-    "Paired differences (`paired_differences` rows) in points, 'mean [low, high]': one row per 'method − reference', one column per task."
-    t = diffs.assign(value=[interval_text(r.mean, r.low, r.high) for r in diffs.itertuples()], row=diffs.method + " − " + diffs.reference)
+    """Paired differences (`paired_differences` rows) in points, 'mean [low, high]': one row per 'method −
+    reference', one column per task."""
+    t = diffs.assign(value=[interval_text(r.mean, r.low, r.high) for r in diffs.itertuples()],
+                     row=diffs.method + " − " + diffs.reference)
     return t.pivot(index="row", columns="task", values="value").reindex(index=list(dict.fromkeys(t.row)),
                                                                         columns=list(dict.fromkeys(t.task)))
 
@@ -367,7 +394,8 @@ def resolve_tasks(specs, data="data") -> list:
     return tasks
 
 def check_writable(path, what: str = "--out") -> Path:
-    "`path` as a Path once a file can be written there (missing folders are created); a `ValueError` naming `what` otherwise."
+    """`path` as a Path once a file can be written there (missing folders are created); a `ValueError` naming
+    `what` otherwise."""
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"{what}: {path} is a folder; give a file name, e.g. {path / 'eval.csv'}")
@@ -402,9 +430,9 @@ def _check_eval_args(args):
         raise ValueError(f"--encoder: unknown encoder {args.encoder!r}; choose from {sorted(ENCODERS)}")
 
 def eval_cli(argv=None):
-    """Console script `doppelnb_eval`: linear and k-NN probes of a checkpoint (or random-init encoder) on tasks, to CSV.
-    Arguments, tasks, checkpoint and output are checked before any clip is embedded; each finished task is written at once
-    to `<out>.partial.csv`, which replaces `<out>` when all are done."""
+    """Console script `doppelnb_eval`: linear and k-NN probes of a checkpoint (or random-init encoder) on
+    tasks, to CSV. Arguments, tasks, checkpoint and output are checked before any clip is embedded; each
+    finished task is written at once to `<out>.partial.csv`, which replaces `<out>` when all are done."""
     p = argparse.ArgumentParser(prog="doppelnb_eval",
                                 description="Linear evaluation of a frozen encoder on group-disjoint splits "
                                 "of real tasks.")

@@ -16,8 +16,8 @@ import pandas as pd
 import torch
 
 from .checkpoint import load_checkpoint, read_checkpoint
-from .evaluate import (cached_logmels, embed_logmels, encoder_features, logmel_stats_features, majority_rate,
-                               paired_differences, prediction_scores, score_features)
+from .evaluate import (cached_logmels, embed_logmels, encoder_features, logmel_stats_features,
+                               majority_rate, paired_differences, prediction_scores, score_features)
 from .features import DOPPELGANGER, random_patches
 from .files import atomic_write
 from .model import build_encoder
@@ -35,20 +35,24 @@ __all__ = ['MODES', 'fold_chance', 'ExperimentRun', 'run_experiment', 'supervise
 MODES = ("pretrain", "random", "logmel")
 
 def _folds_key(tasks, k: int, seed: int) -> dict:
-    "What fixes the folds: each task's name, label and group columns, clip count and a digest of its labels and groups; `k`; `seed`."
+    """What fixes the folds: each task's name, label and group columns, clip count and a digest of its labels
+    and groups; `k`; `seed`."""
     def digest(t: Task) -> str:
         h = hashlib.sha1(np.asarray(t.y, dtype=np.int64).tobytes())
         h.update("\n".join(map(str, t.groups)).encode())
         return h.hexdigest()[:12]
-    return dict(tasks=[[t.name, t.label, t.group, len(t), digest(t)] for t in tasks], k=int(k), seed=int(seed))
+    return dict(tasks=[[t.name, t.label, t.group, len(t), digest(t)] for t in tasks], k=int(k),
+                seed=int(seed))
 
 def fold_chance(task: Task, k: int = 5, seed: int = 0) -> list[float]:
-    "The majority-class rate of each fold of `group_kfold(task, k, seed)`: the chance level that fold's score is read against."
+    """The majority-class rate of each fold of `group_kfold(task, k, seed)`: the chance level that fold's
+    score is read against."""
     return [majority_rate(task, tr, te) for tr, te in group_kfold(task, k, seed)]
 
 @dataclass
 class ExperimentRun:
-    "One row of an experiment: a named encoder (pretrained, random-init, supervised or log-mel statistics) and its per-fold scores."
+    """One row of an experiment: a named encoder (pretrained, random-init, supervised or log-mel statistics)
+    and its per-fold scores."""
     name: str
     config: PretrainConfig | None
     mode: str
@@ -59,7 +63,8 @@ class ExperimentRun:
     probe_s: float = 0.0
 
     def encoder(self):
-        "The run's frozen encoder (None for log-mel statistics and for the supervised bound, which trains one per fold)."
+        """The run's frozen encoder (None for log-mel statistics and for the supervised bound, which trains
+        one per fold)."""
         if self.mode == "random":
             return build_encoder(self.config.encoder, seed=self.config.seed,
                                  **self.config.encoder_kwargs).eval()
@@ -75,13 +80,15 @@ class ExperimentRun:
 
 # %% ../nbs/10_experiments.ipynb #834d9a12
 def _pretrained(name: str, config: PretrainConfig, out: Path, progress: bool) -> float:
-    "Pretrain into `out`, or reuse / resume the run there (`ensure_pretrained`); returns the pretraining seconds (cumulative)."
+    """Pretrain into `out`, or reuse / resume the run there (`ensure_pretrained`); returns the pretraining
+    seconds (cumulative)."""
     cfg = replace(config, out=str(out), progress=progress, tensorboard=False)
     try: return float(ensure_pretrained(cfg)["elapsed"])
     except ValueError as e: raise ValueError(f"run {name!r}: {e}") from None
 
 def _cached(out: Path, key: dict, compute, config=None) -> tuple[pd.DataFrame, float]:
-    "Per-fold scores from `out/scores.csv` if `out/scores.json` holds the same `key`, else `compute()` them, time and write them."
+    """Per-fold scores from `out/scores.csv` if `out/scores.json` holds the same `key`, else `compute()` them,
+    time and write them."""
     csv, meta = out / "scores.csv", out / "scores.json"
     key = json.loads(json.dumps(key))     # as it reads back
     if csv.exists() and meta.exists():
@@ -95,12 +102,14 @@ def _cached(out: Path, key: dict, compute, config=None) -> tuple[pd.DataFrame, f
     return scores, seconds
 
 # %% ../nbs/10_experiments.ipynb #3835f0dd
-def run_experiment(name: str, config: PretrainConfig | None, tasks, k: int = 5, seed: int = 0, cache_dir="results/experiments",
-                   mode: str = "pretrain", progress: bool = False) -> ExperimentRun:
-    """Pretrain `config` into `cache_dir/name` (or reuse/resume its `last.pt`), then probe it on the `k` group-disjoint folds of each
-    task (`group_kfold(task, k, seed)`); the per-fold scores are cached in `cache_dir/name/scores.csv`, so a re-run (or a killed
-    notebook) redoes nothing finished. `mode`: 'pretrain', 'random' (the config's initial weights, untrained) or 'logmel' (log-mel
-    statistics, `config` unused)."""
+def run_experiment(name: str, config: PretrainConfig | None, tasks, k: int = 5, seed: int = 0,
+                   cache_dir="results/experiments", mode: str = "pretrain",
+                   progress: bool = False) -> ExperimentRun:
+    """Pretrain `config` into `cache_dir/name` (or reuse/resume its `last.pt`), then probe it on the `k`
+    group-disjoint folds of each task (`group_kfold(task, k, seed)`); the per-fold scores are cached in
+    `cache_dir/name/scores.csv`, so a re-run (or a killed notebook) redoes nothing finished. `mode`:
+    'pretrain', 'random' (the config's initial weights, untrained) or 'logmel' (log-mel statistics, `config`
+    unused)."""
     if mode not in MODES: raise ValueError(f"mode: one of {MODES}, got {mode!r}")
     if mode != "logmel" and not isinstance(config, PretrainConfig):
         raise ValueError(f"run {name!r}: mode {mode!r} needs a PretrainConfig")
@@ -123,10 +132,12 @@ def run_experiment(name: str, config: PretrainConfig | None, tasks, k: int = 5, 
     return run
 
 # %% ../nbs/10_experiments.ipynb #eda822f8
-def supervised_upper_bound(encoder_name: str, task: Task, fold: int, k: int = 5, seed: int = 0, steps: int = 200, batch_size: int = 64,
-                           lr: float = 1e-3, encoder_kwargs: dict | None = None) -> dict:
-    """Train `encoder_name` (initial weights of `seed`) + a linear head with cross-entropy on random patches of the clips outside fold
-    `fold` of `group_kfold(task, k, seed)` (the probes' folds) for `steps` Adam steps; score the fold's clips (mean patch embedding → head)."""
+def supervised_upper_bound(encoder_name: str, task: Task, fold: int, k: int = 5, seed: int = 0,
+                           steps: int = 200, batch_size: int = 64, lr: float = 1e-3,
+                           encoder_kwargs: dict | None = None) -> dict:
+    """Train `encoder_name` (initial weights of `seed`) + a linear head with cross-entropy on random patches
+    of the clips outside fold `fold` of `group_kfold(task, k, seed)` (the probes' folds) for `steps` Adam
+    steps; score the fold's clips (mean patch embedding → head)."""
     logmels = cached_logmels(task)
     tr, te = group_kfold(task, k, seed)[fold]
     encoder = build_encoder(encoder_name, seed=seed, **(encoder_kwargs or {}))
@@ -145,11 +156,13 @@ def supervised_upper_bound(encoder_name: str, task: Task, fold: int, k: int = 5,
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
     Z = torch.from_numpy(embed_logmels(encoder, [logmels[i] for i in te], c.patch_frames, 256, c.log_silence))
     with torch.no_grad(): pred = head(Z).argmax(1).numpy()
-    return dict(task=task.name, fold=fold, **prediction_scores(task.y[te], pred), chance=majority_rate(task, tr, te))
+    return dict(task=task.name, fold=fold, **prediction_scores(task.y[te], pred),
+                chance=majority_rate(task, tr, te))
 
-def run_supervised(name: str, encoder_name: str, tasks, k: int = 5, seed: int = 0, cache_dir="results/experiments", steps: int = 200,
-                   **kwargs) -> ExperimentRun:
-    "`supervised_upper_bound` on every fold of every task, as an `ExperimentRun` with one row per task and fold like the probes', cached."
+def run_supervised(name: str, encoder_name: str, tasks, k: int = 5, seed: int = 0,
+                   cache_dir="results/experiments", steps: int = 200, **kwargs) -> ExperimentRun:
+    """`supervised_upper_bound` on every fold of every task, as an `ExperimentRun` with one row per task and
+    fold like the probes', cached."""
     out = Path(cache_dir) / name
     out.mkdir(parents=True, exist_ok=True)
     folds = _folds_key(tasks, k, seed)
@@ -162,26 +175,31 @@ def run_supervised(name: str, encoder_name: str, tasks, k: int = 5, seed: int = 
 
 # %% ../nbs/10_experiments.ipynb #4d56f049
 def compare(runs) -> pd.DataFrame:
-    """The per-fold scores of `runs` (`ExperimentRun`s; None, a run not yet computed, is left out) in one table, in the runs' order.
-    They must have been scored on the same folds (tasks, `k`, seed), or their differences would not be paired."""
+    """The per-fold scores of `runs` (`ExperimentRun`s; None, a run not yet computed, is left out) in one
+    table, in the runs' order. They must have been scored on the same folds (tasks, `k`, seed), or their
+    differences would not be paired."""
     runs = [r for r in runs if r is not None]
     for r in runs[1:]:
         if r.folds != runs[0].folds:
-            raise ValueError(f"compare: {runs[0].name!r} and {r.name!r} were scored on different folds (tasks, k or seed)")
+            raise ValueError(f"compare: {runs[0].name!r} and {r.name!r} were scored on different folds "
+                             "(tasks, k or seed)")
     return pd.concat([r.scores for r in runs], ignore_index=True)
 
 def paired_rows(scores: pd.DataFrame, pairs, metric: str = "accuracy") -> pd.DataFrame:
-    "`evaluate.paired_differences` of each `(method, reference)` of `pairs` on the same folds, stacked: what `evaluate.plot_paired` draws."
+    """`evaluate.paired_differences` of each `(method, reference)` of `pairs` on the same folds, stacked: what
+    `evaluate.plot_paired` draws."""
     return pd.concat([paired_differences(scores, m, r, metric) for m, r in pairs], ignore_index=True)
 
 def run_times(runs) -> pd.DataFrame:
-    "Wall time of each run when it was computed (cached runs report their original times; None is left out): pretraining and probing, in s."
+    """Wall time of each run when it was computed (cached runs report their original times; None is left out):
+    pretraining and probing, in s."""
     return pd.DataFrame([dict(run=r.name, mode=r.mode, pretrain_s=round(r.pretrain_s),
                               probe_s=round(r.probe_s)) for r in runs if r is not None])
 
 # %% ../nbs/10_experiments.ipynb #b4143dc1
 def plot_comparison(scores: pd.DataFrame, metric: str = "accuracy", ax=None, **kwargs):
-    "Bars of the mean over folds per task and method, whiskers ±1 std over folds, black ticks at the majority-class rate; returns the figure."
+    """Bars of the mean over folds per task and method, whiskers ±1 std over folds, black ticks at the
+    majority-class rate; returns the figure."""
     import matplotlib.pyplot as plt
     import seaborn as sns
     d = scores.assign(**{metric: 100 * scores[metric]})
@@ -203,21 +221,23 @@ def delta_table(runs: dict) -> pd.DataFrame:
     return pd.concat([r.scores.assign(delta=float(d)) for d, r in runs.items()], ignore_index=True)
 
 def best_delta(table: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
-    "Per task: the δ with the highest mean score over folds, that mean and its std, the worst δ and the spread between them (in points)."
+    """Per task: the δ with the highest mean score over folds, that mean and its std, the worst δ and the
+    spread between them (in points)."""
     m = (table.assign(value=100 * table[metric]).groupby(["task", "delta"], sort=False)["value"]
          .agg(["mean", "std"]).reset_index())
     rows = []
     for task, g in m.groupby("task", sort=False):
         b, w = g.loc[g["mean"].idxmax()], g.loc[g["mean"].idxmin()]
-        rows.append(dict(task=task, best_delta=b.delta, best_mean=round(b["mean"], 1), best_std=round(b["std"], 1),
-                         worst_delta=w.delta, worst_mean=round(w["mean"], 1),
+        rows.append(dict(task=task, best_delta=b.delta, best_mean=round(b["mean"], 1),
+                         best_std=round(b["std"], 1), worst_delta=w.delta, worst_mean=round(w["mean"], 1),
                          spread=round(b["mean"] - w["mean"], 1)))
     return pd.DataFrame(rows)
 
-def plot_delta_sweep(table: pd.DataFrame, distances: pd.DataFrame | None = None, unrelated: float | None = None,
-                     metric: str = "accuracy", reference: dict | None = None):
-    """Left: probe score per task vs δ (mean ± std over folds; dashed: `reference` `{task: score in %}`, e.g. random init).
-    Right: spectral distance between the two views vs δ (`view_distance_by_delta`), with the distance of unrelated sounds."""
+def plot_delta_sweep(table: pd.DataFrame, distances: pd.DataFrame | None = None,
+                     unrelated: float | None = None, metric: str = "accuracy", reference: dict | None = None):
+    """Left: probe score per task vs δ (mean ± std over folds; dashed: `reference` `{task: score in %}`,
+    e.g. random init). Right: spectral distance between the two views vs δ (`view_distance_by_delta`), with
+    the distance of unrelated sounds."""
     import matplotlib.pyplot as plt
     import seaborn as sns
     deltas = sorted(table.delta.unique())
@@ -230,7 +250,8 @@ def plot_delta_sweep(table: pd.DataFrame, distances: pd.DataFrame | None = None,
     sns.lineplot(t, x="x", y=metric, hue="task", errorbar="sd", marker="o", ax=ax)
     for (task, v), color in zip((reference or {}).items(), sns.color_palette()):
         ax.axhline(v, ls="--", lw=1, color=color)
-    ax.set_xticks(range(len(deltas)), [f"{d:g}" for d in deltas]); ax.set_xlabel("δ"); ax.set_ylabel(f"linear {metric} (%)")
+    ax.set_xticks(range(len(deltas)), [f"{d:g}" for d in deltas]); ax.set_xlabel("δ")
+    ax.set_ylabel(f"linear {metric} (%)")
     if distances is not None:
         ax = axes[0, 1]
         dd = distances.assign(x=distances.delta.map("{:g}".format))
@@ -243,8 +264,9 @@ def plot_delta_sweep(table: pd.DataFrame, distances: pd.DataFrame | None = None,
 
 # %% ../nbs/10_experiments.ipynb #01454790
 def embedding_projection(runs, task: Task, n: int = 600, method: str = "tsne", seed: int = 0) -> pd.DataFrame:
-    """2-D projection of `n` clips of `task` (a fixed stratified sample) per run: t-SNE (after PCA to 50 dims) or PCA, on standardized
-    embeddings; long table `x, y, label, run`, plus each run's silhouette score of the labels in the embedding space (column `silhouette`)."""
+    """2-D projection of `n` clips of `task` (a fixed stratified sample) per run: t-SNE (after PCA to 50 dims)
+    or PCA, on standardized embeddings; long table `x, y, label, run`, plus each run's silhouette score of the
+    labels in the embedding space (column `silhouette`)."""
     from sklearn.decomposition import PCA
     from sklearn.manifold import TSNE
     from sklearn.metrics import silhouette_score
@@ -273,15 +295,17 @@ def plot_projection(df: pd.DataFrame, title: str = ""):
     g = sns.relplot(df, x="x", y="y", hue="label", col="run", kind="scatter", s=10, linewidth=0, height=3.2,
                     facet_kws=dict(sharex=False, sharey=False))
     for ax, (run, d) in zip(g.axes.flat, df.groupby("run", sort=False)):
-        ax.set_title(f"{run}, silhouette {d.silhouette.iloc[0]:.3f}", fontsize=9); ax.set_xticks([]); ax.set_yticks([])
+        ax.set_title(f"{run}, silhouette {d.silhouette.iloc[0]:.3f}", fontsize=9); ax.set_xticks([])
+        ax.set_yticks([])
     if title:
         for ax in g.axes.flat: ax.set_title(f"{title}\n{ax.get_title()}", fontsize=9)
     return g.figure
 
 # %% ../nbs/10_experiments.ipynb #fdc34c18
 def experiment_plan(base: PretrainConfig, audio_dir=None) -> dict:
-    """Every pretraining config of experiments 1–3, by run name, derived from `base` (δ = 0.25, no views): what each run changes.
-    Each ablation comes with its δ = 1 control, `'<ablation> ~ctrl'`; the baseline's control is the sweep's δ = 1 run."""
+    """Every pretraining config of experiments 1–3, by run name, derived from `base` (δ = 0.25, no views):
+    what each run changes. Each ablation comes with its δ = 1 control, `'<ablation> ~ctrl'`; the baseline's
+    control is the sweep's δ = 1 run."""
     plan = {"doppelganger δ=0.25": base}
     for d in (0.0, 0.01, 0.05, 0.10, 0.50): plan[f"doppelganger δ={d:g}"] = replace(base, delta=d)
     plan["doppelganger δ=1"] = delta_control(base)
@@ -297,12 +321,14 @@ def experiment_plan(base: PretrainConfig, audio_dir=None) -> dict:
     return plan
 
 def plan_controls(plan: dict) -> dict:
-    "`{run: its δ = 1 control}` for every synthetic run of `plan` with δ < 1: the run of `plan` whose config is its `delta_control`."
+    """`{run: its δ = 1 control}` for every synthetic run of `plan` with δ < 1: the run of `plan` whose
+    config is its `delta_control`."""
     names = {json.dumps(cfg.to_dict(), sort_keys=True): name for name, cfg in plan.items()}
     controls = {}
     for name, cfg in plan.items():
         if cfg.source != "synth" or cfg.delta == 1.0: continue
         control = names.get(json.dumps(delta_control(cfg).to_dict(), sort_keys=True))
-        if control is None: raise ValueError(f"plan: run {name!r} has no δ = 1 control (its config with δ = 1) in the plan")
+        if control is None:
+            raise ValueError(f"plan: run {name!r} has no δ = 1 control (its config with δ = 1) in the plan")
         controls[name] = control
     return controls

@@ -21,7 +21,8 @@ __all__ = ['DOPPELGANGER', 'FONSECA', 'LogMelConfig', 'to_log', 'to_linear', 'vg
 # %% ../nbs/01_features.ipynb #79fd1735
 @dataclass(frozen=True)
 class LogMelConfig:
-    "Log-mel front end: `log_base(mel + log_offset)` of an STFT with the given window, hop and mel bands; `patch_frames` per view."
+    """Log-mel front end: `log_base(mel + log_offset)` of an STFT with the given window, hop and mel bands;
+    `patch_frames` per view."""
     sample_rate: int = 16000
     win_length: int = 400          # samples (25 ms at 16 kHz)
     hop_length: int = 160          # samples (10 ms at 16 kHz)
@@ -73,9 +74,9 @@ class LogMelConfig:
         return 1 + max(n_samples - self.win_length, 0) // self.hop_length
 
 DOPPELGANGER = LogMelConfig()  # VGGish's front end, as in Cherep & Singh's reference code
-FONSECA = LogMelConfig(sample_rate=22050, win_length=660, hop_length=220, n_fft=2048, n_mels=96, f_min=50.0, f_max=10500.0,
-                       power=2.0, log_base=10.0, log_offset=1.1e-8, center=True, window="hamming",
-                       mel_scale="slaney",
+FONSECA = LogMelConfig(sample_rate=22050, win_length=660, hop_length=220, n_fft=2048, n_mels=96, f_min=50.0,
+                       f_max=10500.0, power=2.0, log_base=10.0, log_offset=1.1e-8, center=True,
+                       window="hamming", mel_scale="slaney",
                        patch_frames=101)  # uclser20's extract settings
 
 # %% ../nbs/01_features.ipynb #3fe931cd
@@ -91,7 +92,8 @@ def to_linear(logmel: torch.Tensor, config: LogMelConfig = DOPPELGANGER) -> torc
 # %% ../nbs/01_features.ipynb #e345cc1d
 def vggish_mel_matrix(n_freqs: int, n_mels: int = 64, sample_rate: int = 16000, f_min: float = 125.0,
                       f_max: float = 7500.0) -> torch.Tensor:
-    "VGGish's mel filterbank `[n_freqs, n_mels]`: HTK mel, triangles linear in mel, DC bin excluded (vectorized port of `mel_features.py`)."
+    """VGGish's mel filterbank `[n_freqs, n_mels]`: HTK mel, triangles linear in mel, DC bin excluded
+    (vectorized port of `mel_features.py`)."""
     hz_to_mel = lambda f: 1127.0 * torch.log1p(torch.as_tensor(f, dtype=torch.float64) / 700.0)
     bins = hz_to_mel(torch.linspace(0.0, sample_rate / 2, n_freqs, dtype=torch.float64))[:, None]
     edges = torch.linspace(float(hz_to_mel(f_min)), float(hz_to_mel(f_max)), n_mels + 2, dtype=torch.float64)
@@ -101,7 +103,8 @@ def vggish_mel_matrix(n_freqs: int, n_mels: int = 64, sample_rate: int = 16000, 
     return weights.float()
 
 class LogMel(nn.Module):
-    "Log-mel spectrogram `[..., frames, n_mels]` of audio `[..., samples]`, built on torchaudio; batched and device-agnostic."
+    """Log-mel spectrogram `[..., frames, n_mels]` of audio `[..., samples]`, built on torchaudio; batched and
+    device-agnostic."""
     def __init__(self, config: LogMelConfig = DOPPELGANGER, **overrides):
         super().__init__()
         self.config = config = replace(config, **overrides) if overrides else config
@@ -144,7 +147,8 @@ class AudioFileError(ValueError):
     "A file that holds no usable audio; the message names the file."
 
 def _wav_frames(path) -> tuple | None:
-    "`(declared, present)` sample frames of a RIFF/WAVE file's data chunk (header vs file size); None if not a plain WAV."
+    """`(declared, present)` sample frames of a RIFF/WAVE file's data chunk (header vs file size); None if not
+    a plain WAV."""
     import struct
     size = Path(path).stat().st_size
     with open(path, "rb") as f:
@@ -163,7 +167,8 @@ def _wav_frames(path) -> tuple | None:
             f.seek(n - len(body) + (n & 1), 1)
 
 def load_audio(path, sample_rate: int = 16000, mono: bool = True, normalize: bool = False) -> torch.Tensor:
-    "Read a WAV/FLAC/… file with soundfile → float32 `[samples]` (`[channels, samples]` if not `mono`) at `sample_rate`."
+    """Read a WAV/FLAC/… file with soundfile → float32 `[samples]` (`[channels, samples]` if not `mono`)
+    at `sample_rate`."""
     import soundfile as sf
     if not isinstance(sample_rate, (int, np.integer)) or isinstance(sample_rate, bool) or sample_rate < 1:
         raise ValueError(f"sample_rate: must be a positive integer, got {sample_rate!r}")
@@ -191,12 +196,13 @@ def load_audio(path, sample_rate: int = 16000, mono: bool = True, normalize: boo
     return audio.contiguous()
 
 # %% ../nbs/01_features.ipynb #23b4c68f
-def random_patches(logmel: torch.Tensor, n_frames: int = 96, generator: torch.Generator | None = None, *, views: int = 2,
-                   n_bands: int | None = None, lengths: torch.Tensor | None = None,
+def random_patches(logmel: torch.Tensor, n_frames: int = 96, generator: torch.Generator | None = None, *,
+                   views: int = 2, n_bands: int | None = None, lengths: torch.Tensor | None = None,
                    pad: str | float = "repeat",
                    return_starts: bool = False):
-    """`views` random patches `[views, B, n_frames, n_bands]` of each clip of `logmel` `[B, frames, bands]` (or `[frames, bands]` →
-    `[views, n_frames, n_bands]`). With `return_starts`, also the start frame and band of each patch, `[views, B]` each."""
+    """`views` random patches `[views, B, n_frames, n_bands]` of each clip of `logmel` `[B, frames, bands]`
+    (or `[frames, bands]` → `[views, n_frames, n_bands]`). With `return_starts`, also the start frame and
+    band of each patch, `[views, B]` each."""
     if not torch.is_tensor(logmel) or logmel.ndim not in (2, 3):
         raise ValueError(f"logmel: expected [batch, frames, bands] or [frames, bands], got shape "
                          f"{tuple(getattr(logmel, 'shape', ()))}")
@@ -205,7 +211,8 @@ def random_patches(logmel: torch.Tensor, n_frames: int = 96, generator: torch.Ge
     B, T, F = x.shape
     n_bands = F if n_bands is None else n_bands
     for name, value, limit in (("n_frames", n_frames, None), ("views", views, None), ("n_bands", n_bands, F)):
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1 or (limit is not None and value > limit):
+        if (not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1
+                or (limit is not None and value > limit)):
             raise ValueError(f"{name}: must be a positive integer{f' <= {limit}' if limit else ''}, "
                              f"got {value!r}")
     if not (pad == "repeat" or (isinstance(pad, (int, float)) and not isinstance(pad, bool))):
@@ -221,7 +228,8 @@ def random_patches(logmel: torch.Tensor, n_frames: int = 96, generator: torch.Ge
                          f"can be drawn")
     if bool((lengths < 0).any()) or bool((lengths > T).any()):
         raise ValueError(f"lengths: must lie in [1, {T}], got {lengths.tolist()}")
-    # start frames and bands, drawn on the CPU generator: U{0, …, len − n} (0 when the clip is shorter than the patch)
+    # start frames and bands, drawn on the CPU generator: U{0, …, len − n} (0 when the clip is shorter
+    # than the patch)
     room_t = (lengths - n_frames).clamp_min(0) + 1
     t0 = (torch.rand(views, B, generator=generator) * room_t).long().clamp_max(room_t - 1)
     f0 = (torch.rand(views, B, generator=generator) * (F - n_bands + 1)).long().clamp_max(F - n_bands)

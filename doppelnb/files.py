@@ -14,32 +14,38 @@ __all__ = ['read_json', 'checked_text', 'atomic_write']
 
 # %% ../nbs/00c_files.ipynb #bd095e68
 def read_json(path, what: str):
-    "The JSON in file `path`; an unreadable, non-UTF-8 or malformed file is a `ValueError` naming it (and the line)."
+    """The JSON in file `path`; an unreadable, non-UTF-8 or malformed file is a `ValueError` naming it (and
+    the line)."""
     path = Path(path)
     try: return json.loads(path.read_bytes())
     except OSError as e: raise ValueError(f"{what}: cannot read {path} ({e.strerror or e})") from None
-    except UnicodeDecodeError as e: raise ValueError(f"{what}: {path} is not UTF-8 text (byte {e.start})") from None
-    except json.JSONDecodeError as e: raise ValueError(f"{what}: {path}, line {e.lineno}: not valid JSON ({e.msg})") from None
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{what}: {path} is not UTF-8 text (byte {e.start})") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{what}: {path}, line {e.lineno}: not valid JSON ({e.msg})") from None
 
 # %% ../nbs/00c_files.ipynb #872e4f62
 def checked_text(path, empty: str = "empty file (no header line)", kind: str = "CSV", bom: bool = False):
-    """The text of file `path`, checked: an unreadable or empty file, a NUL byte (binary) or bytes that are not UTF-8
-    are a `ValueError` naming the file (and the line); `empty`: the message for an empty file, `kind`: the format
-    a binary file is not, `bom`: drop a UTF-8 byte-order mark."""
+    """The text of file `path`, checked: an unreadable or empty file, a NUL byte (binary) or bytes that are
+    not UTF-8 are a `ValueError` naming the file (and the line); `empty`: the message for an empty file,
+    `kind`: the format a binary file is not, `bom`: drop a UTF-8 byte-order mark."""
     path, NL = Path(path), b"\n"
     try: raw = path.read_bytes()
     except OSError as e: raise ValueError(f"{path}: cannot read ({e.strerror or e})") from None
     if not raw.strip(): raise ValueError(f"{path}: {empty}")
     nul = raw.find(b"\x00")
-    if nul >= 0: raise ValueError(f"{path}, line {raw.count(NL, 0, nul) + 1}: NUL byte — a binary file, not {kind}")
+    if nul >= 0:
+        raise ValueError(f"{path}, line {raw.count(NL, 0, nul) + 1}: NUL byte — a binary file, not {kind}")
     try: return raw.decode("utf-8-sig" if bom else "utf-8")
     except UnicodeDecodeError as e:
-        raise ValueError(f"{path}, line {raw.count(NL, 0, e.start) + 1}: not UTF-8 text (byte {raw[e.start]:#04x})") from None
+        raise ValueError(f"{path}, line {raw.count(NL, 0, e.start) + 1}: not UTF-8 text (byte "
+                         f"{raw[e.start]:#04x})") from None
 
 # %% ../nbs/00c_files.ipynb #b82099f0
 def atomic_write(path, data):
-    """Write `path` via a temporary file in the same folder, then rename it into place, so a crash never leaves a
-    half-written file. `data` is bytes, str, or a function that writes to the temporary path it is given."""
+    """Write `path` via a temporary file in the same folder, then rename it into place, so a crash never
+    leaves a half-written file. `data` is bytes, str, or a function that writes to the temporary path it is
+    given."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     try:

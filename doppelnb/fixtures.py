@@ -16,8 +16,8 @@ __all__ = ['realish_clip', 'write_audio_folder', 'make_fixture_task']
 
 # %% ../nbs/04a_fixtures.ipynb #8f7de2ef
 def realish_clip(seconds: float = 3.0, rate: int = 44100, seed: int = 0, channels: int = 2) -> np.ndarray:
-    """A deterministic recorded-looking clip `[samples, channels]` (float32): a 1/f noise bed, two knocks and a plucked string,
-    varied by `seed`."""
+    """A deterministic recorded-looking clip `[samples, channels]` (float32): a 1/f noise bed, two knocks and
+    a plucked string, varied by `seed`."""
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * rate)) / rate
     # brown noise minus its slow drift ≈ a 1/f room-noise bed
@@ -41,7 +41,8 @@ def realish_clip(seconds: float = 3.0, rate: int = 44100, seed: int = 0, channel
 
 # %% ../nbs/04a_fixtures.ipynb #946945b4
 def write_audio_folder(folder, n: int = 32, seconds: float = 3.0, rate: int = 44100, seed: int = 0) -> Path:
-    "Write `n` recorded-looking stereo clips (`realish_clip`) as WAV files into `folder`: real audio for tests and benchmarks."
+    """Write `n` recorded-looking stereo clips (`realish_clip`) as WAV files into `folder`: real audio for
+    tests and benchmarks."""
     import soundfile as sf
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
     for i in range(n):
@@ -49,10 +50,11 @@ def write_audio_folder(folder, n: int = 32, seconds: float = 3.0, rate: int = 44
     return folder
 
 # %% ../nbs/04a_fixtures.ipynb #4bb083c3
-def make_fixture_task(root, n_classes: int = 4, n_groups: int = 6, per_class_group: int = 4, seconds: float = 1.0,
-                      seed: int = 0, name: str = "fixture", overwrite: bool = True) -> Path:
-    """Write a tiny learnable task (`n_classes` tones × `n_groups` recording chains × `per_class_group` clips) to `root/name`;
-    return its path."""
+def make_fixture_task(root, n_classes: int = 4, n_groups: int = 6, per_class_group: int = 4,
+                      seconds: float = 1.0, seed: int = 0, name: str = "fixture",
+                      overwrite: bool = True) -> Path:
+    """Write a tiny learnable task (`n_classes` tones × `n_groups` recording chains × `per_class_group`
+    clips) to `root/name`; return its path."""
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
     chains = [dict(gain=rng.uniform(0.4, 0.8), cutoff=rng.uniform(3000, 7000), noise=rng.uniform(0.001, 0.01))

@@ -31,14 +31,16 @@ def packaged_weights(name: str = WEIGHTS) -> Path:
     "Path of an encoder checkpoint shipped inside the installed package (`doppelnb/weights/`)."
     path = Path(str(resources.files("doppelnb") / "weights" / name))
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint: {name} is not among the package's weights ({path.parent}); pass a path")
+        raise FileNotFoundError(f"checkpoint: {name} is not among the package's weights "
+                                f"({path.parent}); pass a path")
     return path
 
 # %% ../nbs/07_hear.ipynb #5998a046
 class HearModel(nn.Module):
     "A frozen encoder behind its log-mel front end, with the attributes the HEAR 2021 API asks for."
-    def __init__(self, encoder: nn.Module, frontend: LogMelConfig = DOPPELGANGER, patch_frames: int | None = None,
-                 hop_frames: int | None = None, batch_size: int = 256, chunk_seconds: float = 60.0):
+    def __init__(self, encoder: nn.Module, frontend: LogMelConfig = DOPPELGANGER,
+                 patch_frames: int | None = None, hop_frames: int | None = None, batch_size: int = 256,
+                 chunk_seconds: float = 60.0):
         super().__init__()
         self.encoder, self.logmel = encoder.eval(), LogMel(frontend)
         self.sample_rate = int(frontend.sample_rate)
@@ -46,9 +48,11 @@ class HearModel(nn.Module):
         frame_ms = 1000 * frontend.hop_length / frontend.sample_rate
         self.hop_frames = int(hop_frames or math.floor(MAX_HOP_MS / frame_ms))
         if self.hop_frames < 1 or self.hop_frames * frame_ms > MAX_HOP_MS + 1e-9:
-            raise ValueError(f"hop_frames: {hop_frames} frames of {frame_ms:g} ms; HEAR needs a hop of at most {MAX_HOP_MS:g} ms")
+            raise ValueError(f"hop_frames: {hop_frames} frames of {frame_ms:g} ms; HEAR needs a hop of at "
+                             f"most {MAX_HOP_MS:g} ms")
         if batch_size < 1 or not chunk_seconds > 0:
-            raise ValueError(f"batch_size, chunk_seconds: must be positive, got {batch_size}, {chunk_seconds}")
+            raise ValueError(
+                f"batch_size, chunk_seconds: must be positive, got {batch_size}, {chunk_seconds}")
         self.scene_embedding_size = self.timestamp_embedding_size = int(encoder.embed_dim)
         self.batch_size, self.chunk_seconds = int(batch_size), float(chunk_seconds)
 
@@ -63,31 +67,36 @@ class HearModel(nn.Module):
     def forward(self, audio: torch.Tensor) -> torch.Tensor: return get_scene_embeddings(audio, self)
 
     def extra_repr(self) -> str:
-        return f"{self.sample_rate} Hz, {self.patch_frames}-frame windows every {self.hop_ms:g} ms, {self.scene_embedding_size}-d"
+        return (f"{self.sample_rate} Hz, {self.patch_frames}-frame windows every {self.hop_ms:g} ms, "
+                f"{self.scene_embedding_size}-d")
 
 # %% ../nbs/07_hear.ipynb #e6e5020e
 def load_model(model_file_path: str = "") -> HearModel:
-    "HEAR `load_model`: the shipped encoder (empty path), or a checkpoint of the main job or `doppelnb_pretrain`."
+    """HEAR `load_model`: the shipped encoder (empty path), or a checkpoint of the main job or
+    `doppelnb_pretrain`."""
     encoder, ckpt = load_checkpoint(model_file_path or packaged_weights())
     cfg = ckpt.get("config") if isinstance(ckpt.get("config"), dict) else {}
     frontend = cfg.get("frontend", "doppelganger")
     if frontend not in FRONTENDS:
-        raise ValueError(f"checkpoint: {model_file_path}: unknown front end {frontend!r}; one of {sorted(FRONTENDS)}")
+        raise ValueError(f"checkpoint: {model_file_path}: unknown front end {frontend!r}; one of "
+                         f"{sorted(FRONTENDS)}")
     return HearModel(encoder, FRONTENDS[frontend], cfg.get("patch_frames"))
 
 # %% ../nbs/07_hear.ipynb #e674ce07
 def check_audio(audio, model: HearModel) -> torch.Tensor:
-    "HEAR input `[n_sounds, n_samples]`, floating point, non-empty; returned as float32 on the model's device."
+    """HEAR input `[n_sounds, n_samples]`, floating point, non-empty; returned as float32 on the model's
+    device."""
     if not torch.is_tensor(audio) or not audio.is_floating_point():
-        raise ValueError(f"audio: expected a float32 tensor [n_sounds, n_samples], got {type(audio).__name__} "
-                         f"{getattr(audio, 'dtype', '')}")
+        raise ValueError("audio: expected a float32 tensor [n_sounds, n_samples], got "
+                         f"{type(audio).__name__} {getattr(audio, 'dtype', '')}")
     if audio.ndim != 2 or audio.shape[0] == 0 or audio.shape[1] == 0:
-        raise ValueError(f"audio: expected a non-empty tensor [n_sounds, n_samples] at {model.sample_rate} Hz, "
-                         f"got shape {tuple(audio.shape)}")
+        raise ValueError("audio: expected a non-empty tensor [n_sounds, n_samples] at "
+                         f"{model.sample_rate} Hz, got shape {tuple(audio.shape)}")
     return audio.to(model.device, torch.float32)
 
 def chunked_logmel(audio: torch.Tensor, model: HearModel) -> torch.Tensor:
-    "Log-mel `[n_sounds, frames, bands]` of `audio [n_sounds, n_samples]`, `model.chunk_seconds` at a time (exact)."
+    """Log-mel `[n_sounds, frames, bands]` of `audio [n_sounds, n_samples]`, `model.chunk_seconds` at a time
+    (exact)."""
     c, n = model.logmel.config, audio.shape[-1]
     frames, hop = c.n_frames(n), c.hop_length
     step = max(1, int(model.chunk_seconds * c.frames_per_second))
@@ -101,8 +110,9 @@ def chunked_logmel(audio: torch.Tensor, model: HearModel) -> torch.Tensor:
 
 # %% ../nbs/07_hear.ipynb #ef0bc123
 def frame_layout(model: HearModel, n_samples: int) -> tuple[int, int, torch.Tensor]:
-    """`(pad_left, n_windows, timestamps_ms)`: windows of `patch_frames` every `hop_frames` frames, the first starting
-    `pad_left` frames before the audio; a timestamp is its window's centre, the first ≥ 0, none past the end."""
+    """`(pad_left, n_windows, timestamps_ms)`: windows of `patch_frames` every `hop_frames` frames, the first
+    starting `pad_left` frames before the audio; a timestamp is its window's centre, the first ≥ 0, none
+    past the end."""
     c, P, H = model.logmel.config, model.patch_frames, model.hop_frames
     c0 = 0.0 if c.center else c.win_length / 2                      # centre of frame 0, in samples
     pad_left = math.floor(((P - 1) / 2 * c.hop_length + c0) / c.hop_length)
@@ -119,8 +129,9 @@ def _finite(z: torch.Tensor, model: HearModel) -> torch.Tensor:
     return z
 
 def get_timestamp_embeddings(audio: torch.Tensor, model: HearModel) -> tuple[torch.Tensor, torch.Tensor]:
-    """HEAR: embeddings `[n_sounds, n_frames, D]` of 96-frame windows every `model.hop_ms` ms, and their timestamps
-    `[n_sounds, n_frames]` in milliseconds (window centres). Batched over windows; long audio in chunks."""
+    """HEAR: embeddings `[n_sounds, n_frames, D]` of 96-frame windows every `model.hop_ms` ms, and their
+    timestamps `[n_sounds, n_frames]` in milliseconds (window centres). Batched over windows; long audio in
+    chunks."""
     audio = check_audio(audio, model)
     c, P, H = model.logmel.config, model.patch_frames, model.hop_frames
     pad_left, W, times = frame_layout(model, audio.shape[1])
@@ -141,7 +152,8 @@ def get_timestamp_embeddings(audio: torch.Tensor, model: HearModel) -> tuple[tor
     return _finite(out.reshape(n, W, -1), model), times.to(audio.device).expand(n, W).contiguous()
 
 def scene_embeddings(logmels: list, model: HearModel) -> torch.Tensor:
-    "Scene embeddings `[N, D]` of log-mels `[frames, bands]` of any lengths: `embed_logmels`, the probes' path."
+    """Scene embeddings `[N, D]` of log-mels `[frames, bands]` of any lengths: `embed_logmels`, the probes'
+    path."""
     c = model.logmel.config
     return torch.from_numpy(embed_logmels(model.encoder, list(logmels), model.patch_frames, model.batch_size,
                                           c.log_silence, model.device))
@@ -161,20 +173,24 @@ def _check(ok, message: str):
 
 def check_hear_api(module: str = "doppelnb.hear", model_file_path: str = "", device: str | None = None,
                    log=print) -> list[str]:
-    """The HEAR 2021 validator's checks (PyTorch path) plus clips of 1.07, 1.98 and 4.0 s with regular hops ≤ 50 ms
-    and timestamps inside the audio; raises `HearCheckError` at the first failure, else returns the log lines."""
+    """The HEAR 2021 validator's checks (PyTorch path) plus clips of 1.07, 1.98 and 4.0 s with regular hops
+    ≤ 50 ms and timestamps inside the audio; raises `HearCheckError` at the first failure, else returns the
+    log lines."""
     lines = []
     def say(s): lines.append(s); log and log(s)
     api = importlib.import_module(module)
     for name in ("load_model", "get_timestamp_embeddings", "get_scene_embeddings"):
         _check(callable(getattr(api, name, None)), f"{module}: the API must include a function {name!r}")
     model = api.load_model(model_file_path) if model_file_path else api.load_model()
-    _check(isinstance(model, torch.nn.Module), f"load_model must return a torch.nn.Module, got {type(model).__name__}")
+    _check(isinstance(model, torch.nn.Module),
+           f"load_model must return a torch.nn.Module, got {type(model).__name__}")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
     for attr in ("sample_rate", "scene_embedding_size", "timestamp_embedding_size"):
-        _check(isinstance(getattr(model, attr, None), int), f"model.{attr} must be an int, got {getattr(model, attr, None)!r}")
-    _check(model.sample_rate in (16000, 22050, 44100, 48000), f"sample rate {model.sample_rate} is not a HEAR rate")
+        _check(isinstance(getattr(model, attr, None), int),
+               f"model.{attr} must be an int, got {getattr(model, attr, None)!r}")
+    _check(model.sample_rate in (16000, 22050, 44100, 48000),
+           f"sample rate {model.sample_rate} is not a HEAR rate")
     say(f"{module}: {type(model).__name__} on {device}, {model.sample_rate} Hz, "
         f"scene {model.scene_embedding_size}-d, timestamp {model.timestamp_embedding_size}-d")
     g = torch.Generator().manual_seed(0)
@@ -182,16 +198,21 @@ def check_hear_api(module: str = "doppelnb.hear", model_file_path: str = "", dev
         n_samples = int(seconds * model.sample_rate)
         audio = (torch.rand(n_audio, n_samples, generator=g) * 2 - 1).to(device)
         emb, ts = api.get_timestamp_embeddings(audio, model)
-        _check(emb.dtype == torch.float32 and ts.dtype == torch.float32, f"{seconds} s: dtypes {emb.dtype}, {ts.dtype}")
-        _check(emb.ndim == 3 and emb.shape[0] == n_audio, f"{seconds} s: embeddings of shape {tuple(emb.shape)}")
-        _check(tuple(emb.shape[:2]) == tuple(ts.shape), f"{seconds} s: timestamps {tuple(ts.shape)} vs {tuple(emb.shape)}")
+        _check(emb.dtype == torch.float32 and ts.dtype == torch.float32,
+               f"{seconds} s: dtypes {emb.dtype}, {ts.dtype}")
+        _check(emb.ndim == 3 and emb.shape[0] == n_audio,
+               f"{seconds} s: embeddings of shape {tuple(emb.shape)}")
+        _check(tuple(emb.shape[:2]) == tuple(ts.shape),
+               f"{seconds} s: timestamps {tuple(ts.shape)} vs {tuple(emb.shape)}")
         _check(emb.shape[2] == model.timestamp_embedding_size, f"{seconds} s: embedding size {emb.shape[2]}")
         diff = torch.diff(ts.float().cpu())
         hop = diff.mean().item() if diff.numel() else 0.0
-        _check(bool((diff - hop).abs().lt(1e-3).all()), f"{seconds} s: irregular timestamps (deviation > 1 ms)")
+        _check(bool((diff - hop).abs().lt(1e-3).all()),
+               f"{seconds} s: irregular timestamps (deviation > 1 ms)")
         _check(hop <= 50.0, f"{seconds} s: timestamps {hop:.2f} ms apart, more than 50 ms")
         _check(bool((ts >= 0).all()) and bool((ts <= 1000 * n_samples / model.sample_rate + 1e-3).all()),
-               f"{seconds} s: timestamps from {ts.min().item():.2f} to {ts.max().item():.2f} ms lie outside the audio")
+               f"{seconds} s: timestamps from {ts.min().item():.2f} to {ts.max().item():.2f} ms lie "
+               "outside the audio")
         say(f"timestamps {n_audio} × {seconds} s: {tuple(emb.shape)}, every {hop:.2f} ms, "
             f"{ts[0, 0].item():.2f} … {ts[0, -1].item():.2f} ms")
     audio = (torch.rand(8, int(3.74 * model.sample_rate), generator=g) * 2 - 1).to(device)

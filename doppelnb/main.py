@@ -35,7 +35,8 @@ __all__ = ['ENCODER_FILE', 'MAIN_OPTIONS', 'environment_info', 'MainConfig', 'pr
 def environment_info() -> dict:
     "Versions of Python, the platform and the packages a result depends on."
     from importlib.metadata import PackageNotFoundError, version
-    info = dict(python=sys.version.split()[0], platform=platform.platform(), cpu_threads=torch.get_num_threads(),
+    info = dict(python=sys.version.split()[0], platform=platform.platform(),
+                cpu_threads=torch.get_num_threads(),
                 cuda=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
     for package in ("doppelnb", "torch", "torchaudio", "torchsynth", "pytorch-lightning", "numpy",
                     "scikit-learn"):
@@ -46,17 +47,20 @@ def environment_info() -> dict:
 # %% ../nbs/11_main.ipynb #c55a80e3
 @dataclass
 class MainConfig:
-    "Settings of the main job: its own (results, data, tasks, folds) and the pretraining recipe (`doppelnb_main --help` lists them)."
+    """Settings of the main job: its own (results, data, tasks, folds) and the pretraining recipe
+    (`doppelnb_main --help` lists them)."""
     out: str = "results"                     # results folder
     data: str = "data"                       # downstream task folders
     tasks: list = field(default_factory=lambda: ["notes", "keywords", "foley"])  # tasks to build and probe
     folds: int = 5                           # group-disjoint folds per task
     # build missing tasks (needs the Debian packages of doppelnb.build_data.TASK_PACKAGES)
     build: bool = True
-    pretrain: PretrainConfig = field(default_factory=lambda: PretrainConfig.preset("speedrun", workers=1, device="cpu"))
+    pretrain: PretrainConfig = field(
+        default_factory=lambda: PretrainConfig.preset("speedrun", workers=1, device="cpu"))
 
     def validate(self) -> "MainConfig":
-        "Check every setting before any work: the pretraining recipe, folds, tasks, and that `out` can be written."
+        """Check every setting before any work: the pretraining recipe, folds, tasks, and that `out` can be
+        written."""
         self.pretrain.validate()
         if not (isinstance(self.folds, int) and self.folds >= 2):
             raise ValueError(f"folds: an integer >= 2, got {self.folds!r}")
@@ -77,7 +81,8 @@ class MainConfig:
 
 # %% ../nbs/11_main.ipynb #d3d0d010
 def prepare_tasks(cfg: MainConfig, log=print) -> tuple[list, dict]:
-    "Build missing tasks (if `cfg.build`) and load every task that is available, grouped for k-fold; returns `(tasks, {name: status})`."
+    """Build missing tasks (if `cfg.build`) and load every task that is available, grouped for k-fold; returns
+    `(tasks, {name: status})`."""
     from doppelnb.evaluate import FOLD_GROUPS
     from doppelnb.build_data import build_tasks
     from doppelnb.tasks import MissingDependencyError, is_built, load_task
@@ -101,7 +106,8 @@ def prepare_tasks(cfg: MainConfig, log=print) -> tuple[list, dict]:
     return tasks, status
 
 def pretrain_runs(cfg: MainConfig) -> dict:
-    "Pretrain (or resume, or reuse) the recipe and its δ = 1 control (same steps); `{'recipe' | 'control': run folder}`."
+    """Pretrain (or resume, or reuse) the recipe and its δ = 1 control (same steps);
+    `{'recipe' | 'control': run folder}`."""
     from doppelnb.pretrain import ensure_pretrained
     runs = {"recipe": (Path(cfg.out) / "pretrain", cfg.pretrain),
             "control": (Path(cfg.out) / "pretrain_control", delta_control(cfg.pretrain))}
@@ -117,8 +123,8 @@ def method_names(cfg: MainConfig) -> dict:
                 random=f"{p.encoder} (random init)", logmel="logmel stats")
 
 def evaluate_runs(cfg: MainConfig, models: dict, tasks: list):
-    """Per-fold scores of the recipe, its control (`models`: `{'recipe' | 'control': ContrastiveModel}`), random init and log-mel
-    statistics on the same folds; `(scores, paired)`."""
+    """Per-fold scores of the recipe, its control (`models`: `{'recipe' | 'control': ContrastiveModel}`),
+    random init and log-mel statistics on the same folds; `(scores, paired)`."""
     import pandas as pd
     from doppelnb.evaluate import paired_differences, score_encoder, score_logmel_stats
     from doppelnb.model import build_encoder
@@ -127,13 +133,15 @@ def evaluate_runs(cfg: MainConfig, models: dict, tasks: list):
     encoders[names["random"]] = build_encoder(p.encoder, seed=p.seed, **p.encoder_kwargs).eval()
     scores = pd.concat([score_encoder(n, e, tasks, cfg.folds, p.seed) for n, e in encoders.items()]
                        + [score_logmel_stats(tasks, cfg.folds, p.seed, names["logmel"])], ignore_index=True)
-    paired = pd.concat([paired_differences(scores, names["recipe"], names[ref]) for ref in ("control", "random", "logmel")],
+    paired = pd.concat([paired_differences(scores, names["recipe"], names[ref])
+                        for ref in ("control", "random", "logmel")],
                        ignore_index=True)
     return scores, paired
 
 # %% ../nbs/11_main.ipynb #b220a9f5
 def plot_results(scores):
-    "Seaborn bar plot of probe accuracy per task and method: mean over folds, whiskers one standard deviation."
+    """Seaborn bar plot of probe accuracy per task and method: mean over folds, whiskers one standard
+    deviation."""
     import matplotlib.pyplot as plt
     import seaborn as sns
     fig, ax = plt.subplots(figsize=(8, 3.4))
@@ -145,8 +153,9 @@ def plot_results(scores):
 
 # %% ../nbs/11_main.ipynb #089c8e23
 def run_main(cfg: MainConfig | None = None, log=print, command: str | None = None) -> dict:
-    """The main job: data → pretrain the recipe and its δ = 1 control → k-fold evaluation → `cfg.out`/ (tables, figures, checkpoint,
-    card). `command`: the command line that asked for it, recorded in `run.json` and the model card."""
+    """The main job: data → pretrain the recipe and its δ = 1 control → k-fold evaluation → `cfg.out`/
+    (tables, figures, checkpoint, card). `command`: the command line that asked for it, recorded in `run.json`
+    and the model card."""
     cfg = (cfg or MainConfig()).validate()
     out = Path(cfg.out)
     with run_lock(out, what="doppelnb_main", name=".main.lock"):
@@ -181,7 +190,8 @@ def _run_main(cfg: MainConfig, out: Path, log, command: str | None = None) -> di
     t0 = time.perf_counter()
     grid = delta_grid_pairs(2, DELTA_GRID, seed=cfg.pretrain.seed)
     for k in range(2):
-        views = [("source", grid["source"][k])] + [(f"delta{d:.2f}_{v}", grid[d][i][k]) for d in DELTA_GRID for i, v in enumerate("ab")]
+        views = ([("source", grid["source"][k])]
+                 + [(f"delta{d:.2f}_{v}", grid[d][i][k]) for d in DELTA_GRID for i, v in enumerate("ab")])
         for name, audio in views:
             atomic_write(out / "pairs" / f"source{k}_{name}.wav",
                          lambda p: sf.write(p, audio.numpy(), 16000, format="WAV", subtype="PCM_16"))
@@ -203,19 +213,22 @@ def markdown_table(df) -> str:
     "A pandas table (index included) as a GitHub-flavoured markdown table."
     df = df.reset_index()
     rows = [list(map(str, df.columns))] + df.astype(str).values.tolist()
-    return "\n".join(["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])] + ["| " + " | ".join(r) + " |" for r in rows[1:]]) + "\n"
+    return "\n".join(["| " + " | ".join(rows[0]) + " |",
+                      "|" + "---|" * len(rows[0])] + ["| " + " | ".join(r) + " |" for r in rows[1:]]) + "\n"
 
 def model_card(record: dict, table, diffs, n_params: int) -> str:
     "The model card of the main job's encoder, every setting read from the run's config."
     p, env, c = record["config"]["pretrain"], record["environment"], record["config"]
     cfg = PretrainConfig.from_dict(p)
     symbol = {"tau": "τ", "alpha": "α"}
-    s, options = cfg.optimizer_settings(), ", ".join(f"{symbol.get(k, k)} = {v}" for k, v in cfg.loss_settings().items())
+    s, options = (cfg.optimizer_settings(),
+                  ", ".join(f"{symbol.get(k, k)} = {v}" for k, v in cfg.loss_settings().items()))
     scale = f" (per group × {p['delta_scale']})" if p["delta_scale"] else ""
-    extras = [f"projection head {p['head_hidden']} → {p['head_out']}" if p["head"] else "no projection head",
+    extras = [f"projection head {p['head_hidden']} → {p['head_out']}" if p["head"]
+                  else "no projection head",
               f"waveform augmentations: {p['wave_augment']}",
-              f"a resonant body of {cfg.body} resonances shared up to δ" if cfg.body else "no body", f"spectrogram views: {p['views']}",
-              f"nebula {p['nebula']}"]
+              f"a resonant body of {cfg.body} resonances shared up to δ" if cfg.body else "no body",
+              f"spectrogram views: {p['views']}", f"nebula {p['nebula']}"]
     name = {"nt_xent": "NT-Xent", "align_uniform": "alignment + uniformity",
             "vicreg": "VICReg"}.get(cfg.loss, cfg.loss)
     loss = f"{name} ({options})" if options else name
@@ -229,25 +242,26 @@ def model_card(record: dict, table, diffs, n_params: int) -> str:
         f"{p['duration']} s each; {', '.join(extras)}; no recorded audio.",
         f"**Training**: {loss}, {s['kind']} (lr {s['lr']:.3g}, {s['schedule']} schedule, weight decay "
         f"{s['weight_decay']:g}), seed {p['seed']}, "
-        f"{record['train_seconds']['recipe']:.0f} s on a {env['cpu_threads']}-thread CPU ({cfg.threads or env['cpu_threads']} "
-        f"compute thread(s), {cfg.workers} data worker(s), precision {cfg.precision}; torch {env['torch']}).",
+        f"{record['train_seconds']['recipe']:.0f} s on a {env['cpu_threads']}-thread CPU "
+        f"({cfg.threads or env['cpu_threads']} compute thread(s), {cfg.workers} data worker(s), precision "
+        f"{cfg.precision}; torch {env['torch']}).",
         f"**Evaluation**: frozen encoder, linear probe on {c['folds']} group-disjoint folds per task (notes "
-        f"by GM program, keywords by voice, "
-        f"foley by source), the same folds for every method. Accuracy in %, mean ± std over folds:",
-        markdown_table(table),
+        "by GM program, keywords by voice, foley by source), the same folds for every method. Accuracy in "
+        "%, mean ± std over folds:", markdown_table(table),
         "Paired differences of the pretrained encoder (points, mean over folds [95 % interval]); the δ = 1 "
         "control is the same run with "
         "pairs that share nothing, so the first row is the part of the effect that the doppelgängers "
         "themselves cause:",
         markdown_table(diffs),
-        f"Produced by `{record.get('command', 'doppelnb_main')}` on {record['finished'][:10]}; configuration, "
-        f"versions and timings in `run.json`.", ""])
+        f"Produced by `{record.get('command', 'doppelnb_main')}` on {record['finished'][:10]}; "
+        f"configuration, versions and timings in `run.json`.", ""])
 
 # %% ../nbs/11_main.ipynb #2b5da987
 MAIN_OPTIONS = [f.name for f in fields(MainConfig) if f.name != "pretrain"]
 
 def main_parser() -> argparse.ArgumentParser:
-    "`doppelnb_main`'s parser: the job's own options, then every pretraining knob generated from `PretrainConfig` (as `doppelnb_pretrain`)."
+    """`doppelnb_main`'s parser: the job's own options, then every pretraining knob generated from
+    `PretrainConfig` (as `doppelnb_pretrain`)."""
     defaults = MainConfig()
     p = config_parser("doppelnb_main", exclude=("out", "resume"), defaults=defaults.pretrain,
                       description=run_main.__doc__ + " Pretraining knobs default to the 'speedrun' preset.")
@@ -271,8 +285,8 @@ def main_cli(argv=None):
         command = shlex.join(["doppelnb_main", *map(str, sys.argv[1:] if argv is None else argv)])
         record = run_main(MainConfig(**own, pretrain=pcfg), command=command)
     except (ValueError, OSError, RunLockError) as e: p.exit(2, f"doppelnb_main: error: {e}\n")
-    print(f"\ndoppelnb main job (seed {pcfg.seed}) → {record['config']['out']}/ in {record['seconds']:.0f} s "
-          f"{record['timings_s']}")
+    print(f"\ndoppelnb main job (seed {pcfg.seed}) → {record['config']['out']}/ in "
+          f"{record['seconds']:.0f} s {record['timings_s']}")
     print("linear-probe accuracy, % (mean ± std over group-disjoint folds):")
     print(record["table"].to_string())
     print("paired differences of the pretrained encoder, points (mean [95 % interval]):")
@@ -280,7 +294,8 @@ def main_cli(argv=None):
 
 # %% ../nbs/11_main.ipynb #81e01837
 def shipped_checkpoint(name: str = ENCODER_FILE) -> Path:
-    "Path of a shipped encoder checkpoint: the package's copy (`doppelnb/weights/`), else the clone's `checkpoints/`."
+    """Path of a shipped encoder checkpoint: the package's copy (`doppelnb/weights/`), else the clone's
+    `checkpoints/`."""
     from doppelnb.hear import packaged_weights
     try: return packaged_weights(name)
     except FileNotFoundError: pass
@@ -292,7 +307,8 @@ def shipped_checkpoint(name: str = ENCODER_FILE) -> Path:
                             "pass a path")
 
 def embed_file(path, checkpoint=None) -> torch.Tensor:
-    "Embedding `[embed_dim]` of an audio file (any rate, mono or not): the HEAR scene embedding of the shipped encoder."
+    """Embedding `[embed_dim]` of an audio file (any rate, mono or not): the HEAR scene embedding of the
+    shipped encoder."""
     from doppelnb.features import load_audio
     from doppelnb.hear import get_scene_embeddings, load_model
     model = load_model(str(checkpoint or shipped_checkpoint()))

@@ -24,15 +24,17 @@ __all__ = ['ENCODERS', 'DEFAULT_ENCODER', 'LOSSES', 'as_patches', 'Encoder', 'co
 # %% ../nbs/03_model.ipynb #a0a1fb96
 def as_patches(x, min_frames: int = 1, min_bands: int = 1, who: str = "encoder") -> torch.Tensor:
     "Validate log-mel patches and return them as `[B, 1, T, F]` (`[B, T, F]` gains the channel axis)."
-    if not isinstance(x, torch.Tensor): raise ValueError(f"{who}: expected a tensor of log-mel patches, got {type(x).__name__}")
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{who}: expected a tensor of log-mel patches, got {type(x).__name__}")
     if x.ndim == 3: x = x.unsqueeze(1)
     if x.ndim != 4 or x.shape[1] != 1:
-        raise ValueError(f"{who}: expected log-mel patches [batch, 1, frames, bands] or [batch, frames, bands], got shape {tuple(x.shape)}")
+        raise ValueError(f"{who}: expected log-mel patches [batch, 1, frames, bands] or [batch, frames, "
+                         f"bands], got shape {tuple(x.shape)}")
     if not x.is_floating_point(): raise ValueError(f"{who}: expected floating-point patches, got {x.dtype}")
     if x.shape[0] == 0: raise ValueError(f"{who}: empty batch")
     if x.shape[2] < min_frames or x.shape[3] < min_bands:
-        raise ValueError(f"{who}: patches of {x.shape[2]} frames × {x.shape[3]} bands are smaller than this encoder's minimum "
-                         f"{min_frames} × {min_bands} (its pooling stack)")
+        raise ValueError(f"{who}: patches of {x.shape[2]} frames × {x.shape[3]} bands are smaller than this "
+                         f"encoder's minimum {min_frames} × {min_bands} (its pooling stack)")
     return x
 
 # %% ../nbs/03_model.ipynb #264102ad
@@ -49,7 +51,8 @@ class Encoder(nn.Module):
 
 def conv_bn_relu(c_in, c_out, kernel=3, stride=1, pool=None, ceil_mode=False) -> nn.Sequential:
     "Conv (no bias) → BatchNorm → ReLU, then max-pooling by `pool` if given."
-    layers = [nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+    layers = [nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=False),
+              nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
     if pool is not None: layers.append(nn.MaxPool2d(pool, ceil_mode=ceil_mode))
     return nn.Sequential(*layers)
 
@@ -59,22 +62,27 @@ def mean_max_pool(x: torch.Tensor) -> torch.Tensor:
 
 # %% ../nbs/03_model.ipynb #b1eaa730
 class SmallCNN(Encoder):
-    "Fast CPU encoder: stride-2 5×5 stem + conv–BN–ReLU–max-pool blocks, global mean ‖ max pooling. `embed_dim = 2 * channels[-1]`."
+    """Fast CPU encoder: stride-2 5×5 stem + conv–BN–ReLU–max-pool blocks, global mean ‖ max pooling.
+    `embed_dim = 2 * channels[-1]`."""
     def __init__(self, channels=(32, 64, 128, 256)):
         super().__init__()
-        if len(channels) < 2 or any(int(c) < 1 for c in channels): raise ValueError(f"channels: expected ≥ 2 positive widths, got {channels!r}")
+        if len(channels) < 2 or any(int(c) < 1 for c in channels):
+            raise ValueError(f"channels: expected ≥ 2 positive widths, got {channels!r}")
         channels = [int(c) for c in channels]
         self.stem = conv_bn_relu(1, channels[0], kernel=5, stride=2, pool=2, ceil_mode=True)
-        self.blocks = nn.Sequential(*[conv_bn_relu(a, b, pool=2, ceil_mode=True) for a, b in zip(channels[:-1], channels[1:])])
+        self.blocks = nn.Sequential(*[conv_bn_relu(a, b, pool=2, ceil_mode=True)
+                                      for a, b in zip(channels[:-1], channels[1:])])
         self.embed_dim = 2 * channels[-1]
         for m in self.modules():
-            if isinstance(m, nn.Conv2d): nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
     def features(self, x): return mean_max_pool(self.blocks(self.stem(x)))
 
 # %% ../nbs/03_model.ipynb #f6f7c6cb
 class BasicBlock(nn.Module):
-    "torchvision's ResNet BasicBlock: 3×3 conv–BN–ReLU–3×3 conv–BN, plus the (projected) input, then ReLU."
+    """torchvision's ResNet BasicBlock: 3×3 conv–BN–ReLU–3×3 conv–BN, plus the (projected) input,
+    then ReLU."""
     expansion = 1
     def __init__(self, c_in, c_out, stride=1):
         super().__init__()
@@ -85,7 +93,8 @@ class BasicBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(c_out)
         self.downsample = None
         if stride != 1 or c_in != c_out:
-            self.downsample = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
+            self.downsample = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False),
+                                            nn.BatchNorm2d(c_out))
 
     def forward(self, x):
         identity = x if self.downsample is None else self.downsample(x)
@@ -93,8 +102,10 @@ class BasicBlock(nn.Module):
         return self.relu(self.bn2(self.conv2(out)) + identity)
 
 class ResNet18(Encoder):
-    "torchvision-layout ResNet-18 with a 1-channel first conv and global average pooling; 512-d, or `out_dim` with a final linear layer."
-    def __init__(self, out_dim: int | None = None, zero_init_residual: bool = False, widths=(64, 128, 256, 512)):
+    """torchvision-layout ResNet-18 with a 1-channel first conv and global average pooling; 512-d, or
+    `out_dim` with a final linear layer."""
+    def __init__(self, out_dim: int | None = None, zero_init_residual: bool = False,
+                 widths=(64, 128, 256, 512)):
         super().__init__()
         self.conv1 = nn.Conv2d(1, widths[0], kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(widths[0])
@@ -110,7 +121,8 @@ class ResNet18(Encoder):
         self.fc = nn.Linear(widths[-1], int(out_dim)) if out_dim else None
         self.embed_dim = int(out_dim) if out_dim else widths[-1]
         for m in self.modules():
-            if isinstance(m, nn.Conv2d): nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
             elif isinstance(m, nn.BatchNorm2d): nn.init.ones_(m.weight); nn.init.zeros_(m.bias)
         if zero_init_residual:  # each residual branch starts as zero (Goyal et al. 2017)
             for m in self.modules():
@@ -124,34 +136,41 @@ class ResNet18(Encoder):
 
 # %% ../nbs/03_model.ipynb #56a10ba0
 class VGGLike(Encoder):
-    "Fonseca's VGG-like encoder: 6 conv–BN–ReLU layers (32–128 channels, 3 max-pools), mean ‖ max pooling, dense + ReLU → `embed_dim`."
+    """Fonseca's VGG-like encoder: 6 conv–BN–ReLU layers (32–128 channels, 3 max-pools), mean ‖ max
+    pooling, dense + ReLU → `embed_dim`."""
     min_frames = min_bands = 8
     def __init__(self, embed_dim: int = 512):
         super().__init__()
         self.convs = nn.Sequential(conv_bn_relu(1, 32), conv_bn_relu(32, 32), conv_bn_relu(32, 32, pool=2),
-                                   conv_bn_relu(32, 64), conv_bn_relu(64, 64, pool=2), conv_bn_relu(64, 128, pool=2))
+                                   conv_bn_relu(32, 64), conv_bn_relu(64, 64, pool=2),
+                                   conv_bn_relu(64, 128, pool=2))
         self.dense = nn.Linear(2 * 128, int(embed_dim))
         self.embed_dim = int(embed_dim)
 
     def features(self, x): return F.relu(self.dense(mean_max_pool(self.convs(x))))
 
 class CRNN(Encoder):
-    "Fonseca's CRNN: 3 conv–BN–ReLU–pool layers (128 ch, 5×5), bidirectional GRU over time; embedding = forward ⊙ backward summary (or both concatenated)."
+    """Fonseca's CRNN: 3 conv–BN–ReLU–pool layers (128 ch, 5×5), bidirectional GRU over time;
+    embedding = forward ⊙ backward summary (or both concatenated)."""
     min_frames, min_bands = 8, 40
     def __init__(self, hidden: int = 64, channels: int = 128, freq_bins: int = 2, merge: str = "mul"):
         super().__init__()
-        if merge not in ("mul", "concat"): raise ValueError(f"merge: expected 'mul' or 'concat', got {merge!r}")
-        self.convs = nn.Sequential(conv_bn_relu(1, channels, 5, pool=(2, 5)), conv_bn_relu(channels, channels, 5, pool=(2, 4)),
+        if merge not in ("mul", "concat"):
+            raise ValueError(f"merge: expected 'mul' or 'concat', got {merge!r}")
+        self.convs = nn.Sequential(conv_bn_relu(1, channels, 5, pool=(2, 5)),
+                                   conv_bn_relu(channels, channels, 5, pool=(2, 4)),
                                    conv_bn_relu(channels, channels, 5, pool=(2, 2)))
         self.freq_bins, self.merge = int(freq_bins), merge
-        self.gru = nn.GRU(input_size=channels * self.freq_bins, hidden_size=int(hidden), batch_first=True, bidirectional=True)
+        self.gru = nn.GRU(input_size=channels * self.freq_bins, hidden_size=int(hidden), batch_first=True,
+                          bidirectional=True)
         self.embed_dim = int(hidden) * (2 if merge == "concat" else 1)
 
     def features(self, x):
         x = self.convs(x)                                              # [B, C, T', F']
         x = F.adaptive_avg_pool2d(x, (x.shape[2], self.freq_bins))     # [B, C, T', freq_bins]
         x = x.permute(0, 2, 1, 3).flatten(2)                           # [B, T', C * freq_bins]
-        _, h = self.gru(x)                                             # h: [2, B, hidden], final state of each direction
+        # h: [2, B, hidden], final state of each direction
+        _, h = self.gru(x)
         return h[0] * h[1] if self.merge == "mul" else torch.cat([h[0], h[1]], dim=1)
 
 # %% ../nbs/03_model.ipynb #70112682
@@ -168,12 +187,15 @@ def _seeded(seed):
     return ctx()
 
 def build_encoder(name: str = DEFAULT_ENCODER, seed: int | None = None, **kwargs) -> Encoder:
-    "An encoder of `ENCODERS` by name (`small_cnn`, `resnet18`, `vgglike`, `crnn`), initialized from `seed` if given."
+    """An encoder of `ENCODERS` by name (`small_cnn`, `resnet18`, `vgglike`, `crnn`), initialized from `seed`
+    if given."""
     if not isinstance(name, str) or name.lower() not in ENCODERS:
         raise ValueError(f"encoder: unknown name {name!r}; choose one of {sorted(ENCODERS)}")
     cls = ENCODERS[name.lower()]
     try: inspect.signature(cls).bind(**kwargs)
-    except TypeError as e: raise ValueError(f"encoder {name!r}: {e}; its options are {list(inspect.signature(cls).parameters)}") from None
+    except TypeError as e:
+        raise ValueError(
+            f"encoder {name!r}: {e}; its options are {list(inspect.signature(cls).parameters)}") from None
     with _seeded(seed): return cls(**kwargs)
 
 # %% ../nbs/03_model.ipynb #1d1ad382
@@ -182,16 +204,19 @@ def l2_normalize(z: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     return z / torch.linalg.vector_norm(z, dim=-1, keepdim=True).clamp_min(eps)
 
 class ProjectionHead(nn.Module):
-    "MLP projection head: Linear → BatchNorm1d → ReLU → Linear, L2-normalized output (Fonseca: 512 → 512 → 512)."
+    """MLP projection head: Linear → BatchNorm1d → ReLU → Linear, L2-normalized output (Fonseca: 512 →
+    512 → 512)."""
     def __init__(self, in_dim: int = 512, hidden: int = 512, out_dim: int = 512):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(in_dim, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True), nn.Linear(hidden, out_dim))
+        self.net = nn.Sequential(nn.Linear(in_dim, hidden, bias=False), nn.BatchNorm1d(hidden),
+                                 nn.ReLU(inplace=True), nn.Linear(hidden, out_dim))
         self.in_dim, self.out_dim = int(in_dim), int(out_dim)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor: return l2_normalize(self.net(h))
 
 class ContrastiveModel(nn.Module):
-    "Encoder plus optional projection head; `forward` returns the L2-normalized vectors a contrastive loss compares, `embed` the representation."
+    """Encoder plus optional projection head; `forward` returns the L2-normalized vectors a contrastive loss
+    compares, `embed` the representation."""
     def __init__(self, encoder: nn.Module, head: nn.Module | None = None):
         super().__init__()
         self.encoder, self.head = encoder, head
@@ -206,9 +231,10 @@ class ContrastiveModel(nn.Module):
         h = self.encoder(x)
         return self.head(h) if self.head is not None else l2_normalize(h)
 
-def build_model(encoder: str = DEFAULT_ENCODER, head: bool = False, head_hidden: int = 512, head_out: int = 512,
-                seed: int | None = None, **encoder_kwargs) -> ContrastiveModel:
-    "A `ContrastiveModel`: `build_encoder(encoder, **encoder_kwargs)` plus, if `head`, a `ProjectionHead(embed_dim, head_hidden, head_out)`."
+def build_model(encoder: str = DEFAULT_ENCODER, head: bool = False, head_hidden: int = 512,
+                head_out: int = 512, seed: int | None = None, **encoder_kwargs) -> ContrastiveModel:
+    """A `ContrastiveModel`: `build_encoder(encoder, **encoder_kwargs)` plus, if `head`, a
+    `ProjectionHead(embed_dim, head_hidden, head_out)`."""
     with _seeded(seed):
         enc = build_encoder(encoder, **encoder_kwargs)
         return ContrastiveModel(enc, ProjectionHead(enc.embed_dim, head_hidden, head_out) if head else None)
@@ -221,7 +247,8 @@ def world_size() -> int:
 def _use_distributed(distributed) -> bool:
     if distributed is None: return world_size() > 1
     if distributed and not (dist.is_available() and dist.is_initialized()):
-        raise ValueError("distributed=True but torch.distributed is not initialized (call init_process_group first)")
+        raise ValueError("distributed=True but torch.distributed is not initialized (call "
+                         "init_process_group first)")
     return bool(distributed) and world_size() > 1
 
 class _GatherWithGrad(torch.autograd.Function):
@@ -239,7 +266,8 @@ class _GatherWithGrad(torch.autograd.Function):
         return grad[ctx.rank * ctx.n:(ctx.rank + 1) * ctx.n]
 
 def gather_with_grad(z: torch.Tensor) -> torch.Tensor:
-    "All-gather `z` `[n, ...]` from every rank into `[W·n, ...]` (rank order); the backward pass returns each rank the summed gradient of its own rows."
+    """All-gather `z` `[n, ...]` from every rank into `[W·n, ...]` (rank order); the backward pass returns
+    each rank the summed gradient of its own rows."""
     if world_size() == 1: return z
     return _GatherWithGrad.apply(z)
 
@@ -251,39 +279,52 @@ def _global_value(partial_loss: torch.Tensor, use_dist: bool) -> torch.Tensor:
     return partial_loss + (total - partial_loss.detach())
 
 # %% ../nbs/03_model.ipynb #506e4565
-_PROBLEMS = {1: "expected two [batch, dim] tensors", 2: "the two views have different shapes", 3: "expected floating-point embeddings",
+_PROBLEMS = {1: "expected two [batch, dim] tensors", 2: "the two views have different shapes",
+             3: "expected floating-point embeddings",
              4: "non-finite embeddings (NaN or inf): the model has diverged or its input holds NaN"}
 
 def _check_views(z1, z2, who: str, use_dist: bool) -> tuple[int, int, int]:
-    "Validate a pair of view embeddings (on every rank at once when distributed); returns (local n, global N, rank)."
+    """Validate a pair of view embeddings (on every rank at once when distributed); returns (local n, global
+    N, rank)."""
     for z in (z1, z2):
-        if not isinstance(z, torch.Tensor): raise ValueError(f"{who}: expected tensors, got {type(z).__name__}")
-    code = 1 if (z1.ndim != 2 or z2.ndim != 2) else 2 if z1.shape != z2.shape else 3 if not (z1.is_floating_point() and z2.is_floating_point()) else 0
+        if not isinstance(z, torch.Tensor):
+            raise ValueError(f"{who}: expected tensors, got {type(z).__name__}")
+    code = (1 if (z1.ndim != 2 or z2.ndim != 2) else 2 if z1.shape != z2.shape
+            else 3 if not (z1.is_floating_point() and z2.is_floating_point()) else 0)
     detail = {1: f"{_PROBLEMS[1]}, got shapes {tuple(z1.shape)} and {tuple(z2.shape)}",
-              2: f"{_PROBLEMS[2]}: {tuple(z1.shape)} vs {tuple(z2.shape)}", 3: f"{_PROBLEMS[3]}, got {z1.dtype} and {z2.dtype}"}
+              2: f"{_PROBLEMS[2]}: {tuple(z1.shape)} vs {tuple(z2.shape)}",
+              3: f"{_PROBLEMS[3]}, got {z1.dtype} and {z2.dtype}"}
     n = z1.shape[0] if z1.ndim else 0
     if not use_dist:
         if code: raise ValueError(f"{who}: {detail[code]}")
-        if not bool(torch.isfinite(z1).all() & torch.isfinite(z2).all()): raise ValueError(f"{who}: {_PROBLEMS[4]}")
+        if not bool(torch.isfinite(z1).all() & torch.isfinite(z2).all()):
+            raise ValueError(f"{who}: {_PROBLEMS[4]}")
         if n < 2: raise ValueError(f"{who}: a batch of {n} pair(s) has no negatives; need at least 2 pairs")
         return n, n, 0
-    # distributed: every rank learns every rank's verdict, so all raise together instead of some hanging in a collective
+    # distributed: every rank learns every rank's verdict, so all raise together instead of some hanging in a
+    # collective
     info = torch.tensor([code, n], device=z1.device, dtype=torch.long)
     if code == 0: info[0] = (~(torch.isfinite(z1).all() & torch.isfinite(z2).all())).long() * 4
     infos = [torch.empty_like(info) for _ in range(world_size())]
     dist.all_gather(infos, info)
     infos, rank = torch.stack(infos).tolist(), dist.get_rank()
     for r, (c, _) in enumerate(infos):
-        if c: raise ValueError(f"{who}: rank {r}: " + (detail.get(c, _PROBLEMS[4]) if r == rank else _PROBLEMS[c]))
+        if c:
+            raise ValueError(f"{who}: rank {r}: "
+                             + (detail.get(c, _PROBLEMS[4]) if r == rank else _PROBLEMS[c]))
     sizes = [s for _, s in infos]
-    if len(set(sizes)) > 1: raise ValueError(f"{who}: every rank must hold the same number of pairs, got {sizes}")
-    if sum(sizes) < 2: raise ValueError(f"{who}: a batch of {sum(sizes)} pair(s) has no negatives; need at least 2 pairs")
+    if len(set(sizes)) > 1:
+        raise ValueError(f"{who}: every rank must hold the same number of pairs, got {sizes}")
+    if sum(sizes) < 2:
+        raise ValueError(f"{who}: a batch of {sum(sizes)} pair(s) has no negatives; need at least 2 pairs")
     return n, sum(sizes), rank
 
 def _check_positive(value, name: str, who: str) -> float:
     try: value = float(value)
-    except (TypeError, ValueError): raise ValueError(f"{who}: {name} must be a positive number, got {value!r}") from None
-    if not (math.isfinite(value) and value > 0): raise ValueError(f"{who}: {name} must be a positive number, got {value}")
+    except (TypeError, ValueError):
+        raise ValueError(f"{who}: {name} must be a positive number, got {value!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{who}: {name} must be a positive number, got {value}")
     return value
 
 def _float32(z: torch.Tensor):
@@ -291,17 +332,21 @@ def _float32(z: torch.Tensor):
     return torch.autocast(device_type=z.device.type, enabled=False)
 
 # %% ../nbs/03_model.ipynb #e509871d
-def nt_xent(z1: torch.Tensor, z2: torch.Tensor, tau: float = 0.2, *, distributed: bool | None = None) -> torch.Tensor:
-    "NT-Xent (SimCLR) loss of paired views `z1`, `z2` `[N, D]` at temperature `tau`: each anchor has 1 positive and 2N − 2 negatives."
+def nt_xent(z1: torch.Tensor, z2: torch.Tensor, tau: float = 0.2, *,
+            distributed: bool | None = None) -> torch.Tensor:
+    """NT-Xent (SimCLR) loss of paired views `z1`, `z2` `[N, D]` at temperature `tau`: each anchor has 1
+    positive and 2N − 2 negatives."""
     tau = _check_positive(tau, "tau", "nt_xent")
     use_dist = _use_distributed(distributed)
     n, N, rank = _check_views(z1, z2, "nt_xent", use_dist)
     with _float32(z1):
         z1, z2 = l2_normalize(z1.float()), l2_normalize(z2.float())
-        anchors = torch.cat([z1, z2])                                                     # [2n, D]: this rank's anchors
+        # [2n, D]: this rank's anchors
+        anchors = torch.cat([z1, z2])
         everyone = torch.cat([gather_with_grad(z1), gather_with_grad(z2)]) if use_dist else anchors  # [2N, D]
         local = torch.arange(n, device=z1.device) + rank * n
-        rows = torch.cat([local, local + N])                                              # anchors' indices in the global stack
+        # anchors' indices in the global stack
+        rows = torch.cat([local, local + N])
         positives = torch.cat([local + N, local])
         logits = anchors @ everyone.T / tau                                               # [2n, 2N]
         self_mask = torch.zeros_like(logits, dtype=torch.bool).scatter_(1, rows[:, None], True)
@@ -310,10 +355,12 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, tau: float = 0.2, *, distributed
         return _global_value(losses.sum() / (2 * N), use_dist)
 
 # %% ../nbs/03_model.ipynb #db6a8ac5
-def align_uniform(z1: torch.Tensor, z2: torch.Tensor, alpha: float = 2.0, t: float = 2.0, *, align_weight: float = 1.0,
-                  uniform_weight: float = 1.0, distributed: bool | None = None, parts: bool = False):
-    """Alignment + uniformity loss (Wang & Isola 2020) of paired views `[N, D]`: `align_weight`·E‖z₁ − z₂‖^α
-    + `uniform_weight`·(U(z₁) + U(z₂))/2, U(z) = log E exp(−t‖zᵢ − zⱼ‖²). With `parts`, also returns the detached terms."""
+def align_uniform(z1: torch.Tensor, z2: torch.Tensor, alpha: float = 2.0, t: float = 2.0, *,
+                  align_weight: float = 1.0, uniform_weight: float = 1.0, distributed: bool | None = None,
+                  parts: bool = False):
+    """Alignment + uniformity loss (Wang & Isola 2020) of paired views `[N, D]`:
+    `align_weight`·E‖z₁ − z₂‖^α + `uniform_weight`·(U(z₁) + U(z₂))/2,
+    U(z) = log E exp(−t‖zᵢ − zⱼ‖²). With `parts`, also returns the detached terms."""
     alpha, t = _check_positive(alpha, "alpha", "align_uniform"), _check_positive(t, "t", "align_uniform")
     use_dist = _use_distributed(distributed)
     n, N, rank = _check_views(z1, z2, "align_uniform", use_dist)
@@ -325,10 +372,12 @@ def align_uniform(z1: torch.Tensor, z2: torch.Tensor, alpha: float = 2.0, t: flo
         local = torch.arange(n, device=z1.device) + rank * n
         def uniformity(z):
             everyone = gather_with_grad(z) if use_dist else z
-            sq = (2 - 2 * z @ everyone.T).clamp_min(0)                                    # ‖zᵢ − zⱼ‖² for unit vectors, no sqrt
+            # ‖zᵢ − zⱼ‖² for unit vectors, no sqrt
+            sq = (2 - 2 * z @ everyone.T).clamp_min(0)
             self_mask = torch.zeros_like(sq, dtype=torch.bool).scatter_(1, local[:, None], True)
             lse = torch.logsumexp((-t * sq).masked_fill(self_mask, float("-inf")).flatten(), 0)
-            if use_dist: lse = torch.logsumexp(gather_with_grad(lse.reshape(1)), 0)      # the same global log-sum on every rank
+            # the same global log-sum on every rank
+            if use_dist: lse = torch.logsumexp(gather_with_grad(lse.reshape(1)), 0)
             return lse - math.log(N * (N - 1))
         uniform = (uniformity(z1) + uniformity(z2)) / 2
         share = align_weight * align_share + uniform_weight * uniform / (world_size() if use_dist else 1)
@@ -337,13 +386,16 @@ def align_uniform(z1: torch.Tensor, z2: torch.Tensor, alpha: float = 2.0, t: flo
         return loss, dict(align=_global_value(align_share.detach(), use_dist), uniform=uniform.detach())
 
 # %% ../nbs/03_model.ipynb #2669bae1
-def vicreg(z1: torch.Tensor, z2: torch.Tensor, sim_weight: float = 25.0, var_weight: float = 25.0, cov_weight: float = 1.0,
-           gamma: float = 1.0, eps: float = 1e-4, *, distributed: bool | None = None, parts: bool = False):
-    """VICReg (Bardes, Ponce & LeCun 2022), a non-contrastive loss: `sim_weight`·MSE(z₁, z₂) + `var_weight`·mean hinge
-    max(0, γ − std) per dimension + `cov_weight`·off-diagonal covariance², both views. No negatives, no normalization;
-    across ranks each computes its own batch statistics (the local VICReg of the per-rank batch)."""
+def vicreg(z1: torch.Tensor, z2: torch.Tensor, sim_weight: float = 25.0, var_weight: float = 25.0,
+           cov_weight: float = 1.0, gamma: float = 1.0, eps: float = 1e-4, *, distributed: bool | None = None,
+           parts: bool = False):
+    """VICReg (Bardes, Ponce & LeCun 2022), a non-contrastive loss: `sim_weight`·MSE(z₁, z₂) +
+    `var_weight`·mean hinge max(0, γ − std) per dimension + `cov_weight`·off-diagonal covariance², both
+    views. No negatives, no normalization; across ranks each computes its own batch statistics (the local
+    VICReg of the per-rank batch)."""
     for name, v in (("sim_weight", sim_weight), ("var_weight", var_weight), ("cov_weight", cov_weight)):
-        if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0): raise ValueError(f"vicreg: {name} must be >= 0, got {v!r}")
+        if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+            raise ValueError(f"vicreg: {name} must be >= 0, got {v!r}")
     gamma = _check_positive(gamma, "gamma", "vicreg")
     n, _, _ = _check_views(z1, z2, "vicreg", False)
     with _float32(z1):
@@ -363,7 +415,8 @@ def vicreg(z1: torch.Tensor, z2: torch.Tensor, sim_weight: float = 25.0, var_wei
 LOSSES = {"nt_xent": nt_xent, "align_uniform": align_uniform, "vicreg": vicreg}
 
 def get_loss(name: str, **kwargs):
-    "The loss `LOSSES[name]` with its options (`tau`, or `alpha`, `t`, weights) bound: a callable `(z1, z2) → loss`."
+    """The loss `LOSSES[name]` with its options (`tau`, or `alpha`, `t`, weights) bound: a callable
+    `(z1, z2) → loss`."""
     if not isinstance(name, str) or name.lower() not in LOSSES:
         raise ValueError(f"loss: unknown name {name!r}; choose one of {sorted(LOSSES)}")
     fn = LOSSES[name.lower()]

@@ -22,8 +22,8 @@ import torch
 import torch.distributed as dist
 
 from .augment import PRESETS
-from .checkpoint import (CHECKPOINT_FORMAT, load_pretrained, load_weights, read_checkpoint, rng_state, set_rng_state,
-                                 write_checkpoint)
+from .checkpoint import (CHECKPOINT_FORMAT, load_pretrained, load_weights, read_checkpoint, rng_state,
+                                 set_rng_state, write_checkpoint)
 from .features import DOPPELGANGER, FONSECA
 from .files import atomic_write, checked_text, read_json
 from .model import ENCODERS, LOSSES, build_model, get_loss, loss_defaults
@@ -51,7 +51,8 @@ FRONTENDS = {"doppelganger": DOPPELGANGER, "fonseca": FONSECA}
 SOURCES = ("synth", "audio")
 PRECISIONS = ("32", "bf16", "16-mixed")
 
-# optimizer presets: SGD with lr × 0.1 at each milestone (a fraction of the run); `scale_lr`: lr × batch / 256 (the linear scaling rule)
+# optimizer presets: SGD with lr × 0.1 at each milestone (a fraction of the run); `scale_lr`: lr × batch /
+# 256 (the linear scaling rule)
 LEGACY_LOSS_OPTIONS = {"tau": ("nt_xent", "tau"), "align_alpha": ("align_uniform", "alpha"),
                        "uniform_t": ("align_uniform", "t")}
 
@@ -110,13 +111,14 @@ class PretrainConfig:
     encoder: str = _knob("small_cnn", f"encoder: one of {sorted(ENCODERS)}")
     encoder_kwargs: dict = _knob({}, "encoder options as JSON, e.g. '{\"channels\": [16, 32, 64]}'")
     head: bool = _knob(False,
-                       "projection head (Fonseca: 512 → 512 → 512); off: the loss sees the encoder's output")
+                       "projection head (Fonseca: 512 → 512 → 512); off: the loss sees the "
+                       "encoder's output")
     head_hidden: int = _knob(512, "projection head hidden width")
     head_out: int = _knob(512, "projection head output width")
     sync_bn: bool = _knob(False, "synchronize BatchNorm statistics across ranks")
     channels_last: bool = _knob(False, "channels-last memory format (faster convolutions on GPUs and oneDNN)")
-    threads: int = _knob(0, "compute threads of the training process (0: torch's default); 1 with one data worker gives each of "
-                            "two CPU cores one job")
+    threads: int = _knob(0, "compute threads of the training process (0: torch's default); 1 with one data "
+                            "worker gives each of two CPU cores one job")
     # loss
     loss: str = _knob("align_uniform", f"loss: one of {sorted(LOSSES)} (vicreg: use with --head)")
     loss_kwargs: dict = _knob({}, "the loss's options as JSON, checked against its arguments, e.g. "
@@ -154,7 +156,8 @@ class PretrainConfig:
     uniform_t: InitVar[float | None] = None
 
     def __post_init__(self, tau=None, align_alpha=None, uniform_t=None):
-        "Move the older loss fields into `loss_kwargs`, then keep only the options that differ from the loss's defaults."
+        """Move the older loss fields into `loss_kwargs`, then keep only the options that differ from the
+        loss's defaults."""
         if not isinstance(self.loss_kwargs, dict): return                     # validate() names the problem
         kwargs = dict(self.loss_kwargs)
         for key, value in dict(tau=tau, align_alpha=align_alpha, uniform_t=uniform_t).items():
@@ -167,14 +170,16 @@ class PretrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "PretrainConfig":
-        "A config from a dict (e.g. a run's `config.json`); unknown keys are an error, missing ones take their defaults."
+        """A config from a dict (e.g. a run's `config.json`); unknown keys are an error, missing ones take
+        their defaults."""
         unknown = sorted(set(d) - {f.name for f in fields(cls)} - set(LEGACY_LOSS_OPTIONS))
         if unknown: raise ValueError(f"config: unknown keys {unknown}")
         return cls(**d)
 
     @classmethod
     def preset(cls, name: str = "cpu", **overrides) -> "PretrainConfig":
-        "`'cpu'` (the defaults), `'doppelganger'` or `'fonseca'` (the papers' settings at full scale), with `overrides`."
+        """`'cpu'` (the defaults), `'doppelganger'` or `'fonseca'` (the papers' settings at full scale), with
+        `overrides`."""
         if name not in RUN_PRESETS: raise ValueError(f"preset: one of {sorted(RUN_PRESETS)}, got {name!r}")
         return cls(**{**RUN_PRESETS[name], **overrides})
 
@@ -183,7 +188,8 @@ class PretrainConfig:
         return {**loss_defaults(self.loss), **self.loss_kwargs}
 
     def optimizer_settings(self) -> dict:
-        "The optimizer preset with this config's overrides; `lr` already scaled by batch / 256 where the preset says so."
+        """The optimizer preset with this config's overrides; `lr` already scaled by batch / 256 where the
+        preset says so."""
         s = {"kind": "sgd", "schedule": "step", "milestones": (), **OPTIMIZERS[self.optimizer]}
         for k in ("lr", "momentum", "weight_decay"):
             if getattr(self, k) is not None: s[k] = float(getattr(self, k))
@@ -191,7 +197,8 @@ class PretrainConfig:
         return s
 
     def validate(self, world: int = 1) -> "PretrainConfig":
-        "Check every knob (names, ranges, the batch against `world` ranks) before anything is built or written; returns self."
+        """Check every knob (names, ranges, the batch against `world` ranks) before anything is built or
+        written; returns self."""
         return _check_config(self, world)
 
 # %% ../nbs/05_pretrain.ipynb #1ee38145
@@ -204,7 +211,8 @@ def _check_config(cfg: PretrainConfig, world: int = 1) -> PretrainConfig:
         v = getattr(cfg, name)
         if not isinstance(v, int) or isinstance(v, bool) or v < minimum:
             raise ValueError(f"{name}: an integer >= {minimum}, got {v!r}")
-    one_of("source", SOURCES); one_of("frontend", FRONTENDS); one_of("views", PRESETS); one_of("data_on", ("workers", "device"))
+    one_of("source", SOURCES); one_of("frontend", FRONTENDS); one_of("views", PRESETS)
+    one_of("data_on", ("workers", "device"))
     one_of("optimizer", OPTIMIZERS); one_of("precision", PRECISIONS); one_of("wave_augment", WAVE_PRESETS)
     if cfg.encoder not in ENCODERS:
         raise ValueError(f"encoder: unknown name {cfg.encoder!r}; choose one of {sorted(ENCODERS)}")
@@ -233,7 +241,8 @@ def _check_config(cfg: PretrainConfig, world: int = 1) -> PretrainConfig:
         raise ValueError(f"delta_scale: a dict of group → factor, got {cfg.delta_scale!r}")
     for name in ("lr", "momentum", "weight_decay"):
         v = getattr(cfg, name)
-        if v is not None and not (isinstance(v, (int, float)) and math.isfinite(v) and v >= (1e-12 if name == "lr" else 0)):
+        if v is not None and not (isinstance(v, (int, float)) and math.isfinite(v)
+                                  and v >= (1e-12 if name == "lr" else 0)):
             raise ValueError(f"{name}: a finite number {'> 0' if name == 'lr' else '>= 0'}, got {v!r}")
     if cfg.batch_size % world or cfg.batch_size // world < 2:
         raise ValueError(f"batch_size: {cfg.batch_size} pairs cannot be split into {world} ranks of >= "
@@ -242,38 +251,42 @@ def _check_config(cfg: PretrainConfig, world: int = 1) -> PretrainConfig:
 
 # %% ../nbs/05_pretrain.ipynb #b949c429
 def delta_control(cfg: PretrainConfig) -> PretrainConfig:
-    "The δ = 1 control of a recipe: the same everything (steps included), but the two views share (almost) nothing."
+    """The δ = 1 control of a recipe: the same everything (steps included), but the two views share (almost)
+    nothing."""
     return replace(cfg, delta=1.0)
 
 RUN_PRESETS = {
     "cpu": {},
-    # the main job's recipe: the best short recipe of the CPU recipe search (12_speedrun: "…-d0.05-wave-body-fast", ≈ 5 CPU-minutes):
-    # the reference waveform augmentations and a shared resonant body on the pairs; one compute thread, channels-last, bf16
+    # the main job's recipe: the best short recipe of the CPU recipe search (12_speedrun:
+    # "…-d0.05-wave-body-fast", ≈ 5 CPU-minutes): the reference waveform augmentations and a shared
+    # resonant body on the pairs; one compute thread, channels-last, bf16
     "speedrun": dict(loss="nt_xent", loss_kwargs=dict(tau=0.2), head=True, optimizer="adamw", delta=0.05,
                      wave_augment="reference", body=3, threads=1, channels_last=True, precision="bf16",
                      steps=900, checkpoint_every=100),
-    # Cherep & Singh 2025: ResNet-18, no head, alignment + uniformity, batch 768, ≈ 23k steps, SGD 0.12·B/256, no augmentations
-    "doppelganger": dict(source="synth", delta=0.25, views="none", encoder="resnet18", head=False, loss="align_uniform",
-                         optimizer="doppelganger", batch_size=768, steps=23_000, workers=8, precision="bf16",
-                         channels_last=True,
+    # Cherep & Singh 2025: ResNet-18, no head, alignment + uniformity, batch 768, ≈ 23k steps, SGD
+    # 0.12·B/256, no augmentations
+    "doppelganger": dict(source="synth", delta=0.25, views="none", encoder="resnet18", head=False,
+                         loss="align_uniform", optimizer="doppelganger", batch_size=768, steps=23_000,
+                         workers=8, precision="bf16", channels_last=True,
                          checkpoint_every=1000, log_every=50),
-    # Fonseca et al. 2021: two patches of a real clip, mix-back + crop/compression/noise, ResNet-18 + head, NT-Xent τ = 0.2, batch 128,
-    # 500 epochs of FSDnoisy18k's 17,585 training clips ≈ 68.7k steps
-    "fonseca": dict(source="audio", frontend="fonseca", views="fonseca", encoder="resnet18", head=True, loss="nt_xent", loss_kwargs=dict(tau=0.2),
-                    optimizer="fonseca", batch_size=128, steps=68_700, workers=8, checkpoint_every=1000,
-                    log_every=50),
+    # Fonseca et al. 2021: two patches of a real clip, mix-back + crop/compression/noise, ResNet-18 + head,
+    # NT-Xent τ = 0.2, batch 128, 500 epochs of FSDnoisy18k's 17,585 training clips ≈ 68.7k steps
+    "fonseca": dict(source="audio", frontend="fonseca", views="fonseca", encoder="resnet18", head=True,
+                    loss="nt_xent", loss_kwargs=dict(tau=0.2), optimizer="fonseca", batch_size=128,
+                    steps=68_700, workers=8, checkpoint_every=1000, log_every=50),
 }
 
 # %% ../nbs/05_pretrain.ipynb #900dbfe6
 def make_stream(cfg: PretrainConfig, rank: int = 0, world: int = 1, device="cpu") -> ViewStream:
-    "The view stream of `cfg` for `rank` of `world` (`batch_size / world` pairs per batch), on the CPU unless `cfg.data_on == 'device'`."
+    """The view stream of `cfg` for `rank` of `world` (`batch_size / world` pairs per batch), on the CPU
+    unless `cfg.data_on == 'device'`."""
     frontend = FRONTENDS[cfg.frontend]
     data_device = device if cfg.data_on == "device" else "cpu"
-    common = dict(rank_batch=cfg.batch_size // world, seed=cfg.seed, rank=rank, frontend=frontend, patch_frames=cfg.patch_frames,
-                  views=cfg.views, device=data_device)
+    common = dict(rank_batch=cfg.batch_size // world, seed=cfg.seed, rank=rank, frontend=frontend,
+                  patch_frames=cfg.patch_frames, views=cfg.views, device=data_device)
     if cfg.source == "synth":
-        return SynthViews(**common, delta=cfg.delta, duration=cfg.duration, wave_augment=cfg.wave_augment, body=cfg.body,
-                          synth=cfg.synth,
+        return SynthViews(**common, delta=cfg.delta, duration=cfg.duration, wave_augment=cfg.wave_augment,
+                          body=cfg.body, synth=cfg.synth,
                           nebula=cfg.nebula, delta_scale=cfg.delta_scale or None,
                           keep_fixed=cfg.keep_fixed or None,
                           perturb_only=cfg.perturb_only or None)
@@ -282,8 +295,9 @@ def make_stream(cfg: PretrainConfig, rank: int = 0, world: int = 1, device="cpu"
 # %% ../nbs/05_pretrain.ipynb #257405fc
 def lr_factor(step: int, steps: int, milestones=(), warmup_steps: int = 0, gamma: float = 0.1,
               schedule: str = "step") -> float:
-    """Learning-rate multiplier at `step`: linear warm-up over `warmup_steps`, then either × `gamma` at each milestone (a fraction
-    of `steps`; `schedule='step'`) or a cosine decay to 0 at `steps` (`schedule='cosine'`)."""
+    """Learning-rate multiplier at `step`: linear warm-up over `warmup_steps`, then either × `gamma` at each
+    milestone (a fraction of `steps`; `schedule='step'`) or a cosine decay to 0 at `steps`
+    (`schedule='cosine'`)."""
     warm = min(1.0, (step + 1) / warmup_steps) if warmup_steps else 1.0
     if schedule == "cosine": return warm * 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps))
     return warm * gamma ** sum(step >= round(m * steps) for m in milestones)
@@ -302,7 +316,8 @@ def make_optimizer(cfg: PretrainConfig, model: torch.nn.Module):
 
 # %% ../nbs/05_pretrain.ipynb #921ab089
 def setup_distributed(device: str = "auto") -> tuple[int, int, torch.device, bool]:
-    "Rank, world size and device of this process (from torchrun's RANK/WORLD_SIZE/LOCAL_RANK); joins the process group if needed."
+    """Rank, world size and device of this process (from torchrun's RANK/WORLD_SIZE/LOCAL_RANK); joins the
+    process group if needed."""
     rank, world, local = (int(os.environ.get(k, d)) for k, d in (("RANK", 0), ("WORLD_SIZE", 1),
                                                                  ("LOCAL_RANK", 0)))
     if device == "auto": device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -325,21 +340,23 @@ def autocast(precision: str, device: torch.device):
     return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
 
 # %% ../nbs/05_pretrain.ipynb #a2e7b936
-RESUMABLE = ("steps", "checkpoint_every", "keep_checkpoints", "log_every", "progress", "tensorboard", "workers", "out", "device", "data_on",
-             "threads", "monitor_every")
+RESUMABLE = ("steps", "checkpoint_every", "keep_checkpoints", "log_every", "progress", "tensorboard",
+             "workers", "out", "device", "data_on", "threads", "monitor_every")
 
 def config_differences(saved: dict, cfg: PretrainConfig, ignore=RESUMABLE) -> list[str]:
-    """`'key: saved → new'` for each setting that changes training between a checkpoint's config and `cfg` (except `ignore`);
-    an older config's missing keys take their defaults and its loss options move into `loss_kwargs` (`from_dict`)."""
+    """`'key: saved → new'` for each setting that changes training between a checkpoint's config and `cfg`
+    (except `ignore`); an older config's missing keys take their defaults and its loss options move into
+    `loss_kwargs` (`from_dict`)."""
     known = {f.name for f in fields(PretrainConfig)} | set(LEGACY_LOSS_OPTIONS)
-    old, new = PretrainConfig.from_dict({k: v for k, v in saved.items() if k in known}).to_dict(), cfg.to_dict()
+    old, new = (PretrainConfig.from_dict({k: v for k, v in saved.items() if k in known}).to_dict(),
+                cfg.to_dict())
     return [f"{k}: {old[k]!r} → {new[k]!r}" for k in new if k not in ignore and old[k] != new[k]]
 
 # %% ../nbs/05_pretrain.ipynb #2935a818
 def read_log(path, columns=None) -> list[list[str]]:
-    """The rows of a run's CSV log (`metrics.csv`, `monitor.csv`) under its header, checked: an empty, binary or ragged
-    file, or another header than `columns`, is a `ValueError` naming the file and the line. A last line cut off by a
-    kill (no newline and too few fields) is dropped."""
+    """The rows of a run's CSV log (`metrics.csv`, `monitor.csv`) under its header, checked: an empty, binary
+    or ragged file, or another header than `columns`, is a `ValueError` naming the file and the line. A last
+    line cut off by a kill (no newline and too few fields) is dropped."""
     path = Path(path)
     lines = checked_text(path, empty="empty file (no header line); delete it to resume").split("\n")
     # the text after the last newline: a cut-off row
@@ -356,17 +373,20 @@ def read_log(path, columns=None) -> list[list[str]]:
         except ValueError:
             raise ValueError(f"{path}, line {line}: step {row[0]!r} is not an integer") from None
     last = next(csv.reader([cut])) if cut is not None else None
-    return [row for _, row in rows[1:]] + ([last] if last and len(last) == len(header) and last[0].isdigit() else [])
+    return [row for _, row in rows[1:]] + ([last] if last and len(last) == len(header) and last[0].isdigit()
+                                           else [])
 
 def _readable_kept(out: Path) -> tuple[Path, dict] | None:
-    "The newest kept `step_*.pt` of run folder `out` that reads as a checkpoint, with its contents; None if there is none."
+    """The newest kept `step_*.pt` of run folder `out` that reads as a checkpoint, with its contents; None if
+    there is none."""
     for path in sorted(out.glob("step_*.pt"), reverse=True):
         try: return path, read_checkpoint(path, kind="pretrain")
         except ValueError: continue
     return None
 
 def _schedule_change(saved: dict, cfg: PretrainConfig, step: int) -> str | None:
-    "Why resuming at `step` with `cfg.steps` would change the learning rate of the steps already done (None if it would not)."
+    """Why resuming at `step` with `cfg.steps` would change the learning rate of the steps already done (None
+    if it would not)."""
     old = int(saved.get("steps", cfg.steps))
     if old == cfg.steps: return None
     s = cfg.optimizer_settings()
@@ -380,9 +400,9 @@ def _schedule_change(saved: dict, cfg: PretrainConfig, step: int) -> str | None:
             f"longer in a new run")
 
 def prepare_run(cfg: PretrainConfig, resume: bool, rank: int = 0, world: int = 1) -> dict | None:
-    """Check and create `cfg.out`; return the checkpoint to resume from (or None), its file under the key `path`.
-    A damaged `last.pt` names its fault; with `resume` the newest readable kept `step_*.pt` takes its place. Rank 0 writes
-    `config.json`."""
+    """Check and create `cfg.out`; return the checkpoint to resume from (or None), its file under the key
+    `path`. A damaged `last.pt` names its fault; with `resume` the newest readable kept `step_*.pt` takes its
+    place. Rank 0 writes `config.json`."""
     out = Path(cfg.out)
     if out.exists() and not out.is_dir(): raise ValueError(f"out: {out} exists and is not a folder")
     last = out / "last.pt"
@@ -435,7 +455,8 @@ def _write_rows(path, rows):
     with open(path, "w", newline="") as f: csv.writer(f).writerows(rows)
 
 class RunLog:
-    "Progress bar, metrics.csv, optional TensorBoard and step timings of one rank (rank 0 writes, the others only time)."
+    """Progress bar, metrics.csv, optional TensorBoard and step timings of one rank (rank 0 writes, the others
+    only time)."""
     COLUMNS = ("step", "loss", "loss_avg", "lr", "pairs_per_s", "steps_per_s", "data_wait", "elapsed_s")
 
     def __init__(self, cfg: PretrainConfig, rank: int, start: int, elapsed: float = 0.0):
@@ -473,7 +494,8 @@ class RunLog:
         if self.bar is not None: self.bar.update(1)
         if step % self.cfg.log_every and step != self.cfg.steps: return
         losses, data, total = (np.array(x) for x in zip(*self.window))
-        row = dict(step=step, loss=loss, loss_avg=float(losses.mean()), lr=lr, pairs_per_s=self.cfg.batch_size * len(total) / total.sum(),
+        row = dict(step=step, loss=loss, loss_avg=float(losses.mean()), lr=lr,
+                   pairs_per_s=self.cfg.batch_size * len(total) / total.sum(),
                    steps_per_s=len(total) / total.sum(), data_wait=data.sum() / total.sum(),
                    elapsed_s=self.elapsed)
         self.window = []
@@ -507,35 +529,39 @@ class RunLog:
 MONITOR_BATCH = 2**32 - 2
 
 def held_out_views(cfg: PretrainConfig, n: int = 256, rank: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    "`n` held-out view pairs `[n, frames, bands]` of `cfg`'s own stream (its seed, batch `MONITOR_BATCH`): fixed for a run."
+    """`n` held-out view pairs `[n, frames, bands]` of `cfg`'s own stream (its seed, batch `MONITOR_BATCH`):
+    fixed for a run."""
     stream = make_stream(replace(cfg, batch_size=n), rank=rank, world=1)
     with torch.no_grad(): return stream.batch(MONITOR_BATCH)
 
 @torch.no_grad()
 def retrieval_top1(encoder: torch.nn.Module, view_a: torch.Tensor, view_b: torch.Tensor, device="cpu",
                    batch_size: int = 256) -> float:
-    """Fraction of views whose nearest neighbour (cosine) among the other views is their partner (both directions):
-    chance is 1/n; 1 means every doppelgänger finds its twin."""
+    """Fraction of views whose nearest neighbour (cosine) among the other views is their partner (both
+    directions): chance is 1/n; 1 means every doppelgänger finds its twin."""
     was_training = encoder.training
     encoder.eval()
     try:
-        embed = lambda x: torch.cat([encoder(c.to(device)[:, None]).float().cpu() for c in x.split(batch_size)])
-        za, zb = torch.nn.functional.normalize(embed(view_a), dim=1), torch.nn.functional.normalize(embed(view_b), dim=1)
+        embed = lambda x: torch.cat([encoder(c.to(device)[:, None]).float().cpu()
+                                     for c in x.split(batch_size)])
+        za, zb = (torch.nn.functional.normalize(embed(view_a), dim=1),
+                  torch.nn.functional.normalize(embed(view_b), dim=1))
     finally: encoder.train(was_training)
     return twin_top1(za, zb)
 
 def twin_top1(za: torch.Tensor, zb: torch.Tensor) -> float:
-    "Fraction of rows whose nearest row of the other set (dot product) is their partner, averaged over both directions."
+    """Fraction of rows whose nearest row of the other set (dot product) is their partner, averaged over both
+    directions."""
     sim, target = za @ zb.T, torch.arange(len(za))
     return float(((sim.argmax(1) == target).float().mean() + (sim.argmax(0) == target).float().mean()) / 2)
 
 # %% ../nbs/05_pretrain.ipynb #0b9cfd40
 def pretrain(config: PretrainConfig | dict | None = None, resume: bool = False, callbacks=(),
              **overrides) -> dict:
-    """Pretrain an encoder with `config` (plus `overrides`); `resume` continues `out/last.pt` exactly. Returns the trained
-    `model` (a `ContrastiveModel`), `step`, last `loss`, `seconds` and per-step `timings` `(data_s, step_s)` of this rank.
-    Every `monitor_every` steps, rank 0 measures the held-out retrieval and calls each of `callbacks` `(step, encoder) → dict`;
-    their values go to `monitor.csv`."""
+    """Pretrain an encoder with `config` (plus `overrides`); `resume` continues `out/last.pt` exactly. Returns
+    the trained `model` (a `ContrastiveModel`), `step`, last `loss`, `seconds` and per-step `timings`
+    `(data_s, step_s)` of this rank. Every `monitor_every` steps, rank 0 measures the held-out retrieval and
+    calls each of `callbacks` `(step, encoder) → dict`; their values go to `monitor.csv`."""
     cfg = config if isinstance(config, PretrainConfig) else PretrainConfig.from_dict(config or {})
     cfg = replace(cfg, **overrides)
     world = int(os.environ.get("WORLD_SIZE", 1))
@@ -563,14 +589,15 @@ def pretrain(config: PretrainConfig | dict | None = None, resume: bool = False, 
         start, elapsed = 0, 0.0
         if ckpt is not None:
             load_weights(model, ckpt, ckpt["path"])
-            optimizer.load_state_dict(ckpt["optimizer"]); scheduler.load_state_dict(ckpt["scheduler"]); scaler.load_state_dict(ckpt["scaler"])
+            optimizer.load_state_dict(ckpt["optimizer"]); scheduler.load_state_dict(ckpt["scheduler"])
+            scaler.load_state_dict(ckpt["scaler"])
             if len(ckpt["rng"]) == world: set_rng_state(ckpt["rng"][rank])
             start, elapsed = ckpt["step"], ckpt["elapsed"]
         net = model
         if world > 1:
             if cfg.sync_bn: net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(net)
-            net = torch.nn.parallel.DistributedDataParallel(net,
-                                                            device_ids=[device.index] if device.type == "cuda" else None)
+            net = torch.nn.parallel.DistributedDataParallel(
+                net, device_ids=[device.index] if device.type == "cuda" else None)
         stream.start_batch = start
         data = iter(make_loader(stream, cfg.workers, pin_memory=device.type == "cuda"))
         log = RunLog(cfg, rank, start, elapsed)
@@ -582,7 +609,8 @@ def pretrain(config: PretrainConfig | dict | None = None, resume: bool = False, 
             t0 = time.perf_counter()
             index, view_a, view_b = next(data)
             if index != step: raise RuntimeError(f"data stream out of step: batch {index} at step {step}")
-            x = torch.cat([view_a, view_b]).to(device, non_blocking=True)[:, None].contiguous(memory_format=memory_format)
+            x = (torch.cat([view_a, view_b]).to(device, non_blocking=True)[:, None]
+                 .contiguous(memory_format=memory_format))
             t1 = time.perf_counter()
             with autocast(cfg.precision, device):
                 z = net(x)
@@ -616,8 +644,8 @@ def pretrain(config: PretrainConfig | dict | None = None, resume: bool = False, 
             dist.destroy_process_group()
 
 def lock_run(cfg: PretrainConfig, rank: int, world: int, stack: ExitStack):
-    """Rank 0 takes the run lock of `cfg.out` into `stack` (other ranks learn whether it did): a second run in the same folder
-    stops with `RunLockedError` naming the first, before it reads or writes anything there."""
+    """Rank 0 takes the run lock of `cfg.out` into `stack` (other ranks learn whether it did): a second run in
+    the same folder stops with `RunLockedError` naming the first, before it reads or writes anything there."""
     error = None
     if rank == 0:
         out = Path(cfg.out)
@@ -637,14 +665,15 @@ def lock_run(cfg: PretrainConfig, rank: int, world: int, stack: ExitStack):
     if error is not None: raise error
 
 def checkpoint(cfg, model, optimizer, scheduler, scaler, step, loss, elapsed, rank, world, per_rank_batch):
-    "Gather every rank's RNG state and write `out/last.pt` (rank 0, atomically); every rank raises if the write failed."
+    """Gather every rank's RNG state and write `out/last.pt` (rank 0, atomically); every rank raises if the
+    write failed."""
     rngs = [None] * world
     if world > 1: dist.all_gather_object(rngs, rng_state())
     else: rngs = [rng_state()]
     error = None
     if rank == 0:
-        state = dict(format=CHECKPOINT_FORMAT, torch=str(torch.__version__), encoder=cfg.encoder, encoder_kwargs=dict(cfg.encoder_kwargs),
-                     state_dict=model.encoder.state_dict(),
+        state = dict(format=CHECKPOINT_FORMAT, torch=str(torch.__version__), encoder=cfg.encoder,
+                     encoder_kwargs=dict(cfg.encoder_kwargs), state_dict=model.encoder.state_dict(),
                      head=None if model.head is None else model.head.state_dict(),
                      optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
                      scaler=scaler.state_dict(), step=step,
@@ -675,8 +704,9 @@ def format_config(cfg: PretrainConfig, world: int = 1, device="cpu") -> str:
 
 # %% ../nbs/05_pretrain.ipynb #dbd8c373
 def ensure_pretrained(cfg: PretrainConfig, callbacks=()) -> dict:
-    """The run of `cfg` in `cfg.out`, trained only as far as needed: reused if finished, resumed if interrupted, started if
-    absent; a run of another config there is a `ValueError`. Returns its checkpoint (`read_checkpoint`)."""
+    """The run of `cfg` in `cfg.out`, trained only as far as needed: reused if finished, resumed if
+    interrupted, started if absent; a run of another config there is a `ValueError`. Returns its checkpoint
+    (`read_checkpoint`)."""
     last = Path(cfg.out) / "last.pt"
     try: ckpt = read_checkpoint(last, kind="pretrain") if last.exists() else None
     # damaged: `pretrain(resume=True)` falls back or says why
@@ -707,7 +737,8 @@ def plot_loss_curve(out, ax=None):
     ax.plot(m["step"], m["loss_avg"], marker=".", label="loss")
     ax.set(xlabel="step", ylabel=cfg["loss"],
            title=f"{cfg['encoder']} on {cfg['source']} views, batch {cfg['batch_size']}")
-    lr_ax = ax.twinx(); lr_ax.plot(m["step"], m["lr"], c="gray", ls="--", lw=1); lr_ax.set_ylabel("lr", color="gray")
+    lr_ax = ax.twinx(); lr_ax.plot(m["step"], m["lr"], c="gray", ls="--", lw=1)
+    lr_ax.set_ylabel("lr", color="gray")
     ax.figure.tight_layout()
     return ax.figure
 
@@ -728,8 +759,9 @@ def _flag_kind(f) -> object:
 def config_parser(prog: str = "doppelnb_pretrain", exclude=(), defaults: PretrainConfig | None = None,
                   description: str = "Pretrain an audio encoder on doppelgänger pairs or "
                   "real-audio views.") -> argparse.ArgumentParser:
-    """An argparse parser with one flag per `PretrainConfig` field (defaults suppressed: only given flags appear) plus run options;
-    `exclude`: fields (or 'resume') left out, for a command that sets them itself; `defaults`: the values `--help` shows."""
+    """An argparse parser with one flag per `PretrainConfig` field (defaults suppressed: only given flags
+    appear) plus run options; `exclude`: fields (or 'resume') left out, for a command that sets them itself;
+    `defaults`: the values `--help` shows."""
     p = argparse.ArgumentParser(prog=prog, description=description, argument_default=argparse.SUPPRESS)
     p.add_argument("--preset", choices=sorted(RUN_PRESETS),
                    help="start from a preset's settings (then apply the flags)")
@@ -739,7 +771,8 @@ def config_parser(prog: str = "doppelnb_pretrain", exclude=(), defaults: Pretrai
                        help="continue the run in --out from its last.pt (its config + the flags given)")
     defaults = (defaults or PretrainConfig()).to_dict()
     for f in (f for f in fields(PretrainConfig) if f.name not in exclude):
-        flag, kind, help = "--" + f.name.replace("_", "-"), _flag_kind(f), f"{f.metadata['help']} (default: {defaults[f.name]!r})"
+        flag, kind, help = ("--" + f.name.replace("_", "-"), _flag_kind(f),
+                            f"{f.metadata['help']} (default: {defaults[f.name]!r})")
         if kind == "bool": p.add_argument(flag, action=argparse.BooleanOptionalAction, help=help)
         elif kind == "list": p.add_argument(flag, nargs="*", help=help)
         elif kind == "json": p.add_argument(flag, type=json.loads, help=help)
@@ -747,7 +780,8 @@ def config_parser(prog: str = "doppelnb_pretrain", exclude=(), defaults: Pretrai
     return p
 
 def read_config(path) -> PretrainConfig:
-    "A `PretrainConfig` from a JSON file; an unreadable, malformed or foreign file is a `ValueError` naming it (and the line)."
+    """A `PretrainConfig` from a JSON file; an unreadable, malformed or foreign file is a `ValueError` naming
+    it (and the line)."""
     path = Path(path)
     d = read_json(path, "config")
     if not isinstance(d, dict):
@@ -756,10 +790,12 @@ def read_config(path) -> PretrainConfig:
     except (ValueError, TypeError) as e: raise ValueError(f"config: {path}: {e}") from None
 
 def config_from_args(args: dict, default_preset: str = "cpu") -> tuple[PretrainConfig, bool]:
-    """The config and resume flag of parsed command-line arguments (see `config_parser`). With `--resume`, the run's
-    `config.json`, or if it is missing the config stored in its checkpoint, is the base the flags apply to."""
+    """The config and resume flag of parsed command-line arguments (see `config_parser`). With `--resume`, the
+    run's `config.json`, or if it is missing the config stored in its checkpoint, is the base the flags apply
+    to."""
     args = dict(args)
-    resume, preset, config_file = args.pop("resume", False), args.pop("preset", default_preset), args.pop("config", None)
+    resume, preset, config_file = (args.pop("resume", False), args.pop("preset", default_preset),
+                                   args.pop("config", None))
     base = PretrainConfig.preset(preset)
     if config_file: base = read_config(config_file)
     if resume:
@@ -777,14 +813,16 @@ def config_from_args(args: dict, default_preset: str = "cpu") -> tuple[PretrainC
     return replace(base, **args), resume
 
 def _message(e: BaseException) -> str:
-    "An error's message; for one raised in a DataLoader worker, the original message without the worker's traceback."
+    """An error's message; for one raised in a DataLoader worker, the original message without the worker's
+    traceback."""
     text = str(e)
     if "Original Traceback" in text:
         text = [l for l in text.strip().splitlines() if l.strip()][-1].split(": ", 1)[-1]
     return text
 
 def pretrain_from_args(argv=None) -> dict:
-    "Parse command-line arguments (every `PretrainConfig` knob is a flag), pretrain, and return `pretrain`'s result."
+    """Parse command-line arguments (every `PretrainConfig` knob is a flag), pretrain, and return `pretrain`'s
+    result."""
     p = config_parser()
     try:
         cfg, resume = config_from_args(vars(p.parse_args(argv)))

@@ -26,24 +26,28 @@ class RunLockError(RuntimeError):
     "A run folder's lock cannot be taken (the folder cannot be written, or the lock file cannot be read)."
 
 class RunLockedError(RunLockError):
-    "Another live process holds the folder's lock; the message names the folder, the owner's pid and host, and its command."
+    """Another live process holds the folder's lock; the message names the folder, the owner's pid and host,
+    and its command."""
 
 class StaleLockWarning(UserWarning):
     "A lock left by a process that no longer runs was taken over."
 
 def lock_path(folder, name: str = LOCK_NAME) -> Path:
-    "The lock file of run folder `folder` (`name`: another lock file, for a job that owns one output of a shared folder)."
+    """The lock file of run folder `folder` (`name`: another lock file, for a job that owns one output of a
+    shared folder)."""
     return Path(folder) / name
 
 def _proc_stat(pid: int):
-    "`(state, start_ticks)` of process `pid` from /proc, or None where /proc cannot tell (not Linux, no such pid)."
+    """`(state, start_ticks)` of process `pid` from /proc, or None where /proc cannot tell (not Linux, no such
+    pid)."""
     try: text = Path(f"/proc/{pid}/stat").read_text()
     except OSError: return None
     fields = text[text.rfind(")") + 2:].split()  # after the command name, which may hold spaces and ')'
     return fields[0], int(fields[19])
 
 def pid_alive(pid, start=None) -> bool:
-    "True when process `pid` runs on this host (and, if `start` is given, is the process that started at `start` ticks)."
+    """True when process `pid` runs on this host (and, if `start` is given, is the process that started at
+    `start` ticks)."""
     if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0: return False
     try: os.kill(pid, 0)
     except ProcessLookupError: return False
@@ -56,13 +60,15 @@ def pid_alive(pid, start=None) -> bool:
 
 # %% ../nbs/00a_runlock.ipynb #f76e717b
 def read_lock(folder, patience: float = 1.0, name: str = LOCK_NAME) -> dict | None:
-    "The owner record of `folder`'s lock (a dict), None if it is not locked; `{}` for a lock file that stays unreadable."
+    """The owner record of `folder`'s lock (a dict), None if it is not locked; `{}` for a lock file that stays
+    unreadable."""
     path = lock_path(folder, name)
     deadline = time.monotonic() + patience
     while True:
         try: text = path.read_text()
         except FileNotFoundError: return None
-        except (OSError, UnicodeDecodeError) as e: raise RunLockError(f"{path}: cannot read the lock file ({e})") from e
+        except (OSError, UnicodeDecodeError) as e:
+            raise RunLockError(f"{path}: cannot read the lock file ({e})") from e
         try:
             info = json.loads(text)
             if isinstance(info, dict) and "pid" in info: return info
@@ -75,12 +81,14 @@ def describe_owner(info: dict) -> str:
     t = info.get("time")
     since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if isinstance(t, (int, float)) else "?"
     command = str(info.get("command", "?")).replace("\n", " ")
-    return f"pid {info.get('pid')} on host {info.get('host')} since {since} ({info.get('what', '?')}: {command})"
+    return (f"pid {info.get('pid')} on host {info.get('host')} since {since} "
+            f"({info.get('what', '?')}: {command})")
 
 def lock_is_stale(info: dict) -> bool:
     "True when the owner of a lock record is known to be gone: same host and its process no longer runs."
     if not info: return True  # an unreadable record: its writer died between creating and writing it
-    return info.get("host") == socket.gethostname() and not pid_alive(info.get("pid"), info.get("process_start"))
+    return (info.get("host") == socket.gethostname()
+            and not pid_alive(info.get("pid"), info.get("process_start")))
 
 # %% ../nbs/00a_runlock.ipynb #17db10ce
 _held: dict = {}  # resolved folder → [owner record, depth] of the locks this process holds
@@ -93,14 +101,17 @@ def _create(path: Path, info: dict) -> bool:
     return True
 
 def _take_over(path: Path, stale: dict, info: dict, folder) -> bool:
-    "Replace the stale lock `stale` at `path` by `info` under a take-over guard; False if someone else got there first."
+    """Replace the stale lock `stale` at `path` by `info` under a take-over guard; False if someone else got
+    there first."""
     guard = path.with_name(path.name + ".takeover")
     try:
-        if time.time() - guard.stat().st_mtime > 10: guard.unlink()  # left by a process that died in a take-over
+        # left by a process that died in a take-over
+        if time.time() - guard.stat().st_mtime > 10: guard.unlink()
     except FileNotFoundError: pass
     if not _create(guard, info): return False
     try:
-        if read_lock(folder, patience=0, name=path.name) != stale: return False  # changed since we looked: start again
+        # changed since we looked: start again
+        if read_lock(folder, patience=0, name=path.name) != stale: return False
         path.unlink(missing_ok=True)
         return _create(path, info)
     finally: guard.unlink(missing_ok=True)
@@ -108,9 +119,9 @@ def _take_over(path: Path, stale: dict, info: dict, folder) -> bool:
 # %% ../nbs/00a_runlock.ipynb #48ead499
 @contextmanager
 def run_lock(folder, what: str = "run", wait: float = 0.0, name: str = LOCK_NAME):
-    """Hold the exclusive lock of run folder `folder` (created if missing) for the body of a `with`; `what` names the job.
-    A live owner raises `RunLockedError` (after waiting up to `wait` s); a stale one is taken over with a `StaleLockWarning`.
-    `name` is the lock file's name (default `.lock`: the whole folder)."""
+    """Hold the exclusive lock of run folder `folder` (created if missing) for the body of a `with`; `what`
+    names the job. A live owner raises `RunLockedError` (after waiting up to `wait` s); a stale one is taken
+    over with a `StaleLockWarning`. `name` is the lock file's name (default `.lock`: the whole folder)."""
     folder = Path(folder)
     key = str(folder.resolve() / name)
     if key in _held and _held[key][0]["pid"] == os.getpid():  # re-entrant in this process
@@ -119,22 +130,26 @@ def run_lock(folder, what: str = "run", wait: float = 0.0, name: str = LOCK_NAME
         finally: _held[key][1] -= 1
         return
     try: folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e: raise RunLockError(f"{folder}: cannot create the run folder ({e.strerror or e})") from e
+    except OSError as e:
+        raise RunLockError(f"{folder}: cannot create the run folder ({e.strerror or e})") from e
     path = lock_path(folder, name)
     stat = _proc_stat(os.getpid())
-    info = dict(pid=os.getpid(), host=socket.gethostname(), time=time.time(), what=what, command=" ".join(sys.argv),
-                process_start=stat[1] if stat else None, token=secrets.token_hex(8))
+    info = dict(pid=os.getpid(), host=socket.gethostname(), time=time.time(), what=what,
+                command=" ".join(sys.argv), process_start=stat[1] if stat else None,
+                token=secrets.token_hex(8))
     deadline = time.monotonic() + wait
     while True:
         try: created = _create(path, info)
-        except OSError as e: raise RunLockError(f"{path}: cannot create the lock file ({e.strerror or e})") from e
+        except OSError as e:
+            raise RunLockError(f"{path}: cannot create the lock file ({e.strerror or e})") from e
         if created: break
         owner = read_lock(folder, name=name)
         if owner is None: continue  # released meanwhile: try again
         if lock_is_stale(owner):
             if _take_over(path, owner, info, folder):
                 who = describe_owner(owner) if owner else "an unknown owner (empty lock file)"
-                warnings.warn(f"{folder}: took over a stale lock of {who}, which no longer runs", StaleLockWarning, stacklevel=3)
+                warnings.warn(f"{folder}: took over a stale lock of {who}, which no longer runs",
+                              StaleLockWarning, stacklevel=3)
                 break
             continue
         if time.monotonic() >= deadline:
@@ -148,10 +163,13 @@ def run_lock(folder, what: str = "run", wait: float = 0.0, name: str = LOCK_NAME
     finally:
         del _held[key]
         if read_lock(folder, patience=0, name=name) == info: path.unlink(missing_ok=True)
-        else: warnings.warn(f"{path}: the lock was removed or replaced while this run held it", StaleLockWarning, stacklevel=3)
+        else:
+            warnings.warn(f"{path}: the lock was removed or replaced while this run held it",
+                          StaleLockWarning, stacklevel=3)
 
 # %% ../nbs/00a_runlock.ipynb #f53a34c9
 def _hold_for_test(folder, seconds: float = 60, name: str = LOCK_NAME):
-    "Hold `folder`'s lock for `seconds` (a helper for tests that need a second process: `python -c` calls this)."
+    """Hold `folder`'s lock for `seconds` (a helper for tests that need a second process: `python -c` calls
+    this)."""
     with run_lock(folder, "test holder", name=name):
         print("locked", flush=True); time.sleep(seconds)

@@ -17,8 +17,8 @@ from torch import nn
 
 from .bench import benchmark_pretrain
 from .checkpoint import read_checkpoint, save_checkpoint
-from .evaluate import (encoder_features, fold_tasks, interval_text, kfold_scores, linear_probe, paired_differences,
-                               plot_paired, score_encoder, score_logmel_stats)
+from .evaluate import (encoder_features, fold_tasks, interval_text, kfold_scores, linear_probe,
+                               paired_differences, plot_paired, score_encoder, score_logmel_stats)
 from .model import build_encoder, mean_max_pool
 from .files import atomic_write
 from .pretrain import PretrainConfig, delta_control, held_out_views, pretrain, twin_top1
@@ -31,34 +31,41 @@ __all__ = ['BASE', 'COST_KNOBS', 'SEARCH', 'CURVE_POINTS', 'step_seconds', 'cost
            'plot_curves', 'curve_plan', 'StageFeatures', 'stage_scores']
 
 # %% ../nbs/12_speedrun.ipynb #f98ca574
-BASE = PretrainConfig(steps=100, batch_size=64, workers=1, device="cpu", progress=False, tensorboard=False, checkpoint_every=100)
+BASE = PretrainConfig(steps=100, batch_size=64, workers=1, device="cpu", progress=False, tensorboard=False,
+                      checkpoint_every=100)
 
 def step_seconds(cfg: PretrainConfig, steps: int = 12, warmup: int = 4) -> float:
     "Median seconds per training step of `cfg` on this machine (a short real run in a temporary folder)."
-    r = benchmark_pretrain(cfg.source, steps=steps, warmup=warmup, **{k: v for k, v in cfg.to_dict().items()
-                                                                       if k not in ("source", "steps", "out", "progress", "tensorboard", "checkpoint_every", "monitor_every")})
+    r = benchmark_pretrain(cfg.source, steps=steps, warmup=warmup,
+                           **{k: v for k, v in cfg.to_dict().items()
+                              if k not in ("source", "steps", "out", "progress", "tensorboard",
+                                           "checkpoint_every", "monitor_every")})
     return r["step_ms"] / 1e3
 
 # %% ../nbs/12_speedrun.ipynb #8293f7d4
-COST_KNOBS = ("source", "audio_dir", "batch_size", "encoder", "encoder_kwargs", "head", "head_hidden", "head_out", "wave_augment", "views",
-              "duration", "patch_frames", "frontend", "channels_last", "precision", "data_on", "workers", "threads", "device")
+COST_KNOBS = ("source", "audio_dir", "batch_size", "encoder", "encoder_kwargs", "head", "head_hidden",
+              "head_out", "wave_augment", "views", "duration", "patch_frames", "frontend", "channels_last",
+              "precision", "data_on", "workers", "threads", "device")
 
 def cost_signature(cfg: PretrainConfig) -> dict:
     "The knobs of `cfg` that set the cost of a step."
     return json.loads(json.dumps({k: getattr(cfg, k) for k in COST_KNOBS}))
 
-def budget_steps(cfg: PretrainConfig, base_steps: int, base: PretrainConfig = BASE, known: dict | None = None) -> tuple[int, float]:
-    """Steps that give `cfg` the compute of `base_steps` steps of `base` (the CPU default recipe). Recipes that differ from `base`
-    only in what costs nothing (δ, loss, optimizer, seed…) get exactly `base_steps`; others are timed back to back with `base`, so a
-    slower recipe (bigger batch, wider encoder, augmentations) gets proportionally fewer steps. `known`: `{signature json: ratio}`
-    measured before — recipes of one cost signature share one measurement. Returns `(steps, cost ratio)`."""
+def budget_steps(cfg: PretrainConfig, base_steps: int, base: PretrainConfig = BASE,
+                 known: dict | None = None) -> tuple[int, float]:
+    """Steps that give `cfg` the compute of `base_steps` steps of `base` (the CPU default recipe). Recipes
+    that differ from `base` only in what costs nothing (δ, loss, optimizer, seed…) get exactly
+    `base_steps`; others are timed back to back with `base`, so a slower recipe (bigger batch, wider encoder,
+    augmentations) gets proportionally fewer steps. `known`: `{signature json: ratio}` measured before —
+    recipes of one cost signature share one measurement. Returns `(steps, cost ratio)`."""
     if all(getattr(cfg, k) == getattr(base, k) for k in COST_KNOBS): return int(base_steps), 1.0
     sig = json.dumps(cost_signature(cfg), sort_keys=True)
     ratio = (known or {}).get(sig) or step_seconds(cfg) / step_seconds(base)
     return max(1, round(base_steps / ratio)), ratio
 
 def measured_ratios(root) -> dict:
-    "`{cost signature json: ratio}` of the entries under `root` that were timed (their plan.json and pretrain/config.json)."
+    """`{cost signature json: ratio}` of the entries under `root` that were timed (their plan.json and
+    pretrain/config.json)."""
     known = {}
     for plan_path in sorted(Path(root).glob("*/plan.json")):
         plan, cfg_path = json.loads(plan_path.read_text()), plan_path.parent / "pretrain" / "config.json"
@@ -69,7 +76,8 @@ def measured_ratios(root) -> dict:
 
 # %% ../nbs/12_speedrun.ipynb #c8654964
 def probe_monitor(tasks, seed: int = 0, C: float = 0.1):
-    "A `pretrain` callback: the linear probe's accuracy (one group-disjoint split, fixed C) on each task — a cheap real-audio signal."
+    """A `pretrain` callback: the linear probe's accuracy (one group-disjoint split, fixed C) on each task —
+    a cheap real-audio signal."""
     splits = {t.name: group_split(t, 0.25, seed) for t in tasks}
     def callback(step, encoder) -> dict:
         out = {}
@@ -82,31 +90,36 @@ def probe_monitor(tasks, seed: int = 0, C: float = 0.1):
 
 def _versions() -> dict:
     import platform, sklearn, torchaudio
-    return dict(python=platform.python_version(), torch=torch.__version__, torchaudio=torchaudio.__version__, sklearn=sklearn.__version__,
-                threads=torch.get_num_threads())
+    return dict(python=platform.python_version(), torch=torch.__version__, torchaudio=torchaudio.__version__,
+                sklearn=sklearn.__version__, threads=torch.get_num_threads())
 
 # %% ../nbs/12_speedrun.ipynb #a802a5f9
 def _with_defaults(config: dict) -> dict:
-    """A saved run's config in today's form: knobs added to `PretrainConfig` after it was saved at their defaults, old loss
-    options (`tau`, …) in `loss_kwargs` (`PretrainConfig.from_dict`)."""
+    """A saved run's config in today's form: knobs added to `PretrainConfig` after it was saved at their
+    defaults, old loss options (`tau`, …) in `loss_kwargs` (`PretrainConfig.from_dict`)."""
     return json.loads(json.dumps(PretrainConfig.from_dict(config).to_dict()))
 
 def _same_key(saved: dict, key: dict) -> bool:
-    "Whether a saved run key matches `key`; config keys added to `PretrainConfig` after the run was saved take their defaults."
+    """Whether a saved run key matches `key`; config keys added to `PretrainConfig` after the run was saved
+    take their defaults."""
     if saved.get("config") is not None and key.get("config") is not None:
         saved = {**saved, "config": _with_defaults(saved["config"])}
         saved["config"] = {k: v for k, v in saved["config"].items() if k in key["config"]}
     return json.loads(json.dumps(saved)) == json.loads(json.dumps(key))
 
-def speedrun(name: str, cfg: PretrainConfig | None, base_steps: int, tasks, root="results/speedrun", mode: str = "pretrain",
-             k: int = 5, seed: int = 0, monitor_points: int = 5, steps: int | None = None, log=print) -> pd.DataFrame:
-    """One entry of the recipe search, cached in `root/name/`: pretrain `cfg` for the compute of `base_steps` CPU-default steps
-    (or `steps` exactly), then probe it with `k` group-disjoint folds. `mode` 'random' probes `cfg`'s untrained network, 'logmel'
-    the log-mel statistics. `run.json` records the config, steps, cost, times and versions; `scores.csv` the per-fold scores.
-    A finished entry is read back; an interrupted one resumes from its last checkpoint."""
-    if mode not in ("pretrain", "random", "logmel"): raise ValueError(f"mode: 'pretrain', 'random' or 'logmel', got {mode!r}")
+def speedrun(name: str, cfg: PretrainConfig | None, base_steps: int, tasks, root="results/speedrun",
+             mode: str = "pretrain", k: int = 5, seed: int = 0, monitor_points: int = 5,
+             steps: int | None = None, log=print) -> pd.DataFrame:
+    """One entry of the recipe search, cached in `root/name/`: pretrain `cfg` for the compute of `base_steps`
+    CPU-default steps (or `steps` exactly), then probe it with `k` group-disjoint folds. `mode` 'random'
+    probes `cfg`'s untrained network, 'logmel' the log-mel statistics. `run.json` records the config, steps,
+    cost, times and versions; `scores.csv` the per-fold scores. A finished entry is read back; an interrupted
+    one resumes from its last checkpoint."""
+    if mode not in ("pretrain", "random", "logmel"):
+        raise ValueError(f"mode: 'pretrain', 'random' or 'logmel', got {mode!r}")
     out = Path(root) / name
-    key = dict(mode=mode, config=None if cfg is None else {k_: v for k_, v in cfg.to_dict().items() if k_ not in ("out", "steps")},
+    key = dict(mode=mode, config=None if cfg is None else {k_: v for k_, v in cfg.to_dict().items()
+                                                           if k_ not in ("out", "steps")},
                base_steps=base_steps if mode == "pretrain" else None, fixed_steps=steps,
                tasks=[[t.name, t.group, len(t)] for t in tasks], k=k, seed=seed)
     record_path, scores_path = out / "run.json", out / "scores.csv"
@@ -119,16 +132,20 @@ def speedrun(name: str, cfg: PretrainConfig | None, base_steps: int, tasks, root
     t0 = time.perf_counter()
     if mode == "pretrain":
         plan_path = out / "plan.json"
-        if plan_path.exists(): plan = json.loads(plan_path.read_text())       # an interrupted run keeps its step count
+        if plan_path.exists(): plan = json.loads(plan_path.read_text())       # an interrupted run keeps
+                                                                              # its step count
         else:
             n, ratio = (steps, None) if steps else budget_steps(cfg, base_steps, known=measured_ratios(root))
             plan = dict(steps=n, cost_ratio=ratio); atomic_write(plan_path, json.dumps(plan))
-        run_cfg = replace(cfg, steps=plan["steps"], out=str(out / "pretrain"), monitor_every=max(1, plan["steps"] // monitor_points),
+        run_cfg = replace(cfg, steps=plan["steps"], out=str(out / "pretrain"),
+                          monitor_every=max(1, plan["steps"] // monitor_points),
                           checkpoint_every=max(1, min(plan["steps"], 100)))
         log(f"[{name}] {plan['steps']} steps (cost × {plan['cost_ratio'] or 1:.2f} of the base recipe)")
-        result = pretrain(run_cfg, resume=(out / "pretrain" / "last.pt").exists(), callbacks=[probe_monitor(tasks)])
+        result = pretrain(run_cfg, resume=(out / "pretrain" / "last.pt").exists(),
+                          callbacks=[probe_monitor(tasks)])
         encoder = result["model"].encoder
-        record.update(plan, train_seconds=read_checkpoint(out / "pretrain" / "last.pt")["elapsed"], final_loss=result["loss"])
+        record.update(plan, train_seconds=read_checkpoint(out / "pretrain" / "last.pt")["elapsed"],
+                      final_loss=result["loss"])
         scores = score_encoder(name, encoder, tasks, k, seed)
     elif mode == "random":
         encoder = build_encoder(cfg.encoder, seed=cfg.seed, **cfg.encoder_kwargs).eval()
@@ -136,7 +153,8 @@ def speedrun(name: str, cfg: PretrainConfig | None, base_steps: int, tasks, root
     else:
         scores = score_logmel_stats(tasks, k, seed).assign(method=name)
     record.update(probe_seconds=time.perf_counter() - t0 - record.get("train_seconds", 0.0),
-                  finished=time.strftime("%Y-%m-%dT%H:%M:%S"), mean_accuracy=scores.groupby("task").accuracy.mean().round(4).to_dict())
+                  finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                  mean_accuracy=scores.groupby("task").accuracy.mean().round(4).to_dict())
     atomic_write(scores_path, scores.to_csv(index=False))
     atomic_write(record_path, json.dumps(record, indent=1))
     log(f"[{name}] " + ", ".join(f"{t} {a:.3f}" for t, a in record["mean_accuracy"].items()))
@@ -144,14 +162,17 @@ def speedrun(name: str, cfg: PretrainConfig | None, base_steps: int, tasks, root
 
 # %% ../nbs/12_speedrun.ipynb #a1d6f750
 def collect(root="results/speedrun") -> tuple[pd.DataFrame, pd.DataFrame]:
-    "Every finished entry under `root`: `(runs, scores)` — one row per run (config knobs, steps, times, mean accuracy) and per fold."
+    """Every finished entry under `root`: `(runs, scores)` — one row per run (config knobs, steps, times,
+    mean accuracy) and per fold."""
     runs, scores = [], []
     for record_path in sorted(Path(root).glob("*/run.json")):
         r = json.loads(record_path.read_text())
         cfg = r["key"]["config"] or {}
-        runs.append(dict(name=r["name"], mode=r["key"]["mode"], steps=r.get("steps"), cost_ratio=r.get("cost_ratio"),
-                         train_s=r.get("train_seconds"), **{f"acc_{t}": a for t, a in r["mean_accuracy"].items()},
-                         **{k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in cfg.items()}))
+        runs.append(dict(name=r["name"], mode=r["key"]["mode"], steps=r.get("steps"),
+                         cost_ratio=r.get("cost_ratio"), train_s=r.get("train_seconds"),
+                         **{f"acc_{t}": a for t, a in r["mean_accuracy"].items()},
+                         **{k: (json.dumps(v) if isinstance(v, (dict, list)) else v)
+                            for k, v in cfg.items()}))
         scores.append(pd.read_csv(record_path.parent / "scores.csv"))
     if not runs: raise ValueError(f"speedrun: no finished run under {root}")
     return pd.DataFrame(runs), pd.concat(scores, ignore_index=True)
@@ -162,56 +183,81 @@ def read_monitor(root, name: str) -> pd.DataFrame:
     return m.pivot_table(index="step", columns="metric", values="value").reset_index()
 
 # %% ../nbs/12_speedrun.ipynb #0880e0f0
-SEARCH = {  # name: overrides of BASE (the CPU default recipe); "~ctrl" runs the δ = 1 control of the entry before it, same steps
+SEARCH = {  # name: overrides of BASE (the CPU default recipe); "~ctrl" runs the δ = 1 control of the entry
+            # before it, same steps
     "random init": dict(mode="random"),
     "logmel stats": dict(mode="logmel"),
     "ntxent-head-adamw": dict(loss="nt_xent", head=True, optimizer="adamw"),
     "ntxent-head-adamw ~ctrl": {},
     "ntxent-head-adamw-d0.05": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05),
-    "ntxent-head-adamw-d0.05-pitch5": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05, delta_scale={"pitch": 5.0}),
-    "ntxent-head-adamw-d0.05-wave": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05, wave_augment="reference"),
+    "ntxent-head-adamw-d0.05-pitch5": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05,
+                                           delta_scale={"pitch": 5.0}),
+    "ntxent-head-adamw-d0.05-wave": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05,
+                                         wave_augment="reference"),
     "ntxent-head-adamw-d0.05-wave ~ctrl": {},
     "ntxent-head-adamw-d0.10": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.10),
-    "ntxent-head-adamw-d0-wave (augmentations only)": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.0, wave_augment="reference"),
-    "ntxent-head-adamw-d0.05-wave-mix": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05, wave_augment="reference",
-                                             nebula="default+drum"),
-    "ntxent-head-adamw-d0.05-wave-fast": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05, wave_augment="reference",
-                                              threads=1, channels_last=True, precision="bf16"),
+    "ntxent-head-adamw-d0-wave (augmentations only)": dict(loss="nt_xent", head=True, optimizer="adamw",
+                                                           delta=0.0, wave_augment="reference"),
+    "ntxent-head-adamw-d0.05-wave-mix": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05,
+                                             wave_augment="reference", nebula="default+drum"),
+    "ntxent-head-adamw-d0.05-wave-fast": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05,
+                                              wave_augment="reference", threads=1, channels_last=True,
+                                              precision="bf16"),
     "ntxent-head-adamw-d0.05-wave-fast ~ctrl": {},
-    "vicreg-head-adamw-d0.05-wave": dict(loss="vicreg", head=True, optimizer="adamw", delta=0.05, wave_augment="reference"),
+    "vicreg-head-adamw-d0.05-wave": dict(loss="vicreg", head=True, optimizer="adamw", delta=0.05,
+                                         wave_augment="reference"),
     "ntxent-head-adamw-d0.05-body": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05, body=3),
     "ntxent-head-adamw-d0.05-body ~ctrl": {},
-    "ntxent-head-adamw-d0.05-wave-body": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05, wave_augment="reference", body=3),
+    "ntxent-head-adamw-d0.05-wave-body": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05,
+                                              wave_augment="reference", body=3),
     "ntxent-head-adamw-d0.05-wave-body ~ctrl": {},
-    "ntxent-head-adamw-d0.05-wave-body-fast": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05, wave_augment="reference",
-                                                   body=3, threads=1, channels_last=True, precision="bf16"),
+    "ntxent-head-adamw-d0.05-wave-body-fast": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05,
+                                                   wave_augment="reference", body=3, threads=1,
+                                                   channels_last=True, precision="bf16"),
     "ntxent-head-adamw-d0.05-wave-body-fast ~ctrl": {},
-    "ntxent-head-adamw-d0.05-wave-body-fast-tau0.1": dict(loss="nt_xent", loss_kwargs=dict(tau=0.1), head=True, optimizer="adamw",
-                                                          delta=0.05, wave_augment="reference", body=3, threads=1, channels_last=True,
-                                                          precision="bf16"),
-    "ntxent-head-adamw-d0.05-wave-body-fast-tau0.5": dict(loss="nt_xent", loss_kwargs=dict(tau=0.5), head=True, optimizer="adamw",
-                                                          delta=0.05, wave_augment="reference", body=3, threads=1, channels_last=True,
-                                                          precision="bf16"),
+    "ntxent-head-adamw-d0.05-wave-body-fast-tau0.1": dict(loss="nt_xent", loss_kwargs=dict(tau=0.1),
+                                                          head=True, optimizer="adamw", delta=0.05,
+                                                          wave_augment="reference", body=3, threads=1,
+                                                          channels_last=True, precision="bf16"),
+    "ntxent-head-adamw-d0.05-wave-body-fast-tau0.5": dict(loss="nt_xent", loss_kwargs=dict(tau=0.5),
+                                                          head=True, optimizer="adamw", delta=0.05,
+                                                          wave_augment="reference", body=3, threads=1,
+                                                          channels_last=True, precision="bf16"),
     "ntxent-head-adamw-d0.02": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.02),
     "vicreg-head-adamw-d0.05": dict(loss="vicreg", head=True, optimizer="adamw", delta=0.05),
     "align-unif-sgd-d0.05": dict(delta=0.05),
-    "ntxent-head-adamw-d0.05-mix": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05, nebula="default+drum"),
-    "ntxent-head-adamw-d0.05-b128": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05, batch_size=128),
-    "ntxent-head-adamw-d0.05-fonseca": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05, views="fonseca"),
+    "ntxent-head-adamw-d0.05-mix": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05,
+                                        nebula="default+drum"),
+    "ntxent-head-adamw-d0.05-b128": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05,
+                                         batch_size=128),
+    "ntxent-head-adamw-d0.05-fonseca": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05,
+                                            views="fonseca"),
     "base (align-unif, sgd)": {},
     "base (align-unif, sgd) ~ctrl": {},
-    "ntxent-head-adamw-d0.05-safe-body-fast": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05, wave_augment="timbre-safe",
-                                                   body=3, threads=1, channels_last=True, precision="bf16"),
+    "ntxent-head-adamw-d0.05-safe-body-fast": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05,
+                                                   wave_augment="timbre-safe", body=3, threads=1,
+                                                   channels_last=True, precision="bf16"),
     "ntxent-head-adamw-d0.05-safe-body-fast ~ctrl": {},
     "ntxent-head-adamw-d0.05-s1": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05, seed=1),
     "ntxent-head-adamw-d0.02-s1": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.02, seed=1),
-    "ntxent-head-adamw-d0.05-wave-s1": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05, wave_augment="reference", seed=1),
-    "ntxent-head-adamw-d0.05-wave-mix-s1": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05, wave_augment="reference",
-                                                nebula="default+drum", seed=1),
+    "ntxent-head-adamw-d0.05-wave-s1": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05,
+                                            wave_augment="reference", seed=1),
+    "ntxent-head-adamw-d0.05-wave-mix-s1": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05,
+                                                wave_augment="reference", nebula="default+drum", seed=1),
+    # twins share their timbre (δ 0 on every parameter but pitch and duration) and differ in pitch (2 δ)
+    "ntxent-head-adamw-d0.05-timbre0": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05,
+                                            delta_scale={"timbre": 0.0, "pitch": 2.0}),
+    "ntxent-head-adamw-d0.05-safe-body-fast-timbre0": dict(loss="nt_xent", head=True, optimizer="adamw",
+                                                           delta=0.05,
+                                                           delta_scale={"timbre": 0.0, "pitch": 2.0},
+                                                           wave_augment="timbre-safe", body=3, threads=1,
+                                                           channels_last=True, precision="bf16"),
 }
 
-def run_plan(plan: dict, base_steps: int, tasks, root="results/speedrun", base: PretrainConfig = BASE, only=None, log=print) -> pd.DataFrame:
-    "Run (or read back) every entry of `plan` in order; `only`: a subset of names. Returns all per-fold scores."
+def run_plan(plan: dict, base_steps: int, tasks, root="results/speedrun", base: PretrainConfig = BASE,
+             only=None, log=print) -> pd.DataFrame:
+    """Run (or read back) every entry of `plan` in order; `only`: a subset of names. Returns all per-fold
+    scores."""
     scores, previous = [], None
     for name, overrides in plan.items():
         overrides = dict(overrides); mode = overrides.pop("mode", "pretrain")
@@ -222,17 +268,21 @@ def run_plan(plan: dict, base_steps: int, tasks, root="results/speedrun", base: 
         kwargs = {}
         if control:   # the same steps as its recipe, which must have been planned first
             plan_path = Path(root) / previous[0] / "plan.json"
-            if not plan_path.exists(): raise ValueError(f"{name}: run {previous[0]!r} first (its control takes that run's steps)")
+            if not plan_path.exists():
+                raise ValueError(f"{name}: run {previous[0]!r} first (its control takes that run's steps)")
             kwargs = dict(steps=json.loads(plan_path.read_text())["steps"])
         scores.append(speedrun(name, cfg, base_steps, tasks, root, mode=mode, log=log, **kwargs))
     return pd.concat(scores, ignore_index=True)
 
 def speedrun_cli(argv=None):
-    "Command line: run the recipe search (`SEARCH`) at a budget of `--base-steps` CPU-default steps per entry, cached under `--root`."
+    """Command line: run the recipe search (`SEARCH`) at a budget of `--base-steps` CPU-default steps per
+    entry, cached under `--root`."""
     p = argparse.ArgumentParser(prog="doppelnb_speedrun", description=speedrun_cli.__doc__)
-    p.add_argument("--base-steps", type=int, default=800); p.add_argument("--root", default="results/speedrun")
-    p.add_argument("--data", default="data"); p.add_argument("--only", nargs="*", help="entries of SEARCH to run (default: all)")
-    p.add_argument("--curve", metavar="ENTRY", help="instead: the learning curve of this finished entry and of its δ = 1 control, "
+    p.add_argument("--base-steps", type=int, default=800)
+    p.add_argument("--root", default="results/speedrun"); p.add_argument("--data", default="data")
+    p.add_argument("--only", nargs="*", help="entries of SEARCH to run (default: all)")
+    p.add_argument("--curve", metavar="ENTRY",
+                   help="instead: the learning curve of this finished entry and of its δ = 1 control, "
                    "scored at CURVE_POINTS CPU-default steps (runs under ROOT/curves/)")
     a = p.parse_args(argv)
     if a.curve:
@@ -246,21 +296,26 @@ def speedrun_cli(argv=None):
 
 # %% ../nbs/12_speedrun.ipynb #48ed9e3c
 def stats_retrieval(cfg: PretrainConfig, n: int = 256) -> float:
-    """Retrieval top-1 of each held-out view's twin among `n` (both directions) with hand-crafted features — the mean and std of each
-    log-mel band, standardized — instead of an encoder: how much two views of `cfg` share before any learning."""
+    """Retrieval top-1 of each held-out view's twin among `n` (both directions) with hand-crafted features —
+    the mean and std of each log-mel band, standardized — instead of an encoder: how much two views of `cfg`
+    share before any learning."""
     a, b = held_out_views(cfg, n=n)
     feats = [torch.cat([x.mean(1), x.std(1)], 1) for x in (a, b)]
     za, zb = [torch.nn.functional.normalize((f - f.mean(0)) / f.std(0).clamp_min(1e-8), dim=1) for f in feats]
     return twin_top1(za, zb)
 
 # %% ../nbs/12_speedrun.ipynb #c1ad7f5e
-def search_table(scores: pd.DataFrame, references=("random init",), controls: dict | None = None) -> pd.DataFrame:
-    """One row per method: mean accuracy per task and, per reference, the paired difference (points, mean [95 % interval]).
-    `controls` `{method: its δ = 1 control}` adds the difference to the method's own control."""
+def search_table(scores: pd.DataFrame, references=("random init",),
+                 controls: dict | None = None) -> pd.DataFrame:
+    """One row per method: mean accuracy per task and, per reference, the paired difference (points, mean
+    [95 % interval]). `controls` `{method: its δ = 1 control}` adds the difference to the method's own
+    control."""
     rows = []
     for method in dict.fromkeys(scores.method):
-        row = dict(method=method, **{t: g.accuracy.mean() for t, g in scores[scores.method == method].groupby("task", sort=False)})
-        refs = [r for r in references if r != method] + ([controls[method]] if controls and method in controls else [])
+        row = dict(method=method, **{t: g.accuracy.mean()
+                                     for t, g in scores[scores.method == method].groupby("task", sort=False)})
+        refs = ([r for r in references if r != method]
+                + ([controls[method]] if controls and method in controls else []))
         for ref in refs:
             label = "− control" if controls and ref == controls.get(method) else f"− {ref}"
             for d in paired_differences(scores, method, ref).itertuples():
@@ -269,7 +324,8 @@ def search_table(scores: pd.DataFrame, references=("random init",), controls: di
     return pd.DataFrame(rows).set_index("method")
 
 def plot_monitor(root, names, metrics=("retrieval_top1", "probe_notes", "probe_keywords", "probe_foley")):
-    "Monitor curves (held-out retrieval, one-split probes) of runs `names` against training step, one panel per metric."
+    """Monitor curves (held-out retrieval, one-split probes) of runs `names` against training step, one panel
+    per metric."""
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 2.8))
     for name in names:
@@ -281,7 +337,8 @@ def plot_monitor(root, names, metrics=("retrieval_top1", "probe_notes", "probe_k
     return fig
 
 def control_pairs(root="results/speedrun") -> dict:
-    "`{run: its δ = 1 control}` for the finished runs under `root`: the control has the run's config and steps, with δ = 1."
+    """`{run: its δ = 1 control}` for the finished runs under `root`: the control has the run's config and
+    steps, with δ = 1."""
     keys = {}
     for path in sorted(Path(root).glob("*/run.json")):
         r = json.loads(path.read_text())
@@ -289,43 +346,53 @@ def control_pairs(root="results/speedrun") -> dict:
             cfg = _with_defaults(r["key"]["config"])
             keys[r["name"]] = ({k: v for k, v in cfg.items() if k != "delta"}, cfg["delta"], r.get("steps"))
     return {name: other for name, (cfg, delta, steps) in keys.items() if delta != 1.0
-            for other, (cfg2, delta2, steps2) in keys.items() if delta2 == 1.0 and cfg2 == cfg and steps2 == steps}
+            for other, (cfg2, delta2, steps2) in keys.items()
+            if delta2 == 1.0 and cfg2 == cfg and steps2 == steps}
 
 # %% ../nbs/12_speedrun.ipynb #curve0cd
-CURVE_POINTS = (800, 2400, 7200, 14400)  # CPU-default steps: ≈ 5, 15, 45 and 90 CPU-minutes of the base recipe
+CURVE_POINTS = (800, 2400, 7200, 14400)  # CPU-default steps: ≈ 5, 15, 45 and 90 CPU-minutes
+                                         # of the base recipe
 
 def curve_steps(cost_ratio: float, points=CURVE_POINTS, every: int = 100) -> list[int]:
-    "The recipe's own steps at each budget of `points` (CPU-default steps), rounded to a multiple of `every` (at least `every`)."
+    """The recipe's own steps at each budget of `points` (CPU-default steps), rounded to a multiple of `every`
+    (at least `every`)."""
     return [max(every, round(p / cost_ratio / every) * every) for p in points]
 
 def curve_probe(tasks, at_steps, out, encoder_kwargs: dict | None = None, k: int = 5, seed: int = 0):
-    """A `pretrain` callback: at each step of `at_steps`, the k-fold scores of the encoder on `tasks` go to `out/curve.csv` and its
-    weights to `out/encoder_NNNNNNN.pt`; steps already in `curve.csv` (a resumed run) are skipped."""
+    """A `pretrain` callback: at each step of `at_steps`, the k-fold scores of the encoder on `tasks` go to
+    `out/curve.csv` and its weights to `out/encoder_NNNNNNN.pt`; steps already in `curve.csv` (a resumed run)
+    are skipped."""
     path = Path(out) / "curve.csv"
     def callback(step, encoder) -> dict:
         done = pd.read_csv(path) if path.exists() else pd.DataFrame(columns=["step"])
         if step not in at_steps or step in set(done.step): return {}
-        save_checkpoint(Path(out) / f"encoder_{step:07d}.pt", encoder, encoder_kwargs=encoder_kwargs, step=step)
+        save_checkpoint(Path(out) / f"encoder_{step:07d}.pt", encoder, encoder_kwargs=encoder_kwargs,
+                        step=step)
         scores = score_encoder(f"step {step}", encoder, tasks, k, seed).assign(step=step)
         atomic_write(path, pd.concat([done, scores], ignore_index=True).to_csv(index=False))
         return {}
     return callback
 
-def learning_curve(name: str, cfg: PretrainConfig, tasks, root="results/speedrun", points=CURVE_POINTS, cost_ratio: float = 1.0,
-                   every: int = 100, k: int = 5, seed: int = 0, log=print) -> pd.DataFrame:
-    """One long run of `cfg` in `root/name/` scored at each budget of `points` (CPU-default steps; the recipe takes `points / cost_ratio`
-    of its own steps); resumes after an interruption. Returns the per-fold scores with `step`, `pairs` seen and `base_steps`."""
+def learning_curve(name: str, cfg: PretrainConfig, tasks, root="results/speedrun", points=CURVE_POINTS,
+                   cost_ratio: float = 1.0, every: int = 100, k: int = 5, seed: int = 0,
+                   log=print) -> pd.DataFrame:
+    """One long run of `cfg` in `root/name/` scored at each budget of `points` (CPU-default steps; the recipe
+    takes `points / cost_ratio` of its own steps); resumes after an interruption. Returns the per-fold scores
+    with `step`, `pairs` seen and `base_steps`."""
     at = curve_steps(cost_ratio, points, every)
     out = Path(root) / name
     run_cfg = replace(cfg, steps=at[-1], out=str(out), monitor_every=every, checkpoint_every=every)
     log(f"[{name}] learning curve at steps {at} (cost × {cost_ratio:.2f})")
-    pretrain(run_cfg, resume=(out / "last.pt").exists(), callbacks=[curve_probe(tasks, at, out, cfg.encoder_kwargs, k, seed)])
+    pretrain(run_cfg, resume=(out / "last.pt").exists(),
+             callbacks=[curve_probe(tasks, at, out, cfg.encoder_kwargs, k, seed)])
     scores = pd.read_csv(out / "curve.csv")
-    return scores.assign(pairs=scores.step * cfg.batch_size, base_steps=(scores.step * cost_ratio).round().astype(int))
+    return scores.assign(pairs=scores.step * cfg.batch_size,
+                         base_steps=(scores.step * cost_ratio).round().astype(int))
 
 def plot_curves(curves: dict, references: pd.DataFrame | None = None):
-    """Mean probe accuracy against pairs seen, one panel per task, one line per run of `curves` `{label: learning_curve output}`;
-    `references` (per-fold scores of e.g. random init and log-mel statistics) as horizontal lines."""
+    """Mean probe accuracy against pairs seen, one panel per task, one line per run of `curves`
+    `{label: learning_curve output}`; `references` (per-fold scores of e.g. random init and log-mel
+    statistics) as horizontal lines."""
     import matplotlib.pyplot as plt
     tasks = list(dict.fromkeys(next(iter(curves.values())).task))
     fig, axes = plt.subplots(1, len(tasks), figsize=(3.4 * len(tasks), 2.8), squeeze=False)
@@ -335,27 +402,35 @@ def plot_curves(curves: dict, references: pd.DataFrame | None = None):
             ax.plot(m.index, m.values, marker="o", label=label)
         if references is not None:
             for method, g in references[references.task == task].groupby("method", sort=False):
-                ax.axhline(g.accuracy.mean(), ls="--", lw=1, c="gray"); ax.annotate(method, (ax.get_xlim()[0], g.accuracy.mean()), fontsize=7)
+                ax.axhline(g.accuracy.mean(), ls="--", lw=1, c="gray")
+                ax.annotate(method, (ax.get_xlim()[0], g.accuracy.mean()), fontsize=7)
         ax.set(title=task, xlabel="pairs seen", xscale="log")
     axes[0][0].set_ylabel("probe accuracy"); axes[0][-1].legend(fontsize=7)
     fig.tight_layout()
     return fig
 
-def curve_plan(name: str, plan: dict = None, root="results/speedrun", base: PretrainConfig = BASE) -> tuple[PretrainConfig, float]:
-    "The config of search entry `name` and its measured cost ratio (from its `plan.json`; 1.0 if it ran at the base cost)."
+def curve_plan(name: str, plan: dict = None, root="results/speedrun",
+               base: PretrainConfig = BASE) -> tuple[PretrainConfig, float]:
+    """The config of search entry `name` and its measured cost ratio (from its `plan.json`; 1.0 if it ran at
+    the base cost)."""
     plan = SEARCH if plan is None else plan
-    if name not in plan or "~ctrl" in name or "mode" in plan[name]: raise ValueError(f"curve: {name!r} is not a pretraining entry of the search")
+    if name not in plan or "~ctrl" in name or "mode" in plan[name]:
+        raise ValueError(f"curve: {name!r} is not a pretraining entry of the search")
     path = Path(root) / name / "plan.json"
-    if not path.exists(): raise ValueError(f"curve: run the search entry {name!r} first (its cost ratio sets the curve's steps)")
+    if not path.exists():
+        raise ValueError(f"curve: run the search entry {name!r} first "
+                         "(its cost ratio sets the curve's steps)")
     return replace(base, **plan[name]), json.loads(path.read_text()).get("cost_ratio") or 1.0
 
 # %% ../nbs/12_speedrun.ipynb #a79dea07
 class StageFeatures(nn.Module):
-    "The pooled features (mean ‖ max) after each stage of a `SmallCNN` — the stem, then each block — concatenated; `widths` per stage."
+    """The pooled features (mean ‖ max) after each stage of a `SmallCNN` — the stem, then each block —
+    concatenated; `widths` per stage."""
     def __init__(self, encoder: nn.Module):
         super().__init__()
         if not (hasattr(encoder, "stem") and hasattr(encoder, "blocks")):
-            raise ValueError(f"stage features: {type(encoder).__name__} has no `stem` and `blocks` (a SmallCNN has)")
+            raise ValueError(f"stage features: {type(encoder).__name__} has no `stem` and `blocks` "
+                             "(a SmallCNN has)")
         self.encoder = encoder
         self.widths = [2 * m.out_channels for m in [encoder.stem[0]] + [b[0] for b in encoder.blocks]]
 
@@ -366,12 +441,14 @@ class StageFeatures(nn.Module):
         return torch.cat(feats, 1)
 
 def stage_scores(encoders: dict, task, k: int = 5, seed: int = 0) -> pd.DataFrame:
-    "Per-fold probe accuracy of each stage's features of each encoder of `{method: SmallCNN}` on `task` (the probes' folds)."
+    """Per-fold probe accuracy of each stage's features of each encoder of `{method: SmallCNN}` on `task` (the
+    probes' folds)."""
     rows = []
     for method, encoder in encoders.items():
         stages = StageFeatures(encoder)
         X, start = encoder_features(stages, task), 0
         for stage, width in enumerate(stages.widths):
-            rows += [dict(method=method, stage=stage, width=width, **r) for r in kfold_scores(X[:, start:start + width], task, k, seed)]
+            rows += [dict(method=method, stage=stage, width=width, **r)
+                     for r in kfold_scores(X[:, start:start + width], task, k, seed)]
             start += width
     return pd.DataFrame(rows)

@@ -21,9 +21,10 @@ __all__ = ['NEBULA_STREAM', 'AUDIO_EXTENSIONS', 'ViewStream', 'SynthViews', 'aud
 
 # %% ../nbs/02b_streams.ipynb #13602f29
 class ViewStream(BatchStream):
-    "Endless stream of `(index, view_a, view_b)`, views `[rank_batch, frames, bands]`; `batch(index)` is pure in (seed, rank, index)."
-    def __init__(self, rank_batch: int, seed: int = 0, rank: int = 0, frontend=DOPPELGANGER, patch_frames: int | None = None,
-                 views: str = "none", start_batch: int = 0, device="cpu"):
+    """Endless stream of `(index, view_a, view_b)`, views `[rank_batch, frames, bands]`; `batch(index)` is
+    pure in (seed, rank, index)."""
+    def __init__(self, rank_batch: int, seed: int = 0, rank: int = 0, frontend=DOPPELGANGER,
+                 patch_frames: int | None = None, views: str = "none", start_batch: int = 0, device="cpu"):
         if not isinstance(rank_batch, int) or rank_batch < 2:
             raise ValueError(f"rank_batch: an integer >= 2 (pairs per rank), got {rank_batch!r}")
         super().__init__(seed, rank, start_batch)
@@ -41,7 +42,8 @@ class ViewStream(BatchStream):
         a, b = self.batch(index)
         return index, a, b
 
-    def views(self, patches_a: torch.Tensor, patches_b: torch.Tensor, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def views(self, patches_a: torch.Tensor, patches_b: torch.Tensor,
+              index: int) -> tuple[torch.Tensor, torch.Tensor]:
         "The `ViewPipeline` on the two patch sets (patch `i` of both: clip `i`)."
         return self.pipeline.views(patches_a, patches_b, self.generator(index, 2))
 
@@ -49,10 +51,11 @@ class ViewStream(BatchStream):
 NEBULA_STREAM = 7  # stream key of the 2nd, 3rd … nebula of a mixture
 
 class SynthViews(ViewStream):
-    "Views of doppelgänger pairs rendered on the fly: one log-mel patch of each of the pair's two sounds, then the view pipeline."
-    def __init__(self, rank_batch: int, seed: int = 0, rank: int = 0, frontend=DOPPELGANGER, patch_frames: int | None = None,
-                 views: str = "none", start_batch: int = 0, device="cpu", delta: float = 0.25,
-                 duration: float = 1.0,
+    """Views of doppelgänger pairs rendered on the fly: one log-mel patch of each of the pair's two sounds,
+    then the view pipeline."""
+    def __init__(self, rank_batch: int, seed: int = 0, rank: int = 0, frontend=DOPPELGANGER,
+                 patch_frames: int | None = None, views: str = "none", start_batch: int = 0, device="cpu",
+                 delta: float = 0.25, duration: float = 1.0,
                  wave_augment: str = "none", body: int = 0, **synth_kwargs):
         super().__init__(rank_batch, seed, rank, frontend, patch_frames, views, start_batch, device)
         parts = synth_mixture(synth_kwargs.pop("synth", "voice"), synth_kwargs.pop("nebula", "default"))
@@ -68,7 +71,8 @@ class SynthViews(ViewStream):
         self.body, self.delta = int(body), delta
 
     def batch(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        "The two views of batch `index`: `rank_batch` pairs rendered, log-mel'd, cut and passed through the view pipeline."
+        """The two views of batch `index`: `rank_batch` pairs rendered, log-mel'd, cut and passed through the
+        view pipeline."""
         parts = [s.batch(index) for s in self.synths]
         # views a of every nebula, then views b
         audio = torch.cat([b.view_a for b in parts] + [b.view_b for b in parts])
@@ -87,7 +91,8 @@ class SynthViews(ViewStream):
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".aif", ".aiff")
 
 def audio_files(folder, extensions=AUDIO_EXTENSIONS) -> list[Path]:
-    "The audio files under `folder` (recursive, sorted), each checked to hold a readable, non-empty header; errors name the file."
+    """The audio files under `folder` (recursive, sorted), each checked to hold a readable, non-empty header;
+    errors name the file."""
     import soundfile as sf
     folder = Path(folder)
     if not folder.is_dir(): raise ValueError(f"audio_dir: {folder} is not a folder")
@@ -104,7 +109,8 @@ def audio_files(folder, extensions=AUDIO_EXTENSIONS) -> list[Path]:
 
 # %% ../nbs/02b_streams.ipynb #f8f90a52
 class AudioViews(ViewStream):
-    "Fonseca-style views: `B` different clips per batch, two random patches of each, then the view pipeline (mix-back across clips)."
+    """Fonseca-style views: `B` different clips per batch, two random patches of each, then the view pipeline
+    (mix-back across clips)."""
     def __init__(self, audio_dir, rank_batch: int, seed: int = 0, rank: int = 0, frontend=DOPPELGANGER,
                  patch_frames: int | None = None, views: str = "fonseca", start_batch: int = 0, device="cpu"):
         super().__init__(rank_batch, seed, rank, frontend, patch_frames, views, start_batch, device)
@@ -115,7 +121,8 @@ class AudioViews(ViewStream):
                              "clips each batch needs (per rank); add clips or lower batch_size")
 
     def batch(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        "The two views of batch `index`: two patches of each of `rank_batch` different clips, through the view pipeline."
+        """The two views of batch `index`: two patches of each of `rank_batch` different clips, through the
+        view pipeline."""
         clips = torch.randperm(len(self.files), generator=self.generator(index, 3))[:self.rank_batch].tolist()
         g = self.generator(index, 1)
         patches = [random_patches(self.logmel(load_audio(self.files[c],
@@ -130,7 +137,9 @@ def _worker_init(worker_id: int):
     torch.set_num_threads(1)
 
 def make_loader(stream: ViewStream, workers: int = 1, pin_memory: bool = False) -> DataLoader:
-    "A DataLoader over `stream` with `workers` processes (each computing whole batches), prefetching 4 batches per worker."
+    """A DataLoader over `stream` with `workers` processes (each computing whole batches), prefetching 4
+    batches per worker."""
     if stream.device.type != "cpu": workers = 0   # a stream on the GPU runs in the training process
-    return DataLoader(stream, batch_size=None, num_workers=workers, pin_memory=pin_memory, worker_init_fn=_worker_init,
-                      prefetch_factor=4 if workers else None, persistent_workers=False)
+    return DataLoader(stream, batch_size=None, num_workers=workers, pin_memory=pin_memory,
+                      worker_init_fn=_worker_init, prefetch_factor=4 if workers else None,
+                      persistent_workers=False)

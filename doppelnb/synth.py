@@ -49,28 +49,33 @@ NEBULAE = ("default", "drum")  # nebulae (parameter-range presets) shipped with 
 NEBULA_FIELDS = ("curve", "symmetric", "minimum", "maximum")  # what a nebula may set of a parameter's range
 
 def read_nebula(path) -> list:
-    "A nebula JSON file's entries `{name: [module, parameter, field], value}`, checked; errors name the file (and line)."
+    """A nebula JSON file's entries `{name: [module, parameter, field], value}`, checked; errors name the file
+    (and line)."""
     path = Path(path)
     entries = read_json(path, "nebula")
     shape = 'a list of {"name": [module, parameter, field], "value": ...}'
     if not isinstance(entries, list) or not entries: raise ValueError(f"nebula: {path} must hold {shape}")
     for i, hp in enumerate(entries):
         name = hp.get("name") if isinstance(hp, dict) else None
-        if not (isinstance(name, list) and len(name) == 3 and all(isinstance(s, str) for s in name) and "value" in hp):
+        if not (isinstance(name, list) and len(name) == 3 and all(isinstance(s, str) for s in name)
+                and "value" in hp):
             raise ValueError(f"nebula: {path}, entry {i}: expected {shape}, got {hp!r:.80}")
         if name[2] not in NEBULA_FIELDS:
             raise ValueError(f"nebula: {path}, entry {i}: unknown field {name[2]!r}; use one of "
                              f"{NEBULA_FIELDS}")
         v, number = hp["value"], isinstance(hp["value"], (int, float)) and not isinstance(hp["value"], bool)
-        if not (isinstance(v, bool) if name[2] == "symmetric" else number and math.isfinite(v) and (v > 0 or name[2] != "curve")):
-            want = "true or false" if name[2] == "symmetric" else "a finite number" + (" > 0" if name[2] == "curve" else "")
+        if not (isinstance(v, bool) if name[2] == "symmetric" else number and math.isfinite(v)
+                and (v > 0 or name[2] != "curve")):
+            want = ("true or false" if name[2] == "symmetric"
+                    else "a finite number" + (" > 0" if name[2] == "curve" else ""))
             raise ValueError(f"nebula: {path}, entry {i} ({'.'.join(name)}): the value must be "
                              f"{want}, got {v!r}")
     return entries
 
 def build_synth(synth="voice", nebula="default", batch_size=128, sample_rate=16000, duration=1.0,
                 control_rate=480, device="cpu"):
-    "A torchsynth synthesizer (a name of `SYNTHS` or an `AbstractSynth` subclass) with the given nebula, on `device`."
+    """A torchsynth synthesizer (a name of `SYNTHS` or an `AbstractSynth` subclass) with the given nebula, on
+    `device`."""
     ts_config, ts_synth = import_torchsynth()
     if isinstance(synth, str): synth = lookup_synth(synth).synth_class()
     if not (isinstance(synth, type) and issubclass(synth, ts_synth.AbstractSynth)):
@@ -79,12 +84,14 @@ def build_synth(synth="voice", nebula="default", batch_size=128, sample_rate=160
     nebula_file = Path(str(nebula))
     # a named nebula: the JSON torchsynth ships for this synth class or the nearest parent
     if not nebula_file.is_file():
-        shipped = [Path(ts_synth.__file__).parent / "nebulae" / cls.__name__.lower() / f"{nebula}.json" for cls in synth.__mro__]
+        shipped = [Path(ts_synth.__file__).parent / "nebulae" / cls.__name__.lower() / f"{nebula}.json"
+                   for cls in synth.__mro__]
         nebula_file = next((f for f in shipped if f.is_file()), None)
         if nebula_file is None:
             raise ValueError(f"nebula: {nebula!r} is neither one of {NEBULAE} nor a nebula JSON file")
-    config = ts_config.SynthConfig(batch_size=int(batch_size), sample_rate=int(sample_rate), buffer_size_seconds=float(duration),
-                                   control_rate=int(control_rate), reproducible=False)
+    config = ts_config.SynthConfig(batch_size=int(batch_size), sample_rate=int(sample_rate),
+                                   buffer_size_seconds=float(duration), control_rate=int(control_rate),
+                                   reproducible=False)
     read_nebula(nebula_file)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -107,12 +114,13 @@ PARAMETER_GROUPS = {  # torchsynth Voice's parameter groups (each synth of SYNTH
     "modulation": ["mod_matrix.*"],
     "mixer": ["mixer.*"],
 }
-PARAMETER_GROUPS["timbre"] = PARAMETER_GROUPS["envelopes"] + PARAMETER_GROUPS["lfos"] + PARAMETER_GROUPS["oscillators"] \
-    + PARAMETER_GROUPS["modulation"] + PARAMETER_GROUPS["mixer"]
+PARAMETER_GROUPS["timbre"] = PARAMETER_GROUPS["envelopes"] + PARAMETER_GROUPS["lfos"] \
+    + PARAMETER_GROUPS["oscillators"] + PARAMETER_GROUPS["modulation"] + PARAMETER_GROUPS["mixer"]
 
 @dataclass(frozen=True)
 class SynthSpec:
-    "A synthesizer doppelnb can render: how to get its torchsynth class, its nebulae, and its parameter groups."
+    """A synthesizer doppelnb can render: how to get its torchsynth class, its nebulae, and its parameter
+    groups."""
     # () → an AbstractSynth subclass (imported lazily: torchsynth is slow to import)
     synth_class: Callable
     # named nebulae shipped for it (any nebula JSON file works too)
@@ -123,7 +131,8 @@ SYNTHS = {"voice": SynthSpec(lambda: import_torchsynth()[1].Voice, NEBULAE, PARA
 
 def register_synth(name: str, synth_class: Callable, nebulae=("default",),
                    groups: dict | None = None) -> SynthSpec:
-    "Add a synthesizer to `SYNTHS`: then `build_synth`, `DoppelgangerSynth` and `doppelnb_pretrain --synth` know it by `name`."
+    """Add a synthesizer to `SYNTHS`: then `build_synth`, `DoppelgangerSynth` and `doppelnb_pretrain --synth`
+    know it by `name`."""
     if not isinstance(name, str) or not name or "+" in name:
         raise ValueError(f"synth: a name without '+', got {name!r}")
     SYNTHS[name.lower()] = spec = SynthSpec(synth_class, tuple(nebulae), dict(groups or {}))
@@ -142,8 +151,9 @@ def synth_groups(synth) -> dict:
     return lookup_synth(synth).groups if isinstance(synth, str) else PARAMETER_GROUPS
 
 def synth_mixture(synth: str = "voice", nebula: str = "default") -> list[tuple[str, str]]:
-    """The `(synth, nebula)` parts of a batch: `synth` and `nebula` may each join several by '+' (a single one is repeated
-    to match the other), e.g. `('voice', 'default+drum')` → `[('voice', 'default'), ('voice', 'drum')]`."""
+    """The `(synth, nebula)` parts of a batch: `synth` and `nebula` may each join several by '+' (a single one
+    is repeated to match the other), e.g. `('voice', 'default+drum')` →
+    `[('voice', 'default'), ('voice', 'drum')]`."""
     synths = str(synth).split("+")
     nebulae = [str(nebula)] if Path(str(nebula)).is_file() else str(nebula).split("+")
     if len(synths) > 1 and len(nebulae) > 1 and len(synths) != len(nebulae):
@@ -153,16 +163,19 @@ def synth_mixture(synth: str = "voice", nebula: str = "default") -> list[tuple[s
     return [(synths[i if len(synths) > 1 else 0], nebulae[i if len(nebulae) > 1 else 0]) for i in range(n)]
 
 def parameter_names(synth) -> list[str]:
-    "Names `module.parameter` of a torchsynth synth's parameters, in registration order (the column order of its `params`)."
+    """Names `module.parameter` of a torchsynth synth's parameters, in registration order (the column order of
+    its `params`)."""
     return [f"{module}.{name}" for (module, name) in synth.get_parameters()]
 
 def parameter_group(name: str, groups: dict = PARAMETER_GROUPS) -> str:
     "The first basic group of `groups` (not `timbre`) that `name` belongs to, or `''`."
-    return next((g for g, pats in groups.items() if g != "timbre" and any(fnmatch.fnmatchcase(name, p) for p in pats)), "")
+    return next((g for g, pats in groups.items() if g != "timbre"
+                 and any(fnmatch.fnmatchcase(name, p) for p in pats)), "")
 
 def parameter_mask(names: Sequence[str], perturb_only=None, keep_fixed=None,
                    groups: dict = PARAMETER_GROUPS) -> torch.Tensor:
-    "Boolean mask over `names`: True where a parameter is perturbed. Entries are names, glob patterns or keys of `groups`."
+    """Boolean mask over `names`: True where a parameter is perturbed. Entries are names, glob patterns or
+    keys of `groups`."""
     def select(spec, argname):
         if isinstance(spec, str): spec = [spec]
         chosen = torch.zeros(len(names), dtype=torch.bool)
@@ -175,19 +188,22 @@ def parameter_mask(names: Sequence[str], perturb_only=None, keep_fixed=None,
                                  f"{names[0]!r}, a glob, or a group of {sorted(groups)}")
             chosen |= hits
         return chosen
-    mask = torch.ones(len(names), dtype=torch.bool) if perturb_only is None else select(perturb_only, "perturb_only")
+    mask = (torch.ones(len(names), dtype=torch.bool) if perturb_only is None
+            else select(perturb_only, "perturb_only"))
     if keep_fixed is not None: mask &= ~select(keep_fixed, "keep_fixed")
     return mask
 
 def parameter_scale(names: Sequence[str], delta_scale: dict, groups: dict = PARAMETER_GROUPS) -> torch.Tensor:
-    """Per-parameter multipliers of δ `[P]`: 1, except `{group, glob or name: factor}` of `delta_scale` (later entries win), so
-    parameter groups can move by different amounts (e.g. `{"pitch": 0.2, "envelopes": 2}`)."""
+    """Per-parameter multipliers of δ `[P]`: 1, except `{group, glob or name: factor}` of `delta_scale`
+    (later entries win), so parameter groups can move by different amounts (e.g.
+    `{"pitch": 0.2, "envelopes": 2}`)."""
     scale = torch.ones(len(names))
     for item, factor in dict(delta_scale).items():
         if not (isinstance(factor, (int, float)) and not isinstance(factor, bool) and 0 <= factor <= 10):
             raise ValueError(f"delta_scale: the factor of {item!r} must be a number in [0, 10], "
                              f"got {factor!r}")
-        hits = parameter_mask(names, perturb_only=item, groups=groups) if item in groups or any(c in item for c in "*?[") \
+        hits = parameter_mask(names, perturb_only=item, groups=groups) \
+            if item in groups or any(c in item for c in "*?[") \
             else torch.tensor([n == item for n in names])
         if not hits.any():
             raise ValueError(f"delta_scale: {item!r} matches no parameter; use a group of "
@@ -224,7 +240,8 @@ def check_delta(delta) -> float:
 
 def perturb(params: torch.Tensor, delta: float, generator: torch.Generator | None = None,
             mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    "Two independent Gaussian perturbations of `params` `[B, P]` with std `delta`, clipped to [1e-6, 1]. Returns `(params_a, params_b)`."
+    """Two independent Gaussian perturbations of `params` `[B, P]` with std `delta`, clipped to [1e-6, 1].
+    Returns `(params_a, params_b)`."""
     delta = check_delta(delta)
     if params.ndim != 2:
         raise ValueError(f"params: expected shape [batch, parameters], got {tuple(params.shape)}")
@@ -236,7 +253,8 @@ def perturb(params: torch.Tensor, delta: float, generator: torch.Generator | Non
         raise ValueError(f"params: {int(bad.sum())} value(s) are NaN or infinite (first at row {row}, "
                          f"column {col})")
     gen_device = generator.device if generator is not None else torch.device("cpu")
-    noise = torch.randn((2, *params.shape), generator=generator, device=gen_device).to(params.device, params.dtype)
+    noise = torch.randn((2, *params.shape), generator=generator,
+                        device=gen_device).to(params.device, params.dtype)
     if mask is not None: noise = noise * mask.to(params.device, params.dtype)
     view_a, view_b = (params + delta * noise).clamp(PARAM_LOW, PARAM_HIGH).unbind(0)
     return view_a, view_b
@@ -244,7 +262,8 @@ def perturb(params: torch.Tensor, delta: float, generator: torch.Generator | Non
 # %% ../nbs/00_synth.ipynb #698aae33
 @dataclass
 class DoppelgangerBatch:
-    "One batch of doppelgänger pairs: audio `[B, N]` per view, their normalized parameters `[B, P]`, and the unperturbed θ."
+    """One batch of doppelgänger pairs: audio `[B, N]` per view, their normalized parameters `[B, P]`, and
+    the unperturbed θ."""
     view_a: torch.Tensor
     view_b: torch.Tensor
     params_a: torch.Tensor
@@ -260,8 +279,10 @@ NOISE_STREAM = 2**32 - 1  # stream key of the white-noise bank (batch indices st
 NOISE_BANK_SECONDS = 16.0  # each pair's noise is a random window of this much noise
 
 def stream_seed(seed: int, *keys: int) -> int:
-    "A 63-bit seed for the stream `(seed, *keys)`, via numpy's SeedSequence (independent streams for distinct keys)."
-    state = np.random.SeedSequence(int(seed), spawn_key=tuple(int(k) for k in keys)).generate_state(2, np.uint32)
+    """A 63-bit seed for the stream `(seed, *keys)`, via numpy's SeedSequence (independent streams for
+    distinct keys)."""
+    state = np.random.SeedSequence(int(seed),
+                                   spawn_key=tuple(int(k) for k in keys)).generate_state(2, np.uint32)
     return int((int(state[0]) << 31) ^ int(state[1])) & ((1 << 63) - 1)
 
 def _distributed_rank() -> tuple[int, int]:
@@ -271,17 +292,20 @@ def _distributed_rank() -> tuple[int, int]:
 
 # %% ../nbs/00_synth.ipynb #4c89d2af
 class BatchStream(IterableDataset):
-    "Batches `item(index)` for this process's indices; a subclass makes each a pure function of `(seed, rank, index)`."
+    """Batches `item(index)` for this process's indices; a subclass makes each a pure function of
+    `(seed, rank, index)`."""
     def __init__(self, seed: int = 0, rank: int = 0, start_batch: int = 0, num_batches: int | None = None):
         if num_batches is not None and num_batches < 0:
             raise ValueError(f"num_batches: must be >= 0 or None, got {num_batches}")
         if start_batch < 0: raise ValueError(f"start_batch: must be >= 0, got {start_batch}")
         if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
             raise ValueError(f"seed: must be an integer >= 0, got {seed!r}")
-        self.seed, self.rank, self.start_batch, self.num_batches = int(seed), int(rank), int(start_batch), num_batches
+        self.seed, self.rank, self.start_batch, self.num_batches = (
+            int(seed), int(rank), int(start_batch), num_batches)
 
     def generator(self, index: int, *keys: int) -> torch.Generator:
-        "The CPU generator of batch `index` of this rank's stream (`keys`: an independent stream per purpose)."
+        """The CPU generator of batch `index` of this rank's stream (`keys`: an independent stream per
+        purpose)."""
         return torch.Generator().manual_seed(stream_seed(self.seed, self.rank, index, *keys))
 
     def item(self, index: int):
@@ -289,7 +313,8 @@ class BatchStream(IterableDataset):
         raise NotImplementedError
 
     def batch_indices(self) -> Iterator[int]:
-        "Batch indices this process renders: interleaved over DataLoader workers, from `start_batch` to `num_batches` (or forever)."
+        """Batch indices this process renders: interleaved over DataLoader workers, from `start_batch` to
+        `num_batches` (or forever)."""
         info = get_worker_info()
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
         index = self.start_batch + worker
@@ -311,7 +336,8 @@ class BatchStream(IterableDataset):
 def _check_settings(sample_rate, duration, control_rate, batch_size, spare_fraction, min_rms, max_rounds):
     "Check the settings of a `DoppelgangerSynth`; each error names its argument."
     for arg, value in (("sample_rate", sample_rate), ("duration", duration), ("control_rate", control_rate)):
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not np.isfinite(value) or value <= 0:
+        if (not isinstance(value, (int, float)) or isinstance(value, bool) or not np.isfinite(value)
+                or value <= 0):
             raise ValueError(f"{arg}: must be a positive number, got {value!r}")
     if int(sample_rate) != sample_rate:
         raise ValueError(f"sample_rate: must be a whole number of Hz, got {sample_rate!r}")
@@ -330,13 +356,15 @@ def _check_settings(sample_rate, duration, control_rate, batch_size, spare_fract
 
 # %% ../nbs/00_synth.ipynb #d635570e
 class PairRenderer:
-    """Render normalized parameters to audio with torchsynth, the two views of a pair sharing their noise; the rendering
-    half of `DoppelgangerSynth`, which sets what it reads (`synth_spec`, `nebula`, `sample_rate`, `duration`, …)."""
+    """Render normalized parameters to audio with torchsynth, the two views of a pair sharing their noise; the
+    rendering half of `DoppelgangerSynth`, which sets what it reads (`synth_spec`, `nebula`, `sample_rate`,
+    `duration`, …)."""
     def _synth(self, n_pairs: int):
-        "The torchsynth synth that renders `n_pairs` candidate pairs (2·n_pairs sounds) in one call, cached by size."
+        """The torchsynth synth that renders `n_pairs` candidate pairs (2·n_pairs sounds) in one call, cached
+        by size."""
         if n_pairs not in self._synths:
-            self._synths[n_pairs] = build_synth(self.synth_spec, self.nebula, 2 * n_pairs, self.sample_rate, self.duration,
-                                                self.control_rate, self.device)
+            self._synths[n_pairs] = build_synth(self.synth_spec, self.nebula, 2 * n_pairs, self.sample_rate,
+                                                self.duration, self.control_rate, self.device)
         return self._synths[n_pairs]
 
     @property
@@ -345,8 +373,9 @@ class PairRenderer:
     @torch.no_grad()
     def render(self, params: torch.Tensor, generator: torch.Generator | None = None,
                noise_pairs: bool = False) -> torch.Tensor:
-        """Render normalized parameters `[n, P]` to audio `[n, N]` (any `n`). With a generator, the synth's white noise is redrawn
-        from it; with `noise_pairs`, rows `i` and `n/2 + i` (the two views of a pair) share one noise waveform."""
+        """Render normalized parameters `[n, P]` to audio `[n, N]` (any `n`). With a generator, the synth's
+        white noise is redrawn from it; with `noise_pairs`, rows `i` and `n/2 + i` (the two views of a pair)
+        share one noise waveform."""
         n = params.shape[0]
         if params.ndim != 2 or params.shape[1] != len(self.names):
             raise ValueError(f"params: expected shape [n, {len(self.names)}], got {tuple(params.shape)}")
@@ -365,16 +394,19 @@ class PairRenderer:
         return synth.output().as_subclass(torch.Tensor)[:n]
 
     def noise_windows(self) -> torch.Tensor:
-        "All `N`-sample windows `[L - N + 1, N]` (a strided view, no copy) of this stream's white-noise bank of `NOISE_BANK_SECONDS`."
+        """All `N`-sample windows `[L - N + 1, N]` (a strided view, no copy) of this stream's white-noise bank
+        of `NOISE_BANK_SECONDS`."""
         if getattr(self, "_noise_windows", None) is None:
             g = torch.Generator().manual_seed(stream_seed(self.seed, self.rank, NOISE_STREAM))
-            bank = torch.empty(int(NOISE_BANK_SECONDS * self.sample_rate) + self.num_samples).uniform_(-1, 1, generator=g)
+            bank = (torch.empty(int(NOISE_BANK_SECONDS * self.sample_rate) + self.num_samples)
+                    .uniform_(-1, 1, generator=g))
             self._noise_windows = bank.to(self.device).unfold(0, self.num_samples, 1)
         return self._noise_windows
 
     def render_pairs(self, params_a: torch.Tensor, params_b: torch.Tensor,
                      generator: torch.Generator) -> torch.Tensor:
-        "Render `n` pairs of parameter vectors to audio `[2n, N]` (views a then b), both views of a pair sharing their noise waveform."
+        """Render `n` pairs of parameter vectors to audio `[2n, N]` (views a then b), both views of a pair
+        sharing their noise waveform."""
         # δ = 0 or nothing perturbed: render once (bit-identical views, half the work)
         if self.identical_views:
             return self.render(params_a, generator).repeat(2, 1)
@@ -382,11 +414,11 @@ class PairRenderer:
 
 # %% ../nbs/00_synth.ipynb #7f83885b
 class DoppelgangerSynth(PairRenderer, BatchStream):
-    """Doppelgänger pair batches `batch(index)`, `(view_a, view_b)` `[B, N]` each: draw θ, perturb it twice, render, keep
-    audible and finite pairs. A renderer of pure batches, iterable as a `BatchStream`."""
-    def __init__(self, delta: float = 0.25, sample_rate: int = 16000, duration: float = 1.0, batch_size: int = 128,
-                 seed: int = 0, *, synth="voice", nebula: str = "default", control_rate: int = 480,
-                 perturb_only=None,
+    """Doppelgänger pair batches `batch(index)`, `(view_a, view_b)` `[B, N]` each: draw θ, perturb it twice,
+    render, keep audible and finite pairs. A renderer of pure batches, iterable as a `BatchStream`."""
+    def __init__(self, delta: float = 0.25, sample_rate: int = 16000, duration: float = 1.0,
+                 batch_size: int = 128, seed: int = 0, *, synth="voice", nebula: str = "default",
+                 control_rate: int = 480, perturb_only=None,
                  keep_fixed=None, delta_scale=None, sampling: str = "real", min_rms: float = 1e-3,
                  spare_fraction: float = 1 / 32,
                  max_rounds: int = 16, fresh_noise: bool = True, return_params: bool = False,
@@ -396,7 +428,8 @@ class DoppelgangerSynth(PairRenderer, BatchStream):
         _check_settings(sample_rate, duration, control_rate, batch_size, spare_fraction, min_rms, max_rounds)
         super().__init__(seed, _distributed_rank()[0] if rank is None else rank, start_batch, num_batches)
         self.sample_rate, self.duration, self.batch_size = int(sample_rate), float(duration), int(batch_size)
-        self.synth_spec, self.nebula, self.control_rate, self.sampling = synth, nebula, int(control_rate), sampling
+        self.synth_spec, self.nebula, self.control_rate, self.sampling = (
+            synth, nebula, int(control_rate), sampling)
         self.min_rms, self.max_rounds = float(min_rms), int(max_rounds)
         self.fresh_noise, self.return_params = fresh_noise, return_params
         self.device = torch.device(device)
@@ -417,14 +450,16 @@ class DoppelgangerSynth(PairRenderer, BatchStream):
     def identical_views(self) -> bool: return self.delta == 0 or not bool(self.mask.any())
 
     def _acceptable(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        "Per row: (all samples finite, finite and RMS >= min_rms), in one pass (a norm is NaN or inf exactly when a sample is)."
+        """Per row: (all samples finite, finite and RMS >= min_rms), in one pass (a norm is NaN or inf exactly
+        when a sample is)."""
         rms = torch.linalg.vector_norm(audio, dim=1) / audio.shape[1] ** 0.5
         finite = torch.isfinite(rms)
         return finite, finite & (rms >= self.min_rms)
 
     @torch.no_grad()
     def batch(self, index: int) -> DoppelgangerBatch:
-        "Batch `index` of this rank's stream: `batch_size` accepted pairs, bit-identical for the same seed, rank and index."
+        """Batch `index` of this rank's stream: `batch_size` accepted pairs, bit-identical for the same seed,
+        rank and index."""
         g = self.generator(index)
         B, kept, silent, nonfinite, rounds = self.batch_size, [], 0, 0, 0
         need = B
@@ -446,7 +481,8 @@ class DoppelgangerSynth(PairRenderer, BatchStream):
             kept.append((audio[:n][good], audio[n:][good], params_a[good], params_b[good], theta[good]))
             need -= taken; rounds += 1
             self.stats["rendered_pairs"] += n
-        view_a, view_b, params_a, params_b, theta = (torch.cat(parts) if len(parts) > 1 else parts[0] for parts in zip(*kept))
+        view_a, view_b, params_a, params_b, theta = (torch.cat(parts) if len(parts) > 1 else parts[0]
+                                                     for parts in zip(*kept))
         self.stats["batches"] += 1; self.stats["pairs"] += B; self.stats["extra_rounds"] += rounds - 1
         self.stats["rejected_silent"] += silent; self.stats["rejected_nonfinite"] += nonfinite
         return DoppelgangerBatch(view_a, view_b, params_a, params_b, theta, index, silent, nonfinite, rounds)
@@ -458,26 +494,29 @@ class DoppelgangerSynth(PairRenderer, BatchStream):
 
     def config(self) -> dict:
         "The settings that determine this stream (recorded with results)."
-        return dict(delta=self.delta, sample_rate=self.sample_rate, duration=self.duration, batch_size=self.batch_size, seed=self.seed,
+        return dict(delta=self.delta, sample_rate=self.sample_rate, duration=self.duration,
+                    batch_size=self.batch_size, seed=self.seed,
                     synth=self.synth_spec if isinstance(self.synth_spec, str) else self.synth_spec.__name__,
-                    nebula=str(self.nebula),
-                    control_rate=self.control_rate, sampling=self.sampling, min_rms=self.min_rms,
-                    spares=self.spares,
+                    nebula=str(self.nebula), control_rate=self.control_rate, sampling=self.sampling,
+                    min_rms=self.min_rms, spares=self.spares,
                     fresh_noise=self.fresh_noise, rank=self.rank,
                     perturbed=[n for n, m in zip(self.names, self.mask) if m],
-                    delta_per_parameter={n: self.delta * float(m) for n, m in zip(self.names, self.mask) if 0 < float(m) != 1})
+                    delta_per_parameter={n: self.delta * float(m) for n, m in zip(self.names, self.mask)
+                                         if 0 < float(m) != 1})
 
     def __repr__(self):
-        return f"DoppelgangerSynth(delta={self.delta}, batch_size={self.batch_size}, sample_rate={self.sample_rate}, duration={self.duration}, seed={self.seed}, rank={self.rank})"
+        return (f"DoppelgangerSynth(delta={self.delta}, batch_size={self.batch_size}, "
+                f"sample_rate={self.sample_rate}, duration={self.duration}, seed={self.seed}, "
+                f"rank={self.rank})")
 
 # %% ../nbs/00_synth.ipynb #70042f4c
 DELTA_GRID = (0.01, 0.05, 0.10, 0.25, 0.50)  # the δ values studied in the paper
 
 @torch.no_grad()
-def delta_grid_pairs(n_sources: int = 1, deltas: Sequence[float] = DELTA_GRID, seed: int = 0, min_source_rms: float = 0.05,
-                     **synth_kwargs) -> dict:
-    """Render `n_sources` audible source sounds θ and, for each δ in `deltas`, one doppelgänger pair drawn from each.
-    Returns `{"source": audio [S, N], δ: (view_a [S, N], view_b [S, N]), ...}`."""
+def delta_grid_pairs(n_sources: int = 1, deltas: Sequence[float] = DELTA_GRID, seed: int = 0,
+                     min_source_rms: float = 0.05, **synth_kwargs) -> dict:
+    """Render `n_sources` audible source sounds θ and, for each δ in `deltas`, one doppelgänger pair drawn
+    from each. Returns `{"source": audio [S, N], δ: (view_a [S, N], view_b [S, N]), ...}`."""
     gen = DoppelgangerSynth(batch_size=n_sources, seed=seed, **synth_kwargs)
     g = gen.generator(0)
     sources = []
@@ -495,16 +534,18 @@ def delta_grid_pairs(n_sources: int = 1, deltas: Sequence[float] = DELTA_GRID, s
 
 # %% ../nbs/00_synth.ipynb #5e988ba6
 def diagnostic_log_mel(audio: torch.Tensor, sample_rate: int = 16000) -> torch.Tensor:
-    """Log-mel spectrogram `[..., 64, frames]` of audio `[..., N]` for diagnostics: 25 ms window, 10 ms hop, 64 bands 125–7500 Hz,
-    log(mel + 0.01), computed with torchaudio's defaults. `doppelnb.features.LogMel` is the exact VGGish front end used for training."""
+    """Log-mel spectrogram `[..., 64, frames]` of audio `[..., N]` for diagnostics: 25 ms window, 10 ms hop,
+    64 bands 125–7500 Hz, log(mel + 0.01), computed with torchaudio's defaults. `doppelnb.features.LogMel`
+    is the exact VGGish front end used for training."""
     import torchaudio
-    mel = torchaudio.transforms.MelSpectrogram(sample_rate, n_fft=512, win_length=int(0.025 * sample_rate), hop_length=int(0.010 * sample_rate),
-                                               f_min=125, f_max=min(7500, sample_rate / 2),
-                                               n_mels=64).to(audio.device)
+    mel = torchaudio.transforms.MelSpectrogram(sample_rate, n_fft=512, win_length=int(0.025 * sample_rate),
+                                               hop_length=int(0.010 * sample_rate), f_min=125,
+                                               f_max=min(7500, sample_rate / 2), n_mels=64).to(audio.device)
     return torch.log(mel(audio) + 0.01)
 
 def plot_delta_grid(grid: dict, index: int = 0, sample_rate: int = 16000):
-    "Plot the log-mel spectrograms of source `index` of a `delta_grid_pairs` result: the source, then each δ's two views."
+    """Plot the log-mel spectrograms of source `index` of a `delta_grid_pairs` result: the source, then each
+    δ's two views."""
     import matplotlib.pyplot as plt
     deltas = [k for k in grid if k != "source"]
     columns = [("θ (source)", grid["source"][index], None)] + [(f"δ = {d:.2f}", grid[d][0][index],
@@ -518,21 +559,24 @@ def plot_delta_grid(grid: dict, index: int = 0, sample_rate: int = 16000):
             ax.imshow(diagnostic_log_mel(x.cpu(), sample_rate).numpy(), origin="lower", aspect="auto",
                       cmap="magma", vmin=-4.6, vmax=4, interpolation="nearest")
             ax.set_title(label if row == 0 else "", fontsize=9)
-        axes[0, col].set_ylabel("view a" if col else "", fontsize=8); axes[1, col].set_ylabel("view b" if col else "", fontsize=8)
+        axes[0, col].set_ylabel("view a" if col else "", fontsize=8)
+        axes[1, col].set_ylabel("view b" if col else "", fontsize=8)
     fig.supxlabel("frame (10 ms)"); fig.supylabel("mel band"); fig.tight_layout()
     return fig
 
 # %% ../nbs/00_synth.ipynb #495b0b6c
 def spectral_distance(a: torch.Tensor, b: torch.Tensor, sample_rate: int = 16000) -> torch.Tensor:
-    "Mean absolute log-mel difference per example between audio batches `a` and `b` `[B, N]` (VGGish-style log(mel + 0.01))."
+    """Mean absolute log-mel difference per example between audio batches `a` and `b` `[B, N]` (VGGish-style
+    log(mel + 0.01))."""
     return (diagnostic_log_mel(a, sample_rate) - diagnostic_log_mel(b, sample_rate)).abs().mean(dim=(-2, -1))
 
 @torch.no_grad()
 def view_distance_by_delta(n_pairs: int = 256, deltas: Sequence[float] = (0.0, *DELTA_GRID,
                                                                           1.0), seed: int = 3,
                            **synth_kwargs) -> tuple["pd.DataFrame", float]:
-    """Spectral distance between the two views of `n_pairs` pairs (the same sources θ for every δ), per δ, as a long table
-    `(delta, distance)`; and the mean distance between unrelated sounds (two independent θ) for reference."""
+    """Spectral distance between the two views of `n_pairs` pairs (the same sources θ for every δ), per δ,
+    as a long table `(delta, distance)`; and the mean distance between unrelated sounds (two independent θ)
+    for reference."""
     import pandas as pd
     gen = DoppelgangerSynth(batch_size=n_pairs, seed=seed, **synth_kwargs)
     g = gen.generator(0)
@@ -552,7 +596,8 @@ def view_distance_by_delta(n_pairs: int = 256, deltas: Sequence[float] = (0.0, *
 def _is_pair_file(name: str) -> bool: return name == "params.csv" or fnmatch.fnmatchcase(name, "pair_*.wav")
 
 def _pairs_folder_check(out_dir: Path, overwrite: bool):
-    "Refuse a folder that holds pairs (unless `overwrite`) or anything that is not a pair file (it would be swapped away)."
+    """Refuse a folder that holds pairs (unless `overwrite`) or anything that is not a pair file (it would be
+    swapped away)."""
     entries = sorted(p.name for p in out_dir.iterdir()) if out_dir.is_dir() else []
     pairs, others = [e for e in entries if _is_pair_file(e)], [e for e in entries if not _is_pair_file(e)]
     if pairs and not overwrite:
@@ -575,13 +620,14 @@ def _render_pairs(folder: Path, gen: DoppelgangerSynth, n: int, seed: int):
                 sf.write(folder / name, audio.cpu().numpy(), gen.sample_rate, subtype="PCM_16", format="WAV")
                 rows.append([name, k, view, gen.delta, seed] + [f"{x:.6g}" for x in params.tolist()])
     with open(folder / "params.csv", "w", newline="") as f:
-        w = csv.writer(f); w.writerow(["file", "pair", "view", "delta", "seed"] + gen.names); w.writerows(rows)
+        w = csv.writer(f); w.writerow(["file", "pair", "view", "delta", "seed"] + gen.names)
+        w.writerows(rows)
 
 def write_pairs(out_dir, n: int, delta: float = 0.25, seed: int = 0, overwrite: bool = False,
                 **synth_kwargs) -> Path:
-    """Render `n` doppelgänger pairs into `out_dir` as 16-bit WAV files plus `params.csv`; returns the CSV path.
-    The set is written into a temporary sibling folder and swapped in whole (two renames), under the lock `.<name>.lock`
-    of the parent folder: `out_dir` always holds one complete set, old or new."""
+    """Render `n` doppelgänger pairs into `out_dir` as 16-bit WAV files plus `params.csv`; returns the CSV
+    path. The set is written into a temporary sibling folder and swapped in whole (two renames), under the
+    lock `.<name>.lock` of the parent folder: `out_dir` always holds one complete set, old or new."""
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"n: must be a positive integer, got {n!r}")
     out_dir = Path(out_dir)
@@ -627,8 +673,8 @@ def pairs_cli(argv=None):
     p.add_argument("--overwrite", action="store_true", help="replace pair files already in --out")
     a = p.parse_args(argv)
     try:
-        path = write_pairs(a.out, a.n, a.delta, a.seed, a.overwrite, sample_rate=a.sample_rate, duration=a.duration,
-                           nebula=a.nebula, keep_fixed=a.keep_fixed or None)
+        path = write_pairs(a.out, a.n, a.delta, a.seed, a.overwrite, sample_rate=a.sample_rate,
+                           duration=a.duration, nebula=a.nebula, keep_fixed=a.keep_fixed or None)
     except (ValueError, OSError, RunLockError) as e:
         p.exit(2, f"doppelnb_pairs: error: {e}\n")
     print(f"wrote {a.n} pairs (δ = {a.delta}, seed {a.seed}) to {path.parent}")

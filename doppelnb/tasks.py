@@ -36,7 +36,8 @@ class MissingDependencyError(RuntimeError):
     "A program or data file a builder needs is not installed; the message names the package to install."
 
 def require(task: str, programs: dict | None = None, paths: dict | None = None):
-    "Check `programs` (`{executable: package}`) and `paths` (`{path: package}`); raise `MissingDependencyError` naming every missing package."
+    """Check `programs` (`{executable: package}`) and `paths` (`{path: package}`); raise
+    `MissingDependencyError` naming every missing package."""
     missing = [(p, pkg) for p, pkg in (programs or {}).items() if shutil.which(p) is None]
     missing += [(str(p), pkg) for p, pkg in (paths or {}).items() if not Path(p).exists()]
     if missing:
@@ -51,11 +52,13 @@ def write_wav(path, audio, sample_rate: int = SAMPLE_RATE):
     sf.write(str(path), np.clip(audio.astype(np.float32), -1, 1), int(sample_rate), subtype="PCM_16")
 
 def read_metadata(path) -> pd.DataFrame:
-    "A task's `metadata.csv` as a table of strings; an empty, binary or ragged file is a `ValueError` naming file and line."
+    """A task's `metadata.csv` as a table of strings; an empty, binary or ragged file is a `ValueError` naming
+    file and line."""
     return _read_csv_lines(path)[0]
 
 def _read_csv_lines(path) -> tuple:
-    "`(table of strings, line of each row)` of a CSV file, checked: text, a header, each row as many fields as the header."
+    """`(table of strings, line of each row)` of a CSV file, checked: text, a header, each row as many fields
+    as the header."""
     path = Path(path)
     text = checked_text(path, bom=True)
     reader, rows, lines = csv.reader(io.StringIO(text, newline="")), [], []
@@ -83,8 +86,9 @@ def check_root(root) -> Path:
 
 @contextmanager
 def task_folder(root, name: str, overwrite: bool = False):
-    """Yield a temporary folder to build task `name` in, holding `root`'s run lock; on success it replaces `root/name`.
-    Yields None if the task is already built; a built task whose metadata.csv is corrupt is a `ValueError` (see `overwrite`)."""
+    """Yield a temporary folder to build task `name` in, holding `root`'s run lock; on success it replaces
+    `root/name`. Yields None if the task is already built; a built task whose metadata.csv is corrupt is a
+    `ValueError` (see `overwrite`)."""
     root = check_root(root); final = root / name
     with run_lock(root, f"build {name}"):
         if is_built(final) and not overwrite:
@@ -113,7 +117,8 @@ def task_folder(root, name: str, overwrite: bool = False):
             if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
 
 def write_metadata(folder, rows: list[dict], columns: list[str]) -> pd.DataFrame:
-    "Write `metadata.csv` (rows sorted by file) and return it; the last file a builder writes, so its presence marks the task complete."
+    """Write `metadata.csv` (rows sorted by file) and return it; the last file a builder writes, so its
+    presence marks the task complete."""
     df = pd.DataFrame(rows, columns=columns).sort_values("file").reset_index(drop=True)
     df.to_csv(Path(folder) / "metadata.csv", index=False)
     return df
@@ -121,7 +126,8 @@ def write_metadata(folder, rows: list[dict], columns: list[str]) -> pd.DataFrame
 # %% ../nbs/04_tasks.ipynb #4a1bda9f
 @dataclass
 class Task:
-    "A downstream task: audio files with integer labels `y` (indices into `classes`) and groups; rows of `metadata` in the same order."
+    """A downstream task: audio files with integer labels `y` (indices into `classes`) and groups; rows of
+    `metadata` in the same order."""
     name: str
     root: Path
     files: list
@@ -139,20 +145,22 @@ class Task:
     @property
     def labels(self) -> list: return [self.classes[i] for i in self.y]
     def audio(self, i: int, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
-        "Clip `i` as a float tensor `[samples]` at `sample_rate` (an `AudioFileError` names the file if it cannot be read)."
+        """Clip `i` as a float tensor `[samples]` at `sample_rate` (an `AudioFileError` names the file if it
+        cannot be read)."""
         return load_audio(self.files[i], sample_rate)
     def subset(self, idx) -> "Task":
         "The task restricted to rows `idx` (classes kept, so label indices stay comparable)."
         idx = np.asarray(idx)
-        return Task(self.name, self.root, [self.files[i] for i in idx], self.y[idx], self.groups[idx], self.classes,
-                    self.metadata.iloc[idx].reset_index(drop=True), self.label, self.group)
+        return Task(self.name, self.root, [self.files[i] for i in idx], self.y[idx], self.groups[idx],
+                    self.classes, self.metadata.iloc[idx].reset_index(drop=True), self.label, self.group)
     def class_counts(self) -> pd.Series:
         "Clips per class, in class order."
         return pd.Series(np.bincount(self.y, minlength=len(self.classes)), index=self.classes, name="clips")
 
 def load_task(path, label: str = "label", group: str = "group", file: str = "file", classes=None,
               name: str | None = None) -> Task:
-    "Read `path/metadata.csv` (columns `file`, `label`, `group` by default) into a `Task`, checking columns, labels and files."
+    """Read `path/metadata.csv` (columns `file`, `label`, `group` by default) into a `Task`, checking columns,
+    labels and files."""
     root = Path(path)
     if not root.is_dir(): raise ValueError(f"task: {root} is not a folder")
     meta_path = root / "metadata.csv"
@@ -193,11 +201,13 @@ def _stratified_group_folds(y, groups, k: int, seed: int):
     n_groups = len(np.unique(groups))
     if n_groups < 2: raise ValueError(f"group split: need at least 2 groups, got {n_groups}")
     k = int(min(k, n_groups))
-    # a class with fewer members than folds only triggers a scikit-learn warning; the folds stay group-disjoint
+    # a class with fewer members than folds only triggers a scikit-learn warning; the folds stay
+    # group-disjoint
     import warnings
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        return list(StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=int(seed)).split(np.zeros(len(y)), y, groups))
+        return list(StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=int(seed))
+                    .split(np.zeros(len(y)), y, groups))
 
 def assert_group_disjoint(groups, train_idx, test_idx):
     "Raise AssertionError if a group has clips on both sides of a split."
@@ -205,8 +215,10 @@ def assert_group_disjoint(groups, train_idx, test_idx):
     assert not shared, f"split is not group-disjoint: {sorted(shared)[:5]}"
 
 def group_split(task_or_y, test_fraction: float = 0.25, seed: int = 0, groups=None):
-    "Group-disjoint `(train_idx, test_idx)` with about `test_fraction` of the clips in test; accepts a `Task` or labels + `groups`."
-    y, groups = (task_or_y.y, task_or_y.groups) if isinstance(task_or_y, Task) else (np.asarray(task_or_y), np.asarray(groups))
+    """Group-disjoint `(train_idx, test_idx)` with about `test_fraction` of the clips in test; accepts a
+    `Task` or labels + `groups`."""
+    y, groups = ((task_or_y.y, task_or_y.groups) if isinstance(task_or_y, Task)
+                 else (np.asarray(task_or_y), np.asarray(groups)))
     if not 0 < test_fraction < 1: raise ValueError(f"test_fraction: must lie in (0, 1), got {test_fraction}")
     k = max(2, round(1 / test_fraction))
     # seeds 0 … k−1 rotate through the k folds of one partition
@@ -216,8 +228,10 @@ def group_split(task_or_y, test_fraction: float = 0.25, seed: int = 0, groups=No
     return np.sort(train), np.sort(test)
 
 def group_kfold(task_or_y, k: int = 5, seed: int = 0, groups=None) -> list:
-    "`k` group-disjoint `(train_idx, test_idx)` folds (fewer if there are fewer groups); every clip is tested once."
-    y, groups = (task_or_y.y, task_or_y.groups) if isinstance(task_or_y, Task) else (np.asarray(task_or_y), np.asarray(groups))
+    """`k` group-disjoint `(train_idx, test_idx)` folds (fewer if there are fewer groups); every clip is
+    tested once."""
+    y, groups = ((task_or_y.y, task_or_y.groups) if isinstance(task_or_y, Task)
+                 else (np.asarray(task_or_y), np.asarray(groups)))
     folds = _stratified_group_folds(y, groups, k, seed)
     for train, test in folds: assert_group_disjoint(groups, train, test)
     return [(np.sort(a), np.sort(b)) for a, b in folds]
@@ -227,7 +241,8 @@ def split_table(task: Task, test_fraction: float = 0.25, seeds=(0, 1, 2)) -> pd.
     rows = []
     for s in seeds:
         tr, te = group_split(task, test_fraction, s)
-        rows.append(dict(seed=s, train_clips=len(tr), test_clips=len(te), train_groups=len(set(task.groups[tr])),
-                         test_groups=len(set(task.groups[te])),
-                         test_classes_seen_in_train=f"{len(set(task.y[te]) & set(task.y[tr]))}/{len(set(task.y[te]))}"))
+        rows.append(dict(seed=s, train_clips=len(tr), test_clips=len(te),
+                         train_groups=len(set(task.groups[tr])), test_groups=len(set(task.groups[te])),
+                         test_classes_seen_in_train=f"{len(set(task.y[te]) & set(task.y[tr]))}/"
+                                                    f"{len(set(task.y[te]))}"))
     return pd.DataFrame(rows).set_index("seed")

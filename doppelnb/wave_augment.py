@@ -17,20 +17,23 @@ __all__ = ['WAVE_PRESETS', 'biquad_filter', 'resample_shift', 'circular_shift', 
 # %% ../nbs/00b_wave_augment.ipynb #7cd974fa
 def _check_audio(audio: torch.Tensor, who: str) -> torch.Tensor:
     if not (torch.is_tensor(audio) and audio.ndim == 2 and audio.is_floating_point()):
-        raise ValueError(f"{who}: expected float audio [batch, samples], got {getattr(audio, 'shape', type(audio))}")
+        raise ValueError(f"{who}: expected float audio [batch, samples], got "
+                         f"{getattr(audio, 'shape', type(audio))}")
     return audio
 
 def _uniform(n: int, low: float, high: float, generator: torch.Generator | None) -> torch.Tensor:
     return low + (high - low) * torch.rand(n, generator=generator)
 
-def biquad_filter(audio: torch.Tensor, cutoff_hz: torch.Tensor, sample_rate: int, kind: str = "lowpass") -> torch.Tensor:
+def biquad_filter(audio: torch.Tensor, cutoff_hz: torch.Tensor, sample_rate: int,
+                  kind: str = "lowpass") -> torch.Tensor:
     "Second-order Butterworth low- or high-pass filter with one cutoff per example (`cutoff_hz` `[B]`)."
     _check_audio(audio, "biquad_filter")
     if kind not in ("lowpass", "highpass"): raise ValueError(f"kind: 'lowpass' or 'highpass', got {kind!r}")
     w0 = 2 * math.pi * cutoff_hz.double().clamp(1.0, sample_rate / 2 - 1) / sample_rate
     alpha, cos = torch.sin(w0) / math.sqrt(2), torch.cos(w0)
     b1 = (1 - cos) if kind == "lowpass" else -(1 + cos)
-    b = torch.stack([-b1 / 2 if kind == "highpass" else b1 / 2, b1, -b1 / 2 if kind == "highpass" else b1 / 2], 1)
+    b = torch.stack([-b1 / 2 if kind == "highpass" else b1 / 2, b1,
+                     -b1 / 2 if kind == "highpass" else b1 / 2], 1)
     a = torch.stack([1 + alpha, -2 * cos, 1 - alpha], 1)
     out = AF.lfilter(audio.double(), a.to(audio.device), b.to(audio.device), clamp=False, batching=True)
     return out.to(audio.dtype)
@@ -40,7 +43,8 @@ def resample_shift(audio: torch.Tensor, semitones: torch.Tensor) -> torch.Tensor
     "Shift each example's pitch by `semitones` `[B]` by resampling (linear interpolation; tempo changes too)."
     _check_audio(audio, "resample_shift")
     B, N = audio.shape
-    rate = (2.0 ** (semitones.to(audio.device, torch.float32) / 12))[:, None]      # read position advances `rate` per sample
+    # read position advances `rate` per sample
+    rate = (2.0 ** (semitones.to(audio.device, torch.float32) / 12))[:, None]
     pos = torch.arange(N, device=audio.device, dtype=torch.float32)[None] * rate   # [B, N]
     left = pos.floor().long()
     frac = (pos - left).to(audio.dtype)
@@ -60,11 +64,13 @@ def circular_shift(audio: torch.Tensor, fraction: torch.Tensor) -> torch.Tensor:
 # %% ../nbs/00b_wave_augment.ipynb #fea38939
 def simulated_rir(n: int, sample_rate: int = 16000, seconds: float = 0.5, rt60=(0.1, 0.8), drr_db=(-6.0, 6.0),
                   generator: torch.Generator | None = None) -> torch.Tensor:
-    "`n` simulated room impulse responses `[n, L]`: a direct path and an exponentially decaying noise tail (random RT60, DRR)."
+    """`n` simulated room impulse responses `[n, L]`: a direct path and an exponentially decaying noise tail
+    (random RT60, DRR)."""
     L = int(seconds * sample_rate)
     t = torch.arange(L) / sample_rate
     t60 = _uniform(n, *rt60, generator)[:, None]
-    gain = 10 ** (-_uniform(n, *drr_db, generator) / 20)[:, None]                   # tail energy relative to the direct path
+    # tail energy relative to the direct path
+    gain = 10 ** (-_uniform(n, *drr_db, generator) / 20)[:, None]
     tail = torch.randn(n, L, generator=generator) * 10 ** (-3 * t[None] / t60) * (t[None] > 0.0025)
     tail = tail / tail.pow(2).sum(1, keepdim=True).sqrt().clamp_min(1e-12) * gain
     tail[:, 0] += 1.0
@@ -84,17 +90,20 @@ WAVE_PRESETS = ("none", "reference", "timbre-safe")
 
 class WaveAugment(nn.Module):
     "The reference recipe's waveform augmentations, each applied to an example with probability `p`."
-    def __init__(self, sample_rate: int = 16000, p: float = 0.5, highpass=(20.0, 800.0), lowpass=(1200.0, 8000.0),
-                 semitones: float = 2.0, shift: float = 0.25, rt60=(0.1, 0.8), filters: bool = True):
+    def __init__(self, sample_rate: int = 16000, p: float = 0.5, highpass=(20.0, 800.0),
+                 lowpass=(1200.0, 8000.0), semitones: float = 2.0, shift: float = 0.25, rt60=(0.1, 0.8),
+                 filters: bool = True):
         super().__init__()
         if not 0 <= p <= 1: raise ValueError(f"p: a probability in [0, 1], got {p!r}")
         self.sample_rate, self.p, self.highpass, self.lowpass = int(sample_rate), float(p), highpass, lowpass
-        self.semitones, self.shift, self.rt60, self.filters = float(semitones), float(shift), rt60, bool(filters)
+        self.semitones, self.shift, self.rt60, self.filters = (
+            float(semitones), float(shift), rt60, bool(filters))
 
     @classmethod
     def preset(cls, name: str, sample_rate: int = 16000) -> "WaveAugment | None":
-        """`'reference'`: Cherep & Singh's settings; `'timbre-safe'`: the same without the two filters (pitch, time shift and
-        room only, with the same draws), so pairs are not taught to ignore the spectral envelope; `'none'`: returns None."""
+        """`'reference'`: Cherep & Singh's settings; `'timbre-safe'`: the same without the two filters (pitch,
+        time shift and room only, with the same draws), so pairs are not taught to ignore the spectral
+        envelope; `'none'`: returns None."""
         if name not in WAVE_PRESETS: raise ValueError(f"wave_augment: one of {WAVE_PRESETS}, got {name!r}")
         return None if name == "none" else cls(sample_rate, filters=name == "reference")
 
@@ -102,17 +111,23 @@ class WaveAugment(nn.Module):
     def forward(self, audio: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         _check_audio(audio, "WaveAugment")
         B = audio.shape[0]
-        apply = torch.rand(5, B, generator=generator) < self.p                     # one draw per effect and example
-        if not self.filters: apply[:2] = False                                       # drawn all the same: other effects unchanged
+        # one draw per effect and example
+        apply = torch.rand(5, B, generator=generator) < self.p
+        # drawn all the same: other effects unchanged
+        if not self.filters: apply[:2] = False
         hp = _uniform(B, *self.highpass, generator); lp = _uniform(B, *self.lowpass, generator)
-        st = _uniform(B, -self.semitones, self.semitones, generator); sh = _uniform(B, -self.shift, self.shift, generator)
+        st = _uniform(B, -self.semitones, self.semitones, generator)
+        sh = _uniform(B, -self.shift, self.shift, generator)
         rir = simulated_rir(B, self.sample_rate, rt60=self.rt60, generator=generator)
         steps = [lambda x, r: biquad_filter(x, hp[r], self.sample_rate, "highpass"),
                  lambda x, r: biquad_filter(x, lp[r], self.sample_rate, "lowpass"),
-                 lambda x, r: resample_shift(x, st[r]), lambda x, r: circular_shift(x, sh[r]), lambda x, r: convolve_rir(x, rir[r])]
-        for mask, step in zip(apply, steps):      # each effect runs on the rows it applies to only (every effect is per row)
+                 lambda x, r: resample_shift(x, st[r]), lambda x, r: circular_shift(x, sh[r]),
+                 lambda x, r: convolve_rir(x, rir[r])]
+        # each effect runs on the rows it applies to only (every effect is per row)
+        for mask, step in zip(apply, steps):
             rows = mask.nonzero().flatten()
-            if len(rows): audio = audio.index_copy(0, rows.to(audio.device), step(audio[rows.to(audio.device)], rows))
+            if len(rows):
+                audio = audio.index_copy(0, rows.to(audio.device), step(audio[rows.to(audio.device)], rows))
         return audio
 
     def extra_repr(self) -> str:

@@ -62,3 +62,12 @@ def test_benchmark_commands_exit_cleanly(tmp_path):
     assert "patches/s" in r.stdout
     r = run_cli("doppelnb_bench_views", "--batch-size", 8, "--repeats", 1, "--warmup", 0, check=True)
     assert "views / encoder" in r.stdout
+
+
+def test_notebook_code_lines_are_short():
+    "Code cells, the library's source, keep lines to 110 characters (nbdev writes `__all__` and module docstrings)."
+    import json
+    long = [f"{nb.name} cell {c.get('id')}: {line[:50]}…" for nb in sorted((ROOT / "nbs").glob("*.ipynb"))
+            for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code"
+            for line in "".join(c["source"]).splitlines() if len(line) > 110]
+    assert not long, f"{len(long)} code lines over 110 characters, e.g. {long[:3]}"
