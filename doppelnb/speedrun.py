@@ -252,6 +252,18 @@ SEARCH = {  # name: overrides of BASE (the CPU default recipe); "~ctrl" runs the
                                                            delta_scale={"timbre": 0.0, "pitch": 2.0},
                                                            wave_augment="timbre-safe", body=3, threads=1,
                                                            channels_last=True, precision="bf16"),
+    # the nebula mixture on the main job's recipe, at two pretraining seeds, and that recipe at seed 1
+    "ntxent-head-adamw-d0.05-wave-body-fast-s1": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05,
+                                                      wave_augment="reference", body=3, threads=1,
+                                                      channels_last=True, precision="bf16", seed=1),
+    "ntxent-head-adamw-d0.05-wave-body-fast-mix": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05,
+                                                       wave_augment="reference", body=3, threads=1,
+                                                       channels_last=True, precision="bf16",
+                                                       nebula="default+drum"),
+    "ntxent-head-adamw-d0.05-wave-body-fast-mix-s1": dict(loss="nt_xent", head=True, optimizer="adamw",
+                                                          delta=0.05, wave_augment="reference", body=3,
+                                                          threads=1, channels_last=True, precision="bf16",
+                                                          nebula="default+drum", seed=1),
 }
 
 def run_plan(plan: dict, base_steps: int, tasks, root="results/speedrun", base: PretrainConfig = BASE,
