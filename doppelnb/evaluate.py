@@ -30,8 +30,8 @@ __all__ = ['C_GRID', 'K_GRID', 'PROBES', 'FOLD_GROUPS', 'task_logmels', 'clip_pa
            'logmel_stats_features', 'prediction_scores', 'linear_probe', 'knn_probe', 'check_task', 'evaluate_features',
            'majority_rate', 'task_rows', 'summarize', 'evaluate_encoders', 'evaluate_encoder', 'cached_logmels',
            'fold_tasks', 'kfold_scores', 'encoder_features', 'score_features', 'score_encoder', 'score_logmel_stats',
-           'paired_differences', 'plot_paired', 'fold_table', 'interval_text', 'interval_table', 'discover_tasks',
-           'resolve_tasks', 'check_writable', 'eval_cli', 'format_results']
+           't_interval', 'paired_differences', 'plot_paired', 'fold_table', 'interval_text', 'interval_table',
+           'discover_tasks', 'resolve_tasks', 'check_writable', 'eval_cli', 'format_results']
 
 # %% ../nbs/06_eval.ipynb #9cb31e5d
 def task_logmels(task: Task, frontend: LogMel | None = None, progress: bool = True) -> list:
@@ -312,11 +312,18 @@ def score_logmel_stats(tasks, k: int = 5, seed: int = 0, method: str = "logmel s
     return score_features(method, lambda t: logmel_stats_features(cached_logmels(t)), tasks, k, seed)
 
 # %% ../nbs/06_eval.ipynb #e1118e35
+def t_interval(values, level: float = 0.95) -> tuple[float, float, float]:
+    "Mean of `values` and its `level` Student-t interval `(mean, low, high)` (NaN bounds for one value)."
+    from scipy import stats
+    d = np.asarray(values, dtype=float)
+    half = (stats.t.ppf((1 + level) / 2, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1
+            else np.nan)
+    return d.mean(), d.mean() - half, d.mean() + half
+
 def paired_differences(scores: pd.DataFrame, method: str, reference: str, metric: str = "accuracy",
                        level: float = 0.95) -> pd.DataFrame:
     """Per task: the mean over folds of `method` − `reference` (same folds), its `level` Student-t interval
     and the per-fold values."""
-    from scipy import stats
     rows = []
     for task, g in scores.groupby("task", sort=False):
         a = g[g.method == method].set_index("fold")[metric]
@@ -327,10 +334,9 @@ def paired_differences(scores: pd.DataFrame, method: str, reference: str, metric
             raise ValueError(f"paired_differences: {method!r} and {reference!r} have different "
                              f"folds on {task}")
         d = (a - b).to_numpy()
-        half = (stats.t.ppf((1 + level) / 2, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1
-                else np.nan)
-        rows.append(dict(task=task, method=method, reference=reference, mean=d.mean(), low=d.mean() - half,
-                         high=d.mean() + half, folds=len(d), per_fold=" ".join(f"{x:+.3f}" for x in d)))
+        mean, low, high = t_interval(d, level)
+        rows.append(dict(task=task, method=method, reference=reference, mean=mean, low=low, high=high,
+                         folds=len(d), per_fold=" ".join(f"{x:+.3f}" for x in d)))
     return pd.DataFrame(rows)
 
 def plot_paired(diffs: pd.DataFrame, ax=None, title: str = ""):
