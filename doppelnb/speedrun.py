@@ -25,10 +25,10 @@ from .pretrain import PretrainConfig, delta_control, held_out_views, pretrain, t
 from .tasks import group_split
 
 # %% auto #0
-__all__ = ['BASE', 'COST_KNOBS', 'SEARCH', 'CURVE_POINTS', 'step_seconds', 'cost_signature', 'budget_steps', 'measured_ratios',
-           'probe_monitor', 'speedrun', 'collect', 'read_monitor', 'run_plan', 'speedrun_cli', 'stats_retrieval',
-           'search_table', 'plot_monitor', 'control_pairs', 'curve_steps', 'curve_probe', 'learning_curve',
-           'plot_curves', 'curve_plan', 'StageFeatures', 'stage_scores']
+__all__ = ['BASE', 'COST_KNOBS', 'MAIN_RECIPE', 'SEARCH', 'CURVE_POINTS', 'step_seconds', 'cost_signature', 'budget_steps',
+           'measured_ratios', 'probe_monitor', 'speedrun', 'collect', 'read_monitor', 'run_plan', 'speedrun_cli',
+           'stats_retrieval', 'search_table', 'plot_monitor', 'control_pairs', 'curve_steps', 'curve_probe',
+           'learning_curve', 'plot_curves', 'curve_plan', 'StageFeatures', 'stage_scores']
 
 # %% ../nbs/12_speedrun.ipynb #f98ca574
 BASE = PretrainConfig(steps=100, batch_size=64, workers=1, device="cpu", progress=False, tensorboard=False,
@@ -183,6 +183,10 @@ def read_monitor(root, name: str) -> pd.DataFrame:
     return m.pivot_table(index="step", columns="metric", values="value").reset_index()
 
 # %% ../nbs/12_speedrun.ipynb #0880e0f0
+# the main job's recipe (the `speedrun` preset of 05_pretrain without its run length): the entries built on it
+MAIN_RECIPE = dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05, wave_augment="reference", body=3,
+                   threads=1, channels_last=True, precision="bf16")
+
 SEARCH = {  # name: overrides of BASE (the CPU default recipe); "~ctrl" runs the δ = 1 control of the entry
             # before it, same steps
     "random init": dict(mode="random"),
@@ -211,18 +215,10 @@ SEARCH = {  # name: overrides of BASE (the CPU default recipe); "~ctrl" runs the
     "ntxent-head-adamw-d0.05-wave-body": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05,
                                               wave_augment="reference", body=3),
     "ntxent-head-adamw-d0.05-wave-body ~ctrl": {},
-    "ntxent-head-adamw-d0.05-wave-body-fast": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05,
-                                                   wave_augment="reference", body=3, threads=1,
-                                                   channels_last=True, precision="bf16"),
+    "ntxent-head-adamw-d0.05-wave-body-fast": MAIN_RECIPE,
     "ntxent-head-adamw-d0.05-wave-body-fast ~ctrl": {},
-    "ntxent-head-adamw-d0.05-wave-body-fast-tau0.1": dict(loss="nt_xent", loss_kwargs=dict(tau=0.1),
-                                                          head=True, optimizer="adamw", delta=0.05,
-                                                          wave_augment="reference", body=3, threads=1,
-                                                          channels_last=True, precision="bf16"),
-    "ntxent-head-adamw-d0.05-wave-body-fast-tau0.5": dict(loss="nt_xent", loss_kwargs=dict(tau=0.5),
-                                                          head=True, optimizer="adamw", delta=0.05,
-                                                          wave_augment="reference", body=3, threads=1,
-                                                          channels_last=True, precision="bf16"),
+    "ntxent-head-adamw-d0.05-wave-body-fast-tau0.1": {**MAIN_RECIPE, "loss_kwargs": dict(tau=0.1)},
+    "ntxent-head-adamw-d0.05-wave-body-fast-tau0.5": {**MAIN_RECIPE, "loss_kwargs": dict(tau=0.5)},
     "ntxent-head-adamw-d0.02": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.02),
     "vicreg-head-adamw-d0.05": dict(loss="vicreg", head=True, optimizer="adamw", delta=0.05),
     "align-unif-sgd-d0.05": dict(delta=0.05),
@@ -253,24 +249,11 @@ SEARCH = {  # name: overrides of BASE (the CPU default recipe); "~ctrl" runs the
                                                            wave_augment="timbre-safe", body=3, threads=1,
                                                            channels_last=True, precision="bf16"),
     # the nebula mixture on the main job's recipe at three pretraining seeds, and that recipe at seeds 1, 2
-    "ntxent-head-adamw-d0.05-wave-body-fast-s1": dict(loss="nt_xent", head=True, optimizer="adamw",
-                                                      delta=0.05, wave_augment="reference", body=3, threads=1,
-                                                      channels_last=True, precision="bf16", seed=1),
-    "ntxent-head-adamw-d0.05-wave-body-fast-mix": dict(loss="nt_xent", head=True, optimizer="adamw",
-                                                       delta=0.05, wave_augment="reference", body=3,
-                                                       threads=1, channels_last=True, precision="bf16",
-                                                       nebula="default+drum"),
-    "ntxent-head-adamw-d0.05-wave-body-fast-mix-s1": dict(loss="nt_xent", head=True, optimizer="adamw",
-                                                          delta=0.05, wave_augment="reference", body=3,
-                                                          threads=1, channels_last=True, precision="bf16",
-                                                          nebula="default+drum", seed=1),
-    "ntxent-head-adamw-d0.05-wave-body-fast-s2": dict(loss="nt_xent", head=True, optimizer="adamw",
-                                                      delta=0.05, wave_augment="reference", body=3, threads=1,
-                                                      channels_last=True, precision="bf16", seed=2),
-    "ntxent-head-adamw-d0.05-wave-body-fast-mix-s2": dict(loss="nt_xent", head=True, optimizer="adamw",
-                                                          delta=0.05, wave_augment="reference", body=3,
-                                                          threads=1, channels_last=True, precision="bf16",
-                                                          nebula="default+drum", seed=2),
+    "ntxent-head-adamw-d0.05-wave-body-fast-s1": {**MAIN_RECIPE, "seed": 1},
+    "ntxent-head-adamw-d0.05-wave-body-fast-mix": {**MAIN_RECIPE, "nebula": "default+drum"},
+    "ntxent-head-adamw-d0.05-wave-body-fast-mix-s1": {**MAIN_RECIPE, "nebula": "default+drum", "seed": 1},
+    "ntxent-head-adamw-d0.05-wave-body-fast-s2": {**MAIN_RECIPE, "seed": 2},
+    "ntxent-head-adamw-d0.05-wave-body-fast-mix-s2": {**MAIN_RECIPE, "nebula": "default+drum", "seed": 2},
 }
 
 def run_plan(plan: dict, base_steps: int, tasks, root="results/speedrun", base: PretrainConfig = BASE,
