@@ -19,16 +19,17 @@ from .checkpoint import load_checkpoint, read_checkpoint
 from .evaluate import (cached_logmels, embed_logmels, encoder_features, logmel_stats_features,
                                majority_rate, paired_differences, prediction_scores, score_features)
 from .features import DOPPELGANGER, random_patches
-from .files import atomic_write
+from .files import atomic_write, read_json
 from .model import build_encoder
-from .pretrain import PretrainConfig, delta_control, ensure_pretrained
+from .pretrain import (RESUMABLE, PretrainConfig, config_differences, delta_control,
+                               ensure_pretrained, read_metrics)
 from .runlock import run_lock
 from .synth import view_distance_by_delta
 from .tasks import Task, group_kfold
 
 # %% auto #0
-__all__ = ['MODES', 'fold_chance', 'ExperimentRun', 'run_experiment', 'supervised_upper_bound', 'run_supervised', 'compare',
-           'paired_rows', 'run_times', 'plot_comparison', 'delta_table', 'best_delta', 'plot_delta_sweep',
+__all__ = ['MODES', 'fold_chance', 'ExperimentRun', 'run_experiment', 'read_run', 'supervised_upper_bound', 'run_supervised',
+           'compare', 'paired_rows', 'run_times', 'plot_comparison', 'delta_table', 'best_delta', 'plot_delta_sweep',
            'embedding_projection', 'plot_projection', 'experiment_plan', 'plan_controls']
 
 # %% ../nbs/10_experiments.ipynb #d42d68d7
@@ -131,6 +132,37 @@ def run_experiment(name: str, config: PretrainConfig | None, tasks, k: int = 5, 
                                           None if config is None else config.to_dict())
     return run
 
+# %% ../nbs/10_experiments.ipynb #36bba1a0
+def read_run(out, tasks=None, k: int = 5, seed: int = 0,
+             config: PretrainConfig | None = None) -> ExperimentRun | None:
+    """The run cached in folder `out`, read back from its `scores.csv` and `scores.json` (its checkpoint need
+    not be there); None if it has no scores yet, or if they were computed on other folds than
+    `group_kfold(t, k, seed)` of `tasks` (when given) or with another pretraining `config` (when given; where
+    the data lie is ignored)."""
+    out = Path(out)
+    csv, meta = out / "scores.csv", out / "scores.json"
+    if not (csv.is_file() and meta.is_file()): return None
+    m = read_json(meta, "scores")
+    key = m["key"]
+    folds = {f: key[f] for f in ("tasks", "k", "seed")}
+    if tasks is not None and folds != json.loads(json.dumps(_folds_key(tasks, k, seed))):
+        print(f"{out.name}: scored on other folds than those of the tasks built here; not read")
+        return None
+    saved = m.get("config")
+    if config is not None and saved is not None:
+        changed = config_differences(saved, config, ignore=(*RESUMABLE, "audio_dir"))
+        if key["mode"] == "pretrain" and key["step"] != config.steps:
+            changed.append(f"steps: {key['step']} → {config.steps}")
+        if changed:
+            print(f"{out.name}: scored with another config ({'; '.join(changed)}); not read")
+            return None
+    mode, seconds = key["mode"], float(m["seconds"])
+    pretrain_s = (float(read_metrics(out)["elapsed_s"].iloc[-1]) if mode == "pretrain"
+                  else seconds if mode == "supervised" else 0.0)
+    config = None if saved is None else PretrainConfig.from_dict(saved)
+    return ExperimentRun(out.name, config, mode, out, folds, pd.read_csv(csv), pretrain_s,
+                         0.0 if mode == "supervised" else seconds)
+
 # %% ../nbs/10_experiments.ipynb #eda822f8
 def supervised_upper_bound(encoder_name: str, task: Task, fold: int, k: int = 5, seed: int = 0,
                            steps: int = 200, batch_size: int = 64, lr: float = 1e-3,
@@ -179,6 +211,7 @@ def compare(runs) -> pd.DataFrame:
     table, in the runs' order. They must have been scored on the same folds (tasks, `k`, seed), or their
     differences would not be paired."""
     runs = [r for r in runs if r is not None]
+    if not runs: raise ValueError("compare: no run to compare (each run given is None: not yet run)")
     for r in runs[1:]:
         if r.folds != runs[0].folds:
             raise ValueError(f"compare: {runs[0].name!r} and {r.name!r} were scored on different folds "

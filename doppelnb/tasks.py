@@ -22,12 +22,13 @@ import torch
 
 from .features import load_audio
 from .files import checked_text
+from .readback import read_back
 from .runlock import run_lock
 
 # %% auto #0
 __all__ = ['SAMPLE_RATE', 'MissingDependencyError', 'require', 'write_wav', 'read_metadata', 'is_built', 'check_root',
-           'task_folder', 'write_metadata', 'Task', 'load_task', 'assert_group_disjoint', 'group_split', 'group_kfold',
-           'split_table']
+           'task_folder', 'write_metadata', 'use_tasks', 'Task', 'load_task', 'assert_group_disjoint', 'group_split',
+           'group_kfold', 'split_table']
 
 # %% ../nbs/04_tasks.ipynb #5d2439fb
 SAMPLE_RATE = 16000  # every task is written at 16 kHz mono
@@ -122,6 +123,19 @@ def write_metadata(folder, rows: list[dict], columns: list[str]) -> pd.DataFrame
     df = pd.DataFrame(rows, columns=columns).sort_values("file").reset_index(drop=True)
     df.to_csv(Path(folder) / "metadata.csv", index=False)
     return df
+
+# %% ../nbs/04_tasks.ipynb #3de76adf
+def use_tasks(data, names) -> bool:
+    """Whether a notebook cell should work on the tasks `names` under `data`: True when all are built and this
+    is not read-back mode; otherwise say why not (what to build, or that read-back mode skips minutes of
+    probing)."""
+    missing = [n for n in names if not is_built(Path(data) / n)]
+    if missing:
+        print(f"data not built: {', '.join(missing)} under {data}; build them with `bash scripts/main.sh` or "
+              f"`doppelnb_build_data --root {data}` (this cell shows nothing until then)")
+    elif read_back():
+        print(f"read-back mode: this cell's work on {', '.join(names)} is skipped (minutes of probing)")
+    return not missing and not read_back()
 
 # %% ../nbs/04_tasks.ipynb #4a1bda9f
 @dataclass
