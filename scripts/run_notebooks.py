@@ -15,12 +15,14 @@ import argparse
 import csv
 import os
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
 import nbformat
+from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
@@ -46,28 +48,32 @@ def cell_seconds(cell) -> float:
 
 def run_notebook(path: Path, read_back: bool, timeout: int, inplace: bool) -> dict:
     "Execute `path` whole; a row for the times table, with `error` set when a cell raised."
+    row = dict(notebook=path.name, seconds=0.0, mode="read-back" if read_back else "full", slowest_cell=None,
+               slowest_cell_s=0.0, error="")
     nb = nbformat.read(path, as_version=4)
-    if "kernelspec" not in nb.metadata:
-        return dict(notebook=path.name, seconds=0.0, error="no kernelspec in the notebook's metadata")
+    if "kernelspec" not in nb.metadata: return row | dict(error="no kernelspec in the notebook's metadata")
     env = {**os.environ, READ_BACK_VAR: "1" if read_back else "0"}
-    client = NotebookClient(nb, timeout=timeout, resources={"metadata": {"path": str(path.parent)}},
-                            record_timing=True)
     start, error = time.perf_counter(), ""
-    try: client.execute(env=env)
-    except CellExecutionError as e:
-        error = str(e).strip().splitlines()[-1][:300] if str(e).strip() else type(e).__name__
-        failed = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code" and any(
-            o.get("output_type") == "error" for o in c.get("outputs", []))), None)
-        error = f"cell {failed}: {error}"
-    except Exception as e: error = f"{type(e).__name__}: {e}"[:300]
+    # the kernel talks over local sockets (IPC) in a folder of its own, not TCP: no network port, no warning
+    with tempfile.TemporaryDirectory(prefix="doppelnb-kernel-") as sockets:
+        km = KernelManager(kernel_name=nb.metadata.kernelspec.name, transport="ipc", ip=str(Path(sockets) / "k"))
+        client = NotebookClient(nb, km=km, timeout=timeout, resources={"metadata": {"path": str(path.parent)}},
+                                record_timing=True, startup_timeout=600)
+        try: client.execute(env=env)
+        except CellExecutionError as e:
+            failed = [(i, o) for i, c in enumerate(nb.cells) if c.cell_type == "code"
+                      for o in c.get("outputs", []) if o.get("output_type") == "error"]
+            error = (f"cell {failed[0][0]}: {failed[0][1]['ename']}: {failed[0][1]['evalue']}"[:300] if failed
+                     else str(e).strip().splitlines()[-1][:300])
+        except Exception as e: error = f"{type(e).__name__}: {e}"[:300]
     seconds = time.perf_counter() - start
     code = [(cell_seconds(c), i) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
     slowest_s, slowest = max(code, default=(0.0, None))
     if inplace and not error:
         for c in nb.cells: c.get("metadata", {}).pop("execution", None)
         nbformat.write(nb, path)
-    return dict(notebook=path.name, seconds=round(seconds, 1), mode="read-back" if read_back else "full",
-                slowest_cell=slowest, slowest_cell_s=round(slowest_s, 1), error=error)
+    return row | dict(seconds=round(seconds, 1), slowest_cell=slowest, slowest_cell_s=round(slowest_s, 1),
+                      error=error)
 
 
 def main(argv=None) -> int:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up the environment (first run only) and run every test:
 #   1. doppelnb/ and README.md are in sync with the notebooks (nbdev_export into a scratch copy, then diff)
-#   2. every notebook, top to bottom, skipping cells flagged `#| slow` (nbdev_test)
+#   2. every notebook, top to bottom in a Jupyter kernel as "Run All" runs it, `#| slow` cells in read-back mode
+#      (they read back the committed results and skip minutes of work: doppelnb.readback)
 #   3. pytest tests/ (command-line entry points, bad input, reproducibility, docs build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,8 +21,8 @@ if ! diff -r -x __pycache__ doppelnb "$scratch/doppelnb"; then
 fi
 python scripts/docs.py readme --check
 
-echo "== 2/3 notebooks (nbdev_test, #| slow cells skipped)"
-nbdev_test --n_workers 2 --timing
+echo "== 2/3 notebooks, every cell top to bottom (#| slow cells in read-back mode)"
+python scripts/run_notebooks.py --read-back --workers 2
 
 echo "== 3/3 pytest tests/"
 pytest -q tests
