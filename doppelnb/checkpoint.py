@@ -21,8 +21,9 @@ from .model import ENCODERS, build_encoder, build_model
 
 # %% auto #0
 __all__ = ['CHECKPOINT_VERSION', 'CHECKPOINT_KINDS', 'CHECKPOINT_FORMAT', 'ENCODER_FORMAT', 'checkpoint_format',
-           'write_checkpoint', 'encoder_name_of', 'save_checkpoint', 'read_checkpoint', 'load_checkpoint',
-           'load_weights', 'load_pretrained', 'rng_state', 'set_rng_state']
+           'write_checkpoint', 'encoder_name_of', 'save_checkpoint', 'read_checkpoint', 'nonfinite_tensors',
+           'read_healthy_checkpoint', 'load_checkpoint', 'load_weights', 'load_pretrained', 'rng_state',
+           'set_rng_state']
 
 # %% ../nbs/03a_checkpoint.ipynb #fd95084e
 # the newest format version this code reads and writes
@@ -142,6 +143,22 @@ def read_checkpoint(path, kind: str | None = None) -> dict:
                          "dict of tensors")
     return ckpt
 
+# %% ../nbs/03a_checkpoint.ipynb #85d2a4de
+def nonfinite_tensors(state_dict: dict) -> list[str]:
+    "The names of the floating-point tensors of `state_dict` that hold NaN or inf."
+    return [k for k, v in state_dict.items()
+            if torch.is_tensor(v) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+
+def read_healthy_checkpoint(path, kind: str | None = None) -> dict:
+    """`read_checkpoint`, and a `ValueError` naming `path` if its encoder or head weights hold NaN or inf (the
+    run diverged): what a run may resume from."""
+    ckpt = read_checkpoint(path, kind)
+    bad = nonfinite_tensors(ckpt["state_dict"]) + nonfinite_tensors(ckpt.get("head") or {})
+    if bad:
+        raise ValueError(f"checkpoint: {path}: non-finite (NaN or inf) values in {len(bad)} tensor(s): "
+                         f"{bad[:4]} (the run diverged)")
+    return ckpt
+
 # %% ../nbs/03a_checkpoint.ipynb #52c18543
 def load_checkpoint(path, encoder_name: str | None = None) -> tuple:
     """The encoder of any checkpoint (`read_checkpoint`), loaded strictly, in eval mode; returns
@@ -164,7 +181,7 @@ def load_checkpoint(path, encoder_name: str | None = None) -> tuple:
                                      for what, items in (("missing", missing), ("unexpected", unexpected),
                                                          ("shape mismatch", shapes))
                                      if items))
-    bad = [k for k, v in sd.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    bad = nonfinite_tensors(sd)
     if bad:
         raise ValueError(f"checkpoint: {path}: non-finite (NaN or inf) values in {len(bad)} "
                          f"tensor(s): {bad[:4]}")

@@ -11,6 +11,8 @@ import gc
 import json
 import math
 import os
+import signal
+import threading
 import time
 import warnings
 from contextlib import ExitStack
@@ -22,8 +24,9 @@ import torch
 import torch.distributed as dist
 
 from .augment import PRESETS
-from .checkpoint import (CHECKPOINT_FORMAT, load_pretrained, load_weights, read_checkpoint, rng_state,
-                                 set_rng_state, write_checkpoint)
+from .checkpoint import (CHECKPOINT_FORMAT, load_pretrained, load_weights, nonfinite_tensors,
+                                 read_checkpoint, read_healthy_checkpoint, rng_state, set_rng_state,
+                                 write_checkpoint)
 from .features import DOPPELGANGER, FONSECA
 from .files import atomic_write, checked_text, read_json
 from .model import ENCODERS, LOSSES, build_model, get_loss, loss_defaults
@@ -36,9 +39,9 @@ from .wave_augment import WAVE_PRESETS
 __all__ = ['FRONTENDS', 'SOURCES', 'PRECISIONS', 'LEGACY_LOSS_OPTIONS', 'OPTIMIZERS', 'RUN_PRESETS', 'RESUMABLE', 'MONITOR_BATCH',
            'PretrainConfig', 'delta_control', 'make_stream', 'lr_factor', 'make_optimizer', 'setup_distributed',
            'autocast', 'config_differences', 'read_log', 'prepare_run', 'RunLog', 'held_out_views', 'retrieval_top1',
-           'twin_top1', 'pretrain', 'lock_run', 'checkpoint', 'format_config', 'ensure_pretrained', 'read_metrics',
-           'plot_loss_curve', 'save_loss_curve', 'config_parser', 'read_config', 'config_from_args',
-           'pretrain_from_args', 'pretrain_cli']
+           'twin_top1', 'RunInterrupted', 'StopOnSignal', 'pretrain', 'lock_run', 'checkpoint', 'format_config',
+           'ensure_pretrained', 'read_metrics', 'plot_loss_curve', 'save_loss_curve', 'config_parser', 'read_config',
+           'config_from_args', 'pretrain_from_args', 'pretrain_cli']
 
 # %% ../nbs/05_pretrain.ipynb #c439d07f
 def _knob(default, help: str):
@@ -377,10 +380,10 @@ def read_log(path, columns=None) -> list[list[str]]:
                                            else [])
 
 def _readable_kept(out: Path) -> tuple[Path, dict] | None:
-    """The newest kept `step_*.pt` of run folder `out` that reads as a checkpoint, with its contents; None if
-    there is none."""
+    """The newest kept `step_*.pt` of run folder `out` that reads as a checkpoint with finite weights, with its
+    contents; None if there is none."""
     for path in sorted(out.glob("step_*.pt"), reverse=True):
-        try: return path, read_checkpoint(path, kind="pretrain")
+        try: return path, read_healthy_checkpoint(path, kind="pretrain")
         except ValueError: continue
     return None
 
@@ -408,7 +411,7 @@ def prepare_run(cfg: PretrainConfig, resume: bool, rank: int = 0, world: int = 1
     last = out / "last.pt"
     ckpt = None
     if last.exists():
-        try: ckpt, source = read_checkpoint(last, kind="pretrain"), last
+        try: ckpt, source = read_healthy_checkpoint(last, kind="pretrain"), last
         except ValueError as e:
             kept = _readable_kept(out)
             if kept is None:
@@ -555,6 +558,39 @@ def twin_top1(za: torch.Tensor, zb: torch.Tensor) -> float:
     sim, target = za @ zb.T, torch.arange(len(za))
     return float(((sim.argmax(1) == target).float().mean() + (sim.argmax(0) == target).float().mean()) / 2)
 
+# %% ../nbs/05_pretrain.ipynb #a7acbffc
+class RunInterrupted(KeyboardInterrupt):
+    "A run stopped by a signal after writing its checkpoint: `signum`, the `step` and the checkpoint `path`."
+    def __init__(self, signum: int, step: int, path: Path):
+        self.signum, self.step, self.path = signum, step, Path(path)
+        super().__init__(f"stopped by {signal.Signals(signum).name} after step {step}: {self.path} holds it; "
+                         f"continue with --resume --out {self.path.parent}")
+
+class StopOnSignal:
+    """A context manager: while active, SIGINT and SIGTERM ask the training loop to stop after its current step
+    (`signum` records the signal) instead of killing it; a second signal stops at once. Outside the main thread,
+    where Python cannot take signals, it changes nothing."""
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self): self.signum, self._previous = None, {}
+    def _request(self, signum, frame):
+        if self.signum is not None: raise KeyboardInterrupt    # asked twice: stop now
+        self.signum = signum
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {s: signal.signal(s, self._request) for s in self.SIGNALS}
+        return self
+    def __exit__(self, *exc):
+        for s, handler in self._previous.items(): signal.signal(s, handler)
+
+    def requested(self, world: int = 1) -> bool:
+        "Whether a stop was asked for, on any rank (every rank gets the same answer)."
+        if world > 1:
+            flag = torch.tensor([self.signum or 0], device="cuda" if dist.get_backend() == "nccl" else "cpu")
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            if flag.item() and self.signum is None: self.signum = int(flag.item())
+        return self.signum is not None
+
 # %% ../nbs/05_pretrain.ipynb #0b9cfd40
 def pretrain(config: PretrainConfig | dict | None = None, resume: bool = False, callbacks=(),
              **overrides) -> dict:
@@ -570,6 +606,7 @@ def pretrain(config: PretrainConfig | dict | None = None, resume: bool = False, 
     held = ExitStack()
     threads = torch.get_num_threads()
     try:
+        stop = held.enter_context(StopOnSignal())                 # Ctrl-C / SIGTERM: finish the step, checkpoint
         if cfg.threads: torch.set_num_threads(cfg.threads)       # restored when the run ends
         autocast(cfg.precision, device)                          # a precision the device cannot do fails here
         if rank == 0 and cfg.progress: print(format_config(cfg, world, device), flush=True)
@@ -628,9 +665,14 @@ def pretrain(config: PretrainConfig | dict | None = None, resume: bool = False, 
                 values = dict(retrieval_top1=retrieval_top1(model.encoder, *monitor_views, device=device))
                 for callback in callbacks: values.update(callback(step + 1, model.encoder))
                 log.monitor(step + 1, values)
-            if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
+            due = (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps
+            stopping = step + 1 < cfg.steps and stop.requested(world)
+            if due or stopping:
                 checkpoint(cfg, model, optimizer, scheduler, scaler, step + 1, loss.item(), log.elapsed, rank,
                            world, stream.rank_batch)
+            if stopping:
+                log.close()
+                raise RunInterrupted(stop.signum, step + 1, Path(cfg.out) / "last.pt")
         log.close()
         if rank == 0 and cfg.steps > start: save_loss_curve(cfg.out)
         return dict(model=model, step=log.step, loss=loss.item(), seconds=log.elapsed, timings=log.timings,
@@ -666,7 +708,8 @@ def lock_run(cfg: PretrainConfig, rank: int, world: int, stack: ExitStack):
 
 def checkpoint(cfg, model, optimizer, scheduler, scaler, step, loss, elapsed, rank, world, per_rank_batch):
     """Gather every rank's RNG state and write `out/last.pt` (rank 0, atomically); every rank raises if the
-    write failed."""
+    write failed. Weights holding NaN or inf never replace a checkpoint: they are written aside to
+    `out/diverged_step_*.pt` and the run stops with a `FloatingPointError` naming that file."""
     rngs = [None] * world
     if world > 1: dist.all_gather_object(rngs, rng_state())
     else: rngs = [rng_state()]
@@ -680,16 +723,25 @@ def checkpoint(cfg, model, optimizer, scheduler, scaler, step, loss, elapsed, ra
                      loss=float(loss), elapsed=float(elapsed), config=cfg.to_dict(), world_size=world,
                      rng=rngs,
                      data=dict(next_batch=step, per_rank_batch=per_rank_batch))
+        bad = nonfinite_tensors(state["state_dict"]) + nonfinite_tensors(state["head"] or {})
         try:
-            write_checkpoint(Path(cfg.out) / "last.pt", state)
-            if cfg.keep_checkpoints: write_checkpoint(Path(cfg.out) / f"step_{step:07d}.pt", state)
+            if bad:
+                aside = Path(cfg.out) / f"diverged_step_{step:07d}.pt"
+                write_checkpoint(aside, state)
+                error = FloatingPointError(
+                    f"step {step}: non-finite weights (NaN or inf) in {len(bad)} tensor(s): the run diverged; its "
+                    f"state is written aside to {aside}, {Path(cfg.out) / 'last.pt'} is left as it was (lower "
+                    "--lr or check the data)")
+            else:
+                write_checkpoint(Path(cfg.out) / "last.pt", state)
+                if cfg.keep_checkpoints: write_checkpoint(Path(cfg.out) / f"step_{step:07d}.pt", state)
         except OSError as e: error = e
     if world > 1:
         failed = torch.tensor([error is not None], dtype=torch.int32,
                               device="cuda" if dist.get_backend() == "nccl" else "cpu")
         dist.broadcast(failed, 0)
         if failed.item() and error is None:
-            raise OSError(f"checkpoint: rank 0 could not write {Path(cfg.out) / 'last.pt'}")
+            raise OSError(f"checkpoint: rank 0 could not write {Path(cfg.out) / 'last.pt'} (see its error)")
     if error is not None: raise error
 
 def format_config(cfg: PretrainConfig, world: int = 1, device="cpu") -> str:
@@ -829,6 +881,7 @@ def pretrain_from_args(argv=None) -> dict:
         return pretrain(cfg, resume)
     except (ValueError, OSError, FloatingPointError, RunLockError) as e:
         p.exit(2, f"doppelnb_pretrain: error: {_message(e)}\n")
+    except RunInterrupted as e: p.exit(128 + e.signum, f"doppelnb_pretrain: {e}\n")
 
 def pretrain_cli(argv=None):
     "Command line: pretrain an encoder (every `PretrainConfig` knob is a flag); `--resume` continues a run."

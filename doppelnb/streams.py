@@ -5,6 +5,7 @@
 # %% ../nbs/02b_streams.ipynb #a68ea589
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import torch
@@ -135,6 +136,9 @@ class AudioViews(ViewStream):
 # %% ../nbs/02b_streams.ipynb #b18848d4
 def _worker_init(worker_id: int):
     torch.set_num_threads(1)
+    # Ctrl-C and SIGTERM reach the whole process group: the training process decides when to stop (it finishes
+    # the step and checkpoints), and shuts its workers down itself
+    for s in (signal.SIGINT, signal.SIGTERM): signal.signal(s, signal.SIG_IGN)
 
 def make_loader(stream: ViewStream, workers: int = 1, pin_memory: bool = False) -> DataLoader:
     """A DataLoader over `stream` with `workers` processes (each computing whole batches), prefetching 4

@@ -491,6 +491,92 @@ def test_resume_falls_back_to_kept_checkpoint(tiny_run, tmp_path, capsys):
     assert [int(l.split(",")[0]) for l in (out / "metrics.csv").read_text().splitlines()[1:]] == [1, 2]
 
 
+def finite_weights(path) -> bool:
+    ckpt = torch.load(path, weights_only=True)
+    return all(bool(torch.isfinite(v).all()) for v in ckpt["state_dict"].values() if v.is_floating_point())
+
+
+@fault("checkpoint", "a run diverges (`--lr 1e12`, a checkpoint every step) and its weights turn NaN or inf",
+       "exit status 2, one line naming the step and where the bad state was written aside (`diverged_step_*.pt`); "
+       "`last.pt` keeps the last healthy step; `--resume` then names the bad file it skips")
+def test_diverging_run_keeps_the_last_good_checkpoint(tmp_path, capsys):
+    out = tmp_path / "run"
+    err = pretrain_error(capsys, *TINY, "--steps", "30", "--checkpoint-every", "1", "--keep-checkpoints",
+                         "--lr", "1e12", "--out", out)
+    aside = sorted(out.glob("diverged_step_*.pt"))
+    assert "diverged" in err and len(aside) == 1 and aside[0].name in err, err
+    bad_step = int(aside[0].stem.split("_")[-1])
+    assert not finite_weights(aside[0])
+    # nothing non-finite replaced a checkpoint: last.pt (if a step finished healthy) and every kept step are finite
+    kept = sorted(out.glob("step_*.pt"))
+    assert all(finite_weights(p) for p in kept) and [int(p.stem.split("_")[1]) for p in kept] == list(range(1, bad_step))
+    if bad_step > 1:
+        assert finite_weights(out / "last.pt") and torch.load(out / "last.pt", weights_only=True)["step"] == bad_step - 1
+    else: assert not (out / "last.pt").exists()
+
+
+@fault("checkpoint", "`--resume` where `last.pt` holds NaN weights beside healthy kept `step_*.pt`",
+       "resumes from the newest healthy `step_*.pt`, naming the bad `last.pt` and the file it resumes from, and ends "
+       "as the undamaged run did; without `--resume` the error names the bad file")
+def test_resume_falls_back_from_nonfinite_checkpoint(tiny_run, tmp_path, capsys):
+    from doppelnb.pretrain import pretrain_cli
+    out = copy_run(tiny_run, tmp_path)
+    whole = torch.load(tiny_run / "last.pt", weights_only=True)
+    for name in ("last.pt", "step_0000002.pt"):      # the newest kept checkpoint went bad too
+        bad = torch.load(out / name, weights_only=True)
+        next(iter(bad["state_dict"].values())).fill_(float("nan"))
+        torch.save(bad, out / name)
+    err = pretrain_error(capsys, *TINY, "--steps", "2", "--out", out)
+    assert "last.pt" in err and "non-finite" in err and "step_0000001.pt (step 1)" in err, err
+    pretrain_cli(["--resume", "--out", str(out)])
+    said = capsys.readouterr().out
+    assert "last.pt is unusable" in said and "non-finite" in said and "step_0000001.pt (step 1)" in said, said
+    again = torch.load(out / "last.pt", weights_only=True)
+    assert again["step"] == 2 and again["loss"] == whole["loss"]
+    for k, v in whole["state_dict"].items(): torch.testing.assert_close(again["state_dict"][k], v, rtol=0, atol=0)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    "The last.pt of a 12-step run (log every step, a checkpoint every 5) that nothing interrupted."
+    from doppelnb.pretrain import pretrain_cli
+    out = tmp_path_factory.mktemp("whole") / "run"
+    pretrain_cli([*TINY, "--steps", "12", "--checkpoint-every", "5", "--out", str(out)])
+    return torch.load(out / "last.pt", weights_only=True)
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+@fault("pretrain", "SIGINT (Ctrl-C) or SIGTERM (a scheduler) while `doppelnb_pretrain` trains, between checkpoints",
+       "finishes the step, writes `last.pt` there, releases the lock, exits 130 / 143 with one line naming the "
+       "step and how to resume; `--resume` ends bit-exactly as the run nothing interrupted")
+def test_signal_checkpoints_and_resumes(uninterrupted, tmp_path, signame):
+    import signal
+    from conftest import console_script
+    from doppelnb.pretrain import pretrain_cli
+    out = tmp_path / "run"
+    args = [*TINY, "--steps", "12", "--checkpoint-every", "5", "--out", str(out)]
+    proc = subprocess.Popen([console_script("doppelnb_pretrain"), *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:      # wait for step 6: past the checkpoint at 5
+        rows = (out / "metrics.csv").read_text().splitlines()[1:] if (out / "metrics.csv").exists() else []
+        if len(rows) >= 6: break
+        time.sleep(0.05)
+    proc.send_signal(getattr(signal, signame))
+    stdout, stderr = proc.communicate(timeout=120)
+    signum = int(getattr(signal, signame))
+    assert proc.returncode == 128 + signum, (proc.returncode, stderr)
+    assert "Traceback" not in stderr and len(stderr.strip().splitlines()) == 1, stderr
+    step = torch.load(out / "last.pt", weights_only=True)["step"]
+    assert 6 <= step < 12 and f"step {step}" in stderr and "--resume" in stderr and signame in stderr, stderr
+    assert not lock_path(out).exists()
+    pretrain_cli(["--resume", "--out", str(out)])
+    again = torch.load(out / "last.pt", weights_only=True)
+    assert again["step"] == 12 and again["loss"] == uninterrupted["loss"]
+    for k, v in uninterrupted["state_dict"].items():
+        torch.testing.assert_close(again["state_dict"][k], v, rtol=0, atol=0)
+
+
 @fault("checkpoint", "the disk fills while `last.pt` is written (torch's `inline_container.cc` RuntimeError)",
        "exit status 2, one line: the disk is full, and `last.pt` (its step named) remains as it was; no temporary file")
 def test_disk_full_is_one_line(tiny_run, tmp_path, capsys, monkeypatch):
