@@ -380,8 +380,8 @@ def read_log(path, columns=None) -> list[list[str]]:
                                            else [])
 
 def _readable_kept(out: Path) -> tuple[Path, dict] | None:
-    """The newest kept `step_*.pt` of run folder `out` that reads as a checkpoint with finite weights, with its
-    contents; None if there is none."""
+    """The newest kept `step_*.pt` of run folder `out` that reads as a checkpoint with finite weights, with
+    its contents; None if there is none."""
     for path in sorted(out.glob("step_*.pt"), reverse=True):
         try: return path, read_healthy_checkpoint(path, kind="pretrain")
         except ValueError: continue
@@ -567,9 +567,9 @@ class RunInterrupted(KeyboardInterrupt):
                          f"continue with --resume --out {self.path.parent}")
 
 class StopOnSignal:
-    """A context manager: while active, SIGINT and SIGTERM ask the training loop to stop after its current step
-    (`signum` records the signal) instead of killing it; a second signal stops at once. Outside the main thread,
-    where Python cannot take signals, it changes nothing."""
+    """A context manager: while active, SIGINT and SIGTERM ask the training loop to stop after its current
+    step (`signum` records the signal) instead of killing it; a second signal stops at once. Outside the main
+    thread, where Python cannot take signals, it changes nothing."""
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self): self.signum, self._previous = None, {}
@@ -606,7 +606,7 @@ def pretrain(config: PretrainConfig | dict | None = None, resume: bool = False, 
     held = ExitStack()
     threads = torch.get_num_threads()
     try:
-        stop = held.enter_context(StopOnSignal())                 # Ctrl-C / SIGTERM: finish the step, checkpoint
+        stop = held.enter_context(StopOnSignal())     # Ctrl-C / SIGTERM: finish the step, checkpoint, stop
         if cfg.threads: torch.set_num_threads(cfg.threads)       # restored when the run ends
         autocast(cfg.precision, device)                          # a precision the device cannot do fails here
         if rank == 0 and cfg.progress: print(format_config(cfg, world, device), flush=True)
@@ -729,9 +729,9 @@ def checkpoint(cfg, model, optimizer, scheduler, scaler, step, loss, elapsed, ra
                 aside = Path(cfg.out) / f"diverged_step_{step:07d}.pt"
                 write_checkpoint(aside, state)
                 error = FloatingPointError(
-                    f"step {step}: non-finite weights (NaN or inf) in {len(bad)} tensor(s): the run diverged; its "
-                    f"state is written aside to {aside}, {Path(cfg.out) / 'last.pt'} is left as it was (lower "
-                    "--lr or check the data)")
+                    f"step {step}: non-finite weights (NaN or inf) in {len(bad)} tensor(s): the run diverged; "
+                    f"its state is written aside to {aside}, {Path(cfg.out) / 'last.pt'} is left as it was "
+                    "(lower --lr or check the data)")
             else:
                 write_checkpoint(Path(cfg.out) / "last.pt", state)
                 if cfg.keep_checkpoints: write_checkpoint(Path(cfg.out) / f"step_{step:07d}.pt", state)
