@@ -729,9 +729,9 @@ def checkpoint(cfg, model, optimizer, scheduler, scaler, step, loss, elapsed, ra
                 aside = Path(cfg.out) / f"diverged_step_{step:07d}.pt"
                 write_checkpoint(aside, state)
                 error = FloatingPointError(
-                    f"step {step}: non-finite weights (NaN or inf) in {len(bad)} tensor(s): the run diverged; "
-                    f"its state is written aside to {aside}, {Path(cfg.out) / 'last.pt'} is left as it was "
-                    "(lower --lr or check the data)")
+                    f"step {step}: non-finite weights (NaN or inf) in {len(bad)} tensor(s), the run "
+                    f"diverged; its state is written aside to {aside}, {Path(cfg.out) / 'last.pt'} is "
+                    "left as it was (lower --lr or check the data)")
             else:
                 write_checkpoint(Path(cfg.out) / "last.pt", state)
                 if cfg.keep_checkpoints: write_checkpoint(Path(cfg.out) / f"step_{step:07d}.pt", state)
