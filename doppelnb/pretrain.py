@@ -862,6 +862,9 @@ def config_from_args(args: dict, default_preset: str = "cpu") -> tuple[PretrainC
             base = PretrainConfig.from_dict(ckpt["config"])
             print(f"resume: {out / 'config.json'} is missing; using the config stored in {source}",
                   flush=True)
+        else:
+            raise ValueError(f"resume: no run to resume in {out} (no config.json, last.pt or step_*.pt); "
+                             "leave out --resume to start a new run there")
     return replace(base, **args), resume
 
 def _message(e: BaseException) -> str:

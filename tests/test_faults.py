@@ -577,6 +577,16 @@ def test_signal_checkpoints_and_resumes(uninterrupted, tmp_path, signame):
         torch.testing.assert_close(again["state_dict"][k], v, rtol=0, atol=0)
 
 
+@fault("pretrain", "`doppelnb_pretrain --resume` on a folder that is missing or holds no run",
+       "exit status 2, one line: there is no run to resume there (nothing is trained, nothing written)")
+def test_resume_without_a_run_is_refused(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    for out in (tmp_path / "missing", tmp_path / "empty"):
+        err = pretrain_error(capsys, "--resume", "--out", out)
+        assert "no run to resume" in err and str(out) in err, err
+    assert not (tmp_path / "missing").exists() and not list((tmp_path / "empty").iterdir())
+
+
 @fault("checkpoint", "the disk fills while `last.pt` is written (torch's `inline_container.cc` RuntimeError)",
        "exit status 2, one line: the disk is full, and `last.pt` (its step named) remains as it was; no temporary file")
 def test_disk_full_is_one_line(tiny_run, tmp_path, capsys, monkeypatch):
