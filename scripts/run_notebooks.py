@@ -66,6 +66,8 @@ def run_notebook(path: Path, read_back: bool, timeout: int, inplace: bool) -> di
             error = (f"cell {failed[0][0]}: {failed[0][1]['ename']}: {failed[0][1]['evalue']}"[:300] if failed
                      else str(e).strip().splitlines()[-1][:300])
         except Exception as e: error = f"{type(e).__name__}: {e}"[:300]
+        finally:      # the client shuts down only kernels it started itself
+            if km.has_kernel: km.shutdown_kernel(now=True)
     seconds = time.perf_counter() - start
     code = [(cell_seconds(c), i) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
     slowest_s, slowest = max(code, default=(0.0, None))
