@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import random
 import re
 import warnings
@@ -20,7 +21,7 @@ from .files import atomic_write
 from .model import ENCODERS, build_encoder, build_model
 
 # %% auto #0
-__all__ = ['CHECKPOINT_VERSION', 'CHECKPOINT_KINDS', 'CHECKPOINT_FORMAT', 'ENCODER_FORMAT', 'checkpoint_format',
+__all__ = ['CHECKPOINT_VERSION', 'CHECKPOINT_KINDS', 'CHECKPOINT_FORMAT', 'ENCODER_FORMAT', 'checkpoint_format', 'weights_digest',
            'write_checkpoint', 'encoder_name_of', 'save_checkpoint', 'read_checkpoint', 'nonfinite_tensors',
            'read_healthy_checkpoint', 'load_checkpoint', 'load_weights', 'load_pretrained', 'rng_state',
            'set_rng_state']
@@ -50,10 +51,24 @@ def _kept_checkpoint(path: Path) -> str:
     try: return f"the previous checkpoint {path} (step {read_checkpoint(path)['step']}) is intact"
     except (ValueError, KeyError): return f"the previous checkpoint {path} is intact"
 
+def weights_digest(state: dict) -> str:
+    """SHA-256 over the names, dtypes, shapes and bytes of a checkpoint's `state_dict` and `head` tensors: what
+    `read_checkpoint` checks a file's weights against."""
+    h = hashlib.sha256()
+    for part in ("state_dict", "head"):
+        tensors = state.get(part) or {}
+        for name in sorted(tensors):
+            v = tensors[name].detach().cpu().contiguous()
+            h.update(f"{part}.{name}:{v.dtype}:{tuple(v.shape)}\n".encode())
+            h.update(v.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
 def write_checkpoint(path, state: dict):
-    """Write `state` to `path` atomically; on failure the previous file at `path` is untouched and the
-    one-line error says so (torch's `inline_container` failure, which is how a full disk shows, included)."""
+    """Write `state` to `path` atomically, with the `weights_digest` of its weights (if it has any); on failure
+    the previous file at `path` is untouched and the one-line error says so (torch's `inline_container` failure,
+    which is how a full disk shows, included)."""
     path = Path(path)
+    if "state_dict" in state: state = {**state, "digest": weights_digest(state)}
     try: atomic_write(path, lambda tmp: torch.save(state, tmp))
     except OSError as e:
         raise OSError(e.errno, f"checkpoint: cannot write {path} ({e.strerror or e}); "
@@ -141,6 +156,9 @@ def read_checkpoint(path, kind: str | None = None) -> dict:
             or not all(torch.is_tensor(v) for v in sd.values())):
         raise ValueError(f"checkpoint: {path}: 'encoder_kwargs' must be a dict and 'state_dict' a "
                          "dict of tensors")
+    if "digest" in ckpt and ckpt["digest"] != weights_digest(ckpt):
+        raise ValueError(f"checkpoint: {path}: its weights do not match the digest written with them (the file "
+                         "was changed or damaged after it was written)")
     return ckpt
 
 # %% ../nbs/03a_checkpoint.ipynb #85d2a4de
@@ -175,11 +193,13 @@ def load_checkpoint(path, encoder_name: str | None = None) -> tuple:
     missing, unexpected = sorted(set(own) - set(sd)), sorted(set(sd) - set(own))
     shapes = [f"{k}: {tuple(sd[k].shape)} vs {tuple(v.shape)}" for k, v in own.items() if k in sd
               and tuple(sd[k].shape) != tuple(v.shape)]
-    if missing or unexpected or shapes:
+    dtypes = [f"{k}: {sd[k].dtype} vs {v.dtype}" for k, v in own.items() if k in sd and sd[k].dtype != v.dtype]
+    if missing or unexpected or shapes or dtypes:
         raise ValueError(f"checkpoint: {path} does not match encoder {name!r} {kwargs}: "
                          + "; ".join(f"{what} {items[:4]}{' …' if len(items) > 4 else ''} ({len(items)})"
                                      for what, items in (("missing", missing), ("unexpected", unexpected),
-                                                         ("shape mismatch", shapes))
+                                                         ("shape mismatch", shapes),
+                                                         ("dtype mismatch", dtypes))
                                      if items))
     bad = nonfinite_tensors(sd)
     if bad:

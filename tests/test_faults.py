@@ -225,6 +225,41 @@ def test_nan_checkpoint_is_refused(tmp_path):
     assert key in str(e.value)
 
 
+@fault("checkpoint", "two bytes of a weight flipped inside a checkpoint file (it still unpickles)",
+       "`read_checkpoint` (and so `load_checkpoint`, `hear.load_model`, `doppelnb_embed`, `doppelnb_eval`, resume) "
+       "refuses it in one line: its weights do not match the digest written with them")
+def test_flipped_bytes_are_caught(tmp_path):
+    from doppelnb.hear import load_model
+    enc = build_encoder("small_cnn", seed=0)
+    path = C.save_checkpoint(tmp_path / "enc.pt", enc)
+    data = bytearray(path.read_bytes())
+    weight = max(enc.state_dict().values(), key=lambda v: v.numel()).contiguous().numpy().tobytes()
+    at = data.find(weight[:64])
+    assert at > 0
+    data[at + 100] ^= 0xFF; data[at + 101] ^= 0x0F
+    path.write_bytes(bytes(data))
+    for load in (C.read_checkpoint, C.load_checkpoint, load_model):
+        with pytest.raises(ValueError, match="enc.pt: its weights do not match the digest") as e:
+            load(path)
+        assert len(str(e.value).splitlines()) == 1
+
+
+@fault("checkpoint", "float weights cast to int64 and saved again (with or without the digest)",
+       "refused in one line naming the file: the digest, or for a file without one the dtype, does not match")
+def test_cast_weights_are_caught(tmp_path):
+    enc = build_encoder("small_cnn", seed=0)
+    ckpt = C.read_checkpoint(C.save_checkpoint(tmp_path / "enc.pt", enc))
+    key = next(k for k, v in ckpt["state_dict"].items() if v.is_floating_point())
+    ckpt["state_dict"][key] = ckpt["state_dict"][key].long()
+    torch.save(ckpt, tmp_path / "cast.pt")
+    with pytest.raises(ValueError, match="cast.pt: its weights do not match the digest"):
+        C.load_checkpoint(tmp_path / "cast.pt")
+    del ckpt["digest"]
+    torch.save(ckpt, tmp_path / "old.pt")
+    with pytest.raises(ValueError, match=f"old.pt does not match encoder.*dtype mismatch.*{key}"):
+        C.load_checkpoint(tmp_path / "old.pt")
+
+
 @fault("checkpoint", "an encoder whose output is not finite", "`embed_logmels` raises, naming the encoder")
 def test_nonfinite_embedding_is_named():
     enc = build_encoder("small_cnn", seed=0)
