@@ -52,8 +52,8 @@ def _kept_checkpoint(path: Path) -> str:
     except (ValueError, KeyError): return f"the previous checkpoint {path} is intact"
 
 def weights_digest(state: dict) -> str:
-    """SHA-256 over the names, dtypes, shapes and bytes of a checkpoint's `state_dict` and `head` tensors: what
-    `read_checkpoint` checks a file's weights against."""
+    """SHA-256 over the names, dtypes, shapes and bytes of a checkpoint's `state_dict` and `head` tensors:
+    what `read_checkpoint` checks a file's weights against."""
     h = hashlib.sha256()
     for part in ("state_dict", "head"):
         tensors = state.get(part) or {}
@@ -64,9 +64,9 @@ def weights_digest(state: dict) -> str:
     return h.hexdigest()
 
 def write_checkpoint(path, state: dict):
-    """Write `state` to `path` atomically, with the `weights_digest` of its weights (if it has any); on failure
-    the previous file at `path` is untouched and the one-line error says so (torch's `inline_container` failure,
-    which is how a full disk shows, included)."""
+    """Write `state` to `path` atomically, with the `weights_digest` of its weights (if it has any); on
+    failure the previous file at `path` is untouched and the one-line error says so (torch's `inline_container`
+    failure, which is how a full disk shows, included)."""
     path = Path(path)
     if "state_dict" in state: state = {**state, "digest": weights_digest(state)}
     try: atomic_write(path, lambda tmp: torch.save(state, tmp))
@@ -157,8 +157,8 @@ def read_checkpoint(path, kind: str | None = None) -> dict:
         raise ValueError(f"checkpoint: {path}: 'encoder_kwargs' must be a dict and 'state_dict' a "
                          "dict of tensors")
     if "digest" in ckpt and ckpt["digest"] != weights_digest(ckpt):
-        raise ValueError(f"checkpoint: {path}: its weights do not match the digest written with them (the file "
-                         "was changed or damaged after it was written)")
+        raise ValueError(f"checkpoint: {path}: its weights do not match the digest written with them (the "
+                         "file was changed or damaged after it was written)")
     return ckpt
 
 # %% ../nbs/03a_checkpoint.ipynb #85d2a4de
@@ -193,7 +193,8 @@ def load_checkpoint(path, encoder_name: str | None = None) -> tuple:
     missing, unexpected = sorted(set(own) - set(sd)), sorted(set(sd) - set(own))
     shapes = [f"{k}: {tuple(sd[k].shape)} vs {tuple(v.shape)}" for k, v in own.items() if k in sd
               and tuple(sd[k].shape) != tuple(v.shape)]
-    dtypes = [f"{k}: {sd[k].dtype} vs {v.dtype}" for k, v in own.items() if k in sd and sd[k].dtype != v.dtype]
+    dtypes = [f"{k}: {sd[k].dtype} vs {v.dtype}" for k, v in own.items()
+              if k in sd and sd[k].dtype != v.dtype]
     if missing or unexpected or shapes or dtypes:
         raise ValueError(f"checkpoint: {path} does not match encoder {name!r} {kwargs}: "
                          + "; ".join(f"{what} {items[:4]}{' …' if len(items) > 4 else ''} ({len(items)})"
