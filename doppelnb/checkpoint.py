@@ -65,8 +65,8 @@ def weights_digest(state: dict) -> str:
 
 def write_checkpoint(path, state: dict):
     """Write `state` to `path` atomically, with the `weights_digest` of its weights (if it has any); on
-    failure the previous file at `path` is untouched and the one-line error says so (torch's `inline_container`
-    failure, which is how a full disk shows, included)."""
+    failure the previous file at `path` is untouched and the one-line error says so (torch's
+    `inline_container` failure, which is how a full disk shows, included)."""
     path = Path(path)
     if "state_dict" in state: state = {**state, "digest": weights_digest(state)}
     try: atomic_write(path, lambda tmp: torch.save(state, tmp))
