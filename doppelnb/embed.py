@@ -28,7 +28,8 @@ __all__ = ['EXTENSIONS', 'INDEX_COLUMNS', 'KINDS', 'find_audio', 'embedding_path
 
 # %% ../nbs/08_embed.ipynb #5f45a203
 EXTENSIONS = tuple(sorted(set(AUDIO_EXTENSIONS) | {".aifc"}))
-INDEX_COLUMNS = ["file", "status", "duration", "frames", "embedding", "error"]
+# bytes, mtime_ns: the source file when it was embedded (a resume embeds a changed file again)
+INDEX_COLUMNS = ["file", "status", "duration", "frames", "embedding", "error", "bytes", "mtime_ns"]
 KINDS = ("scene", "timestamp")
 
 def find_audio(folder, exclude=None) -> list[Path]:
@@ -51,11 +52,23 @@ def _save(path: Path, array: np.ndarray):
 def _error(e: BaseException) -> str:
     return " ".join(str(e).split()) or type(e).__name__
 
+def _source_stamp(path) -> dict:
+    "The size and modification time of a source file: what a resume compares to tell a changed file."
+    try: st = Path(path).stat()
+    except OSError: return dict(bytes=-1, mtime_ns=-1)
+    return dict(bytes=st.st_size, mtime_ns=st.st_mtime_ns)
+
+def _unchanged(row: dict, path) -> bool:
+    "Whether the file at `path` is the one index row `row` embedded (same size and modification time)."
+    stamp = _source_stamp(path)
+    return all(row.get(k) == v for k, v in stamp.items()) and stamp["bytes"] >= 0
+
 def embed_batch(files: list, rels: list, out, model, kind: str = "scene") -> list[dict]:
     "Embed `files` and save each matrix under `out`; one index row per file (errors caught per file)."
     rows, audios = [], []
     for path, rel in zip(files, rels):
-        row = dict(file=rel, status="error", duration=np.nan, frames=0, embedding="", error="")
+        row = dict(file=rel, status="error", duration=np.nan, frames=0, embedding="", error="",
+                   **_source_stamp(path))
         try:
             audio = load_audio(path, model.sample_rate)
             row["duration"] = round(audio.shape[-1] / model.sample_rate, 4)
@@ -142,7 +155,8 @@ def embed_folder(audio_dir, out, checkpoint: str = "", kind: str = "scene", batc
         rows, todo, skipped = {}, [], 0
         for path, rel in zip(files, rels):
             target = embedding_path(out, rel, kind)
-            if target.is_file() and rel in previous: rows[rel] = previous[rel]; skipped += 1
+            if target.is_file() and rel in previous and _unchanged(previous[rel], path):
+                rows[rel] = previous[rel]; skipped += 1
             else: todo.append((path, rel))
         bar = tqdm(total=len(files), initial=skipped, desc="embed", unit="file", disable=not progress,
                    mininterval=1)

@@ -260,6 +260,30 @@ def test_cast_weights_are_caught(tmp_path):
         C.load_checkpoint(tmp_path / "old.pt")
 
 
+@fault("embed", "`doppelnb_embed` run again after a file's audio changed (same name)",
+       "the changed file is embedded again (its size or modification time differ from those in `index.csv`); "
+       "unchanged files are skipped")
+def test_embed_resume_reembeds_changed_files(tmp_path):
+    from doppelnb.embed import embed_folder
+    from doppelnb.fixtures import realish_clip
+    audio, out = tmp_path / "audio", tmp_path / "out"
+    audio.mkdir()
+    sf.write(audio / "a.wav", realish_clip(1.0, 16000, channels=1), 16000)
+    sf.write(audio / "b.wav", realish_clip(1.5, 16000, channels=1, seed=1), 16000)
+    first = embed_folder(audio, out, progress=False, log=None)
+    kept, old_b = (out / first.embedding[0]).stat().st_mtime_ns, np.load(out / first.embedding[1])
+    sf.write(audio / "b.wav", realish_clip(1.5, 16000, channels=1, seed=2), 16000)   # same name and size
+    os.utime(audio / "b.wav", ns=(time.time_ns(), time.time_ns() + 10**9))
+    said = []
+    again = embed_folder(audio, out, progress=False, log=said.append)
+    assert "1 done before" in said[0], said
+    assert (out / first.embedding[0]).stat().st_mtime_ns == kept
+    fresh = embed_folder(audio, tmp_path / "fresh", progress=False, log=None)
+    new = np.load(tmp_path / "fresh" / fresh.embedding[1])             # the changed audio, embedded afresh
+    np.testing.assert_allclose(np.load(out / again.embedding[1]), new, atol=1e-5)    # (batched otherwise)
+    assert not np.allclose(old_b, new, atol=1e-3)                      # and not what the old audio gave
+
+
 @fault("checkpoint", "an encoder whose output is not finite", "`embed_logmels` raises, naming the encoder")
 def test_nonfinite_embedding_is_named():
     enc = build_encoder("small_cnn", seed=0)
