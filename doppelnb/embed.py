@@ -20,6 +20,7 @@ from .features import load_audio
 from .files import atomic_write
 from .hear import (chunked_logmel, get_timestamp_embeddings, load_model, packaged_weights,
                            scene_embeddings)
+from .model import check_device
 from .streams import AUDIO_EXTENSIONS
 from .runlock import RunLockError, run_lock
 
@@ -120,6 +121,7 @@ def embed_folder(audio_dir, out, checkpoint: str = "", kind: str = "scene", batc
     if kind not in KINDS: raise ValueError(f"kind: one of {list(KINDS)}, got {kind!r}")
     if not isinstance(batch_files, int) or batch_files < 1:
         raise ValueError(f"batch_files: a positive integer, got {batch_files!r}")
+    device = check_device(device)
     audio_dir, out = Path(audio_dir), Path(out)
     if out.exists() and not out.is_dir(): raise ValueError(f"out: {out} exists and is not a folder")
     files = find_audio(audio_dir, exclude=out)

@@ -17,9 +17,9 @@ import torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['ENCODERS', 'DEFAULT_ENCODER', 'LOSSES', 'as_patches', 'Encoder', 'conv_bn_relu', 'mean_max_pool', 'SmallCNN',
-           'BasicBlock', 'ResNet18', 'VGGLike', 'CRNN', 'build_encoder', 'l2_normalize', 'ProjectionHead',
-           'ContrastiveModel', 'build_model', 'world_size', 'gather_with_grad', 'nt_xent', 'align_uniform', 'vicreg',
-           'get_loss', 'loss_defaults']
+           'BasicBlock', 'ResNet18', 'VGGLike', 'CRNN', 'build_encoder', 'check_device', 'l2_normalize',
+           'ProjectionHead', 'ContrastiveModel', 'build_model', 'world_size', 'gather_with_grad', 'nt_xent',
+           'align_uniform', 'vicreg', 'get_loss', 'loss_defaults']
 
 # %% ../nbs/03_model.ipynb #a0a1fb96
 def as_patches(x, min_frames: int = 1, min_bands: int = 1, who: str = "encoder") -> torch.Tensor:
@@ -197,6 +197,25 @@ def build_encoder(name: str = DEFAULT_ENCODER, seed: int | None = None, **kwargs
         raise ValueError(
             f"encoder {name!r}: {e}; its options are {list(inspect.signature(cls).parameters)}") from None
     with _seeded(seed): return cls(**kwargs)
+
+# %% ../nbs/03_model.ipynb #7b31a5ce
+def check_device(name: str = "auto") -> torch.device:
+    """The torch device `name` ('cpu', 'cuda', 'cuda:1', 'mps'; 'auto': CUDA if available, else the CPU),
+    checked to exist on this machine: a `ValueError` naming it otherwise."""
+    if name == "auto": return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try: device = torch.device(name)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"device: {name!r} is not a torch device ({e})") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device: {name!r} requested but this machine has no CUDA GPU; use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"device: {name!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device: {name!r} requested but MPS is not available here; use --device cpu")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device: {name!r}: doppelnb runs on 'cpu', 'cuda' or 'mps'")
+    return device
 
 # %% ../nbs/03_model.ipynb #1d1ad382
 def l2_normalize(z: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:

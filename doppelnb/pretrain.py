@@ -29,7 +29,7 @@ from .checkpoint import (CHECKPOINT_FORMAT, load_pretrained, load_weights, nonfi
                                  write_checkpoint)
 from .features import DOPPELGANGER, FONSECA
 from .files import atomic_write, checked_text, read_json
-from .model import ENCODERS, LOSSES, build_model, get_loss, loss_defaults
+from .model import ENCODERS, LOSSES, build_model, check_device, get_loss, loss_defaults
 from .runlock import RunLockError, run_lock
 from .streams import AudioViews, SynthViews, ViewStream, make_loader
 from .synth import NEBULAE, SYNTHS, check_delta, lookup_synth, synth_mixture
@@ -323,11 +323,8 @@ def setup_distributed(device: str = "auto") -> tuple[int, int, torch.device, boo
     process group if needed."""
     rank, world, local = (int(os.environ.get(k, d)) for k, d in (("RANK", 0), ("WORLD_SIZE", 1),
                                                                  ("LOCAL_RANK", 0)))
-    if device == "auto": device = "cuda" if torch.cuda.is_available() else "cpu"
-    try: device = torch.device(device)
-    except RuntimeError as e: raise ValueError(f"device: {e}") from None
+    device = check_device(device)
     if device.type == "cuda":
-        if not torch.cuda.is_available(): raise ValueError("device: CUDA requested but no GPU is available")
         device = torch.device("cuda", local if device.index is None else device.index)
         torch.cuda.set_device(device)
     joined = False

@@ -284,6 +284,21 @@ def test_embed_resume_reembeds_changed_files(tmp_path):
     assert not np.allclose(old_b, new, atol=1e-3)                      # and not what the old audio gave
 
 
+@fault("embed", "`doppelnb_embed --device cuda` on a machine without a GPU (or a device name torch does not know)",
+       "exit status 2, one line naming the device, before any file is read or written")
+def test_embed_checks_the_device_first(tmp_path):
+    from conftest import run_cli
+    from doppelnb.fixtures import realish_clip
+    (tmp_path / "audio").mkdir()
+    sf.write(tmp_path / "audio" / "a.wav", realish_clip(1.0, 16000, channels=1), 16000)
+    bad = ["gpu"] + ([] if torch.cuda.is_available() else ["cuda"])
+    for device in bad:
+        r = run_cli("doppelnb_embed", tmp_path / "audio", tmp_path / "out", "--device", device, "--quiet")
+        assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert f"device: {device!r}" in r.stderr, r.stderr
+    assert not (tmp_path / "out").exists()
+
+
 @fault("checkpoint", "an encoder whose output is not finite", "`embed_logmels` raises, naming the encoder")
 def test_nonfinite_embedding_is_named():
     enc = build_encoder("small_cnn", seed=0)
