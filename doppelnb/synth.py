@@ -27,11 +27,12 @@ from .runlock import RunLockError, run_lock
 
 # %% auto #0
 __all__ = ['NEBULAE', 'NEBULA_FIELDS', 'PARAMETER_GROUPS', 'SYNTHS', 'PARAM_LOW', 'PARAM_HIGH', 'NOISE_STREAM',
-           'NOISE_BANK_SECONDS', 'DELTA_GRID', 'import_torchsynth', 'read_nebula', 'build_synth', 'SynthSpec',
-           'register_synth', 'lookup_synth', 'synth_groups', 'synth_mixture', 'parameter_names', 'parameter_group',
-           'parameter_mask', 'parameter_scale', 'draw_params', 'check_delta', 'perturb', 'DoppelgangerBatch',
-           'stream_seed', 'BatchStream', 'PairRenderer', 'DoppelgangerSynth', 'delta_grid_pairs', 'diagnostic_log_mel',
-           'plot_delta_grid', 'spectral_distance', 'view_distance_by_delta', 'write_pairs', 'pairs_cli']
+           'NOISE_BANK_SECONDS', 'MAX_DURATION', 'DELTA_GRID', 'import_torchsynth', 'read_nebula', 'build_synth',
+           'SynthSpec', 'register_synth', 'lookup_synth', 'synth_groups', 'synth_mixture', 'parameter_names',
+           'parameter_group', 'parameter_mask', 'parameter_scale', 'draw_params', 'check_delta', 'perturb',
+           'DoppelgangerBatch', 'stream_seed', 'BatchStream', 'PairRenderer', 'DoppelgangerSynth', 'delta_grid_pairs',
+           'diagnostic_log_mel', 'plot_delta_grid', 'spectral_distance', 'view_distance_by_delta', 'write_pairs',
+           'pairs_cli']
 
 # %% ../nbs/00_synth.ipynb #d3dff376
 def import_torchsynth():
@@ -333,6 +334,8 @@ class BatchStream(IterableDataset):
 
 
 # %% ../nbs/00_synth.ipynb #4bb102e7
+MAX_DURATION = 60.0   # seconds a synthesized sound may last: a batch of them is rendered in memory at once
+
 def _check_settings(sample_rate, duration, control_rate, batch_size, spare_fraction, min_rms, max_rounds):
     "Check the settings of a `DoppelgangerSynth`; each error names its argument."
     for arg, value in (("sample_rate", sample_rate), ("duration", duration), ("control_rate", control_rate)):
@@ -343,6 +346,9 @@ def _check_settings(sample_rate, duration, control_rate, batch_size, spare_fract
         raise ValueError(f"sample_rate: must be a whole number of Hz, got {sample_rate!r}")
     if control_rate > sample_rate:
         raise ValueError(f"control_rate: {control_rate} Hz exceeds sample_rate {sample_rate} Hz")
+    if duration > MAX_DURATION:
+        raise ValueError(f"duration: {duration:g} s is longer than the {MAX_DURATION:g} s a synthesized sound "
+                         "may last (a batch is rendered in memory at once)")
     if round(duration * control_rate) < 1:
         raise ValueError(f"duration: {duration} s is shorter than one control-rate sample")
     if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:

@@ -470,6 +470,16 @@ def test_synth_arguments_are_named(kwargs, culprit):
         S.DoppelgangerSynth(batch_size=2, duration=0.25, **kwargs)
 
 
+@fault("synth", "`doppelnb_pairs --duration 1e9` (a sound longer than memory holds)",
+       "exit status 2, one line naming `duration` and the longest a sound may be; nothing written")
+def test_pairs_duration_is_bounded(tmp_path):
+    from conftest import run_cli
+    r = run_cli("doppelnb_pairs", "--out", tmp_path / "pairs", "--duration", "1e9", "--n", "1")
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "duration: 1e+09 s is longer than the 60 s" in r.stderr, r.stderr
+    assert not (tmp_path / "pairs").exists()
+
+
 @pytest.mark.parametrize("params, match", [(torch.full((2, 3), float("nan")), "NaN or infinite"),
                                            (torch.ones(2, 3, dtype=torch.long), "floating-point")])
 @fault("synth", "`perturb` of NaN or integer parameters", "`ValueError` naming `params` and the problem")
