@@ -347,8 +347,8 @@ def _check_settings(sample_rate, duration, control_rate, batch_size, spare_fract
     if control_rate > sample_rate:
         raise ValueError(f"control_rate: {control_rate} Hz exceeds sample_rate {sample_rate} Hz")
     if duration > MAX_DURATION:
-        raise ValueError(f"duration: {duration:g} s is longer than the {MAX_DURATION:g} s a synthesized sound "
-                         "may last (a batch is rendered in memory at once)")
+        raise ValueError(f"duration: {duration:g} s is longer than the {MAX_DURATION:g} s a synthesized "
+                         "sound may last (a batch is rendered in memory at once)")
     if round(duration * control_rate) < 1:
         raise ValueError(f"duration: {duration} s is shorter than one control-rate sample")
     if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
