@@ -22,6 +22,7 @@ from .evaluate import (encoder_features, fold_tasks, interval_text, kfold_scores
 from .model import build_encoder, mean_max_pool
 from .files import atomic_write
 from .pretrain import PretrainConfig, delta_control, held_out_views, pretrain, twin_top1
+from .runlock import RunLockError
 from .tasks import group_split
 
 # %% auto #0
@@ -280,21 +281,28 @@ def speedrun_cli(argv=None):
     """Command line: run the recipe search (`SEARCH`) at a budget of `--base-steps` CPU-default steps per
     entry, cached under `--root`."""
     p = argparse.ArgumentParser(prog="doppelnb_speedrun", description=speedrun_cli.__doc__)
-    p.add_argument("--base-steps", type=int, default=800)
-    p.add_argument("--root", default="results/speedrun"); p.add_argument("--data", default="data")
+    p.add_argument("--base-steps", type=int, default=800, help="CPU-default steps each entry's compute buys")
+    p.add_argument("--root", default="results/speedrun", help="folder of the cached runs")
+    p.add_argument("--data", default="data", help="folder of the built tasks")
     p.add_argument("--only", nargs="*", help="entries of SEARCH to run (default: all)")
     p.add_argument("--curve", metavar="ENTRY",
                    help="instead: the learning curve of this finished entry and of its δ = 1 control, "
                    "scored at CURVE_POINTS CPU-default steps (runs under ROOT/curves/)")
     a = p.parse_args(argv)
-    if a.curve:
-        try: cfg, ratio = curve_plan(a.curve, root=a.root)
-        except ValueError as e: p.exit(2, f"doppelnb_speedrun: error: {e}\n")
+    fail = lambda message: p.exit(2, f"doppelnb_speedrun: error: {message}\n")
+    # every argument is checked before any work
+    if a.base_steps < 1: fail(f"--base-steps: a positive number of steps, got {a.base_steps}")
+    unknown = [n for n in a.only or [] if n not in SEARCH]
+    if unknown: fail(f"--only: not entries of SEARCH: {unknown} (see SEARCH in nbs/12_speedrun.ipynb)")
+    try:
+        curve = curve_plan(a.curve, root=a.root) if a.curve else None
         tasks = fold_tasks(a.data)
-        for name, run_cfg in ((a.curve, cfg), (f"{a.curve} ~ctrl", delta_control(cfg))):
-            learning_curve(name, run_cfg, tasks, Path(a.root) / "curves", cost_ratio=ratio)
-        return
-    run_plan(SEARCH, a.base_steps, fold_tasks(a.data), a.root, only=a.only)
+        if curve:
+            (cfg, ratio) = curve
+            for name, run_cfg in ((a.curve, cfg), (f"{a.curve} ~ctrl", delta_control(cfg))):
+                learning_curve(name, run_cfg, tasks, Path(a.root) / "curves", cost_ratio=ratio)
+        else: run_plan(SEARCH, a.base_steps, tasks, a.root, only=a.only)
+    except (ValueError, OSError, RunLockError) as e: fail(e)
 
 # %% ../nbs/12_speedrun.ipynb #48ed9e3c
 def stats_retrieval(cfg: PretrainConfig, n: int = 256) -> float:

@@ -661,6 +661,19 @@ def test_signal_checkpoints_and_resumes(uninterrupted, tmp_path, signame):
         torch.testing.assert_close(again["state_dict"][k], v, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("args, culprit", [(["--base-steps", "0"], "--base-steps: a positive number"),
+                                           (["--only", "bogus"], "--only: not entries of SEARCH: ['bogus']"),
+                                           (["--data", "no-such-folder"], "data: none of")])
+@fault("speedrun", "`doppelnb_speedrun --base-steps 0`, `--only` an unknown entry, `--data` with no built task",
+       "exit status 2, one line naming the argument, before any run starts or any file is written")
+def test_speedrun_checks_arguments_first(tmp_path, args, culprit):
+    from conftest import run_cli
+    r = run_cli("doppelnb_speedrun", "--root", tmp_path / "runs", *args)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert culprit in r.stderr, r.stderr
+    assert not (tmp_path / "runs").exists()
+
+
 @fault("pretrain", "`doppelnb_pretrain --resume` on a folder that is missing or holds no run",
        "exit status 2, one line: there is no run to resume there (nothing is trained, nothing written)")
 def test_resume_without_a_run_is_refused(tmp_path, capsys):
