@@ -61,10 +61,19 @@ class MainConfig:
     def validate(self) -> "MainConfig":
         """Check every setting before any work: the pretraining recipe, folds, tasks, and that `out` can be
         written."""
+        from doppelnb.build_data import TASK_BUILDERS
+        from doppelnb.pretrain import make_stream
+        from doppelnb.tasks import is_built
         self.pretrain.validate()
         if not (isinstance(self.folds, int) and self.folds >= 2):
             raise ValueError(f"folds: an integer >= 2, got {self.folds!r}")
         if not self.tasks: raise ValueError("tasks: name at least one task")
+        unknown = [n for n in self.tasks if n not in TASK_BUILDERS and not is_built(Path(self.data) / n)]
+        if unknown:
+            raise ValueError(f"tasks: {unknown} neither one of the tasks doppelnb builds "
+                             f"{list(TASK_BUILDERS)} nor a task folder built under {self.data}")
+        # the synth settings (nebula, keep_fixed, δ per group …): checked by building the stream once
+        make_stream(self.pretrain, 0, 1, torch.device("cpu"))
         out = Path(self.out)
         if out.exists() and not out.is_dir(): raise ValueError(f"out: {out} exists and is not a folder")
         try: out.mkdir(parents=True, exist_ok=True)
@@ -90,7 +99,9 @@ def prepare_tasks(cfg: MainConfig, log=print) -> tuple[list, dict]:
     for name in cfg.tasks:
         folder = Path(cfg.data) / name
         if not is_built(folder):
-            if not cfg.build: status[name] = "not built"; continue
+            if not cfg.build:
+                status[name] = "not built"
+                log(f"[data] {name}: not built under {cfg.data} (--no-build)"); continue
             try:
                 (_, seconds), = build_tasks([name], root=cfg.data).values()
                 status[name] = f"built in {seconds:.0f} s"

@@ -661,6 +661,19 @@ def test_signal_checkpoints_and_resumes(uninterrupted, tmp_path, signame):
         torch.testing.assert_close(again["state_dict"][k], v, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("args, culprit", [(["--nebula", "nope"], "nebula: 'nope'"),
+                                           (["--keep-fixed", "no_such_param"], "keep_fixed: 'no_such_param'"),
+                                           (["--tasks", "notse", "--no-build"], "tasks: ['notse']")])
+@fault("main", "`doppelnb_main` with an unknown `--nebula`, `--keep-fixed` name or (with `--no-build`) a misspelled task",
+       "exit status 2, one line naming the setting, before any task is built or any file is written under `--out`")
+def test_main_checks_settings_first(tmp_path, args, culprit):
+    from conftest import run_cli
+    r = run_cli("doppelnb_main", "--out", tmp_path / "out", "--data", tmp_path / "data", *args)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert culprit in r.stderr, r.stderr
+    assert not (tmp_path / "data").exists() and not list((tmp_path / "out").glob("*"))
+
+
 @pytest.mark.parametrize("args, culprit", [(["--base-steps", "0"], "--base-steps: a positive number"),
                                            (["--only", "bogus"], "--only: not entries of SEARCH: ['bogus']"),
                                            (["--data", "no-such-folder"], "data: none of")])
