@@ -119,6 +119,9 @@ def _unreadable(path: Path, e: BaseException) -> str:
 
 def _load(path: Path) -> dict:
     "`torch.load(weights_only=True)` on the CPU, its failures in words."
+    if path.is_dir():
+        raise ValueError(f"checkpoint: {path} is a folder, not a checkpoint file (a run folder's checkpoint "
+                         f"is {path / 'last.pt'})")
     if not path.is_file(): raise ValueError(f"checkpoint: {path} not found")
     try:
         with warnings.catch_warnings():

@@ -224,6 +224,7 @@ def _check_config(cfg: PretrainConfig, world: int = 1) -> PretrainConfig:
     if not isinstance(cfg.loss_kwargs, dict):
         raise ValueError(f"loss_kwargs: a dict of the loss's options, got {cfg.loss_kwargs!r}")
     get_loss(cfg.loss, **cfg.loss_kwargs)(torch.randn(2, 3), torch.randn(2, 3))   # the loss options are valid
+    positive_int("batch_size", 2)            # before the synth mixture is checked against it
     parts = synth_mixture(cfg.synth, cfg.nebula)
     for name, _ in parts: lookup_synth(name)
     if len(parts) > cfg.batch_size // world:
@@ -236,7 +237,6 @@ def _check_config(cfg: PretrainConfig, world: int = 1) -> PretrainConfig:
         raise ValueError(f"duration: seconds in (0, 60], got {cfg.duration!r}")
     for name in ("steps", "checkpoint_every", "log_every"): positive_int(name)
     for name in ("workers", "warmup_steps", "seed", "monitor_every", "body", "threads"): positive_int(name, 0)
-    positive_int("batch_size", 2)
     if cfg.patch_frames is not None: positive_int("patch_frames")
     if not isinstance(cfg.encoder_kwargs, dict):
         raise ValueError(f"encoder_kwargs: a dict, got {cfg.encoder_kwargs!r}")

@@ -299,6 +299,19 @@ def test_embed_checks_the_device_first(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@fault("checkpoint", "a folder passed where a checkpoint file is expected (`--checkpoint runs/x`)",
+       "one line saying it is a folder and naming the run's `last.pt` inside it")
+def test_checkpoint_folder_is_named(tmp_path):
+    with pytest.raises(ValueError, match=f"{tmp_path} is a folder, not a checkpoint file.*{tmp_path / 'last.pt'}"):
+        C.load_checkpoint(tmp_path)
+
+
+@fault("pretrain", "`doppelnb_pretrain --batch-size 0`", "exit status 2, one line naming `batch_size` (not the synth)")
+def test_pretrain_batch_size_is_named(tmp_path, capsys):
+    err = pretrain_error(capsys, "--batch-size", "0", "--out", tmp_path / "run")
+    assert "batch_size: an integer >= 2, got 0" in err, err
+
+
 @fault("checkpoint", "an encoder whose output is not finite", "`embed_logmels` raises, naming the encoder")
 def test_nonfinite_embedding_is_named():
     enc = build_encoder("small_cnn", seed=0)
