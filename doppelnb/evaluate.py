@@ -160,9 +160,10 @@ def _quiet():
 PROBES = {"linear": linear_probe, "knn": knn_probe}
 
 # %% ../nbs/06_eval.ipynb #ef86de03
-def check_task(task: Task, test_fraction: float = 0.25, seeds=(0, 1, 2), val_fraction: float = 0.25):
+def check_task(task: Task, test_fraction: float = 0.25, seeds=(0, 1, 2), val_fraction: float = 0.25,
+               probes=("linear",)):
     """Raise a `ValueError` naming `task` unless every seed's split leaves a probe something to learn (2+
-    classes, 2+ groups)."""
+    classes, 2+ groups) and, with the k-NN probe among `probes`, at least `max(K_GRID)` clips to fit on."""
     classes = np.unique(task.y)
     if len(classes) < 2:
         raise ValueError(f"task {task.name}: only one class ({task.classes[classes[0]]!r}) in column "
@@ -177,6 +178,10 @@ def check_task(task: Task, test_fraction: float = 0.25, seeds=(0, 1, 2), val_fra
             if len(np.unique(task.y[idx])) < 2:
                 raise ValueError(f"task {task.name}, seed {seed}: the {part} split holds one class only "
                                  f"({task.classes[task.y[idx][0]]!r}); too few groups per class for a probe")
+        if "knn" in probes and len(fit) < max(K_GRID):
+            raise ValueError(f"task {task.name}, seed {seed}: the k-NN probe tries k up to {max(K_GRID)} but "
+                             f"the fitting split holds {len(fit)} clips; leave out the knn probe or use a "
+                             "larger task")
 
 def evaluate_features(X, task: Task, seeds=(0, 1, 2), test_fraction: float = 0.25,
                       probes=("linear", "knn")) -> list:
@@ -184,7 +189,7 @@ def evaluate_features(X, task: Task, seeds=(0, 1, 2), test_fraction: float = 0.2
     scores."""
     X = np.asarray(X)
     if len(X) != len(task): raise ValueError(f"features: {len(X)} rows for a task of {len(task)} clips")
-    check_task(task, test_fraction, seeds)
+    check_task(task, test_fraction, seeds, probes=probes)
     rows = []
     for probe in probes:
         if probe not in PROBES:
@@ -467,7 +472,7 @@ def eval_cli(argv=None):
         partial = out.with_name(f"{out.stem}.partial{out.suffix or '.csv'}")
         with run_lock(out.parent, "doppelnb_eval", name=f".{out.name}.lock"):
             tasks = resolve_tasks(args.tasks, args.data)
-            for task in tasks: check_task(task, args.test_fraction, args.seeds)
+            for task in tasks: check_task(task, args.test_fraction, args.seeds, probes=args.probes)
             common = dict(seeds=args.seeds, test_fraction=args.test_fraction, probes=args.probes,
                           batch_size=args.batch_size, on_task=keep)
             if args.checkpoint:

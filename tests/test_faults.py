@@ -312,6 +312,18 @@ def test_pretrain_batch_size_is_named(tmp_path, capsys):
     assert "batch_size: an integer >= 2, got 0" in err, err
 
 
+@fault("eval", "`doppelnb_eval --probes knn` on a task too small for k = 15 (8 clips to fit on)",
+       "exit status 2 before any clip is embedded, one line naming the task, the seed and the k-NN probe")
+def test_eval_knn_needs_enough_clips(tmp_path, capsys, monkeypatch):
+    make_fixture_task(tmp_path, name="tiny", n_groups=4, per_class_group=1)
+    monkeypatch.setattr(E, "task_logmels", lambda *a, **k: pytest.fail("a clip was embedded before the check"))
+    assert E.eval_cli(["--random", "--tasks", "tiny", "--data", str(tmp_path), "--out", str(tmp_path / "e.csv"),
+                       "--probes", "knn", "--seeds", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "task tiny, seed 0: the k-NN probe tries k up to 15" in err, err
+    assert not (tmp_path / "e.csv").exists()
+
+
 @fault("checkpoint", "an encoder whose output is not finite", "`embed_logmels` raises, naming the encoder")
 def test_nonfinite_embedding_is_named():
     enc = build_encoder("small_cnn", seed=0)
