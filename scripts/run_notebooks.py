@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -74,6 +75,9 @@ def run_notebook(path: Path, read_back: bool, timeout: int, inplace: bool) -> di
     if inplace and not error:
         for c in nb.cells: c.get("metadata", {}).pop("execution", None)
         nbformat.write(nb, path)
+        # as committed: nbdev's clean step (execution counts, metadata)
+        subprocess.run([str(Path(sys.executable).parent / "nbdev_clean"), "--fname", str(path)], cwd=ROOT,
+                       check=True, capture_output=True)
     return row | dict(seconds=round(seconds, 1), slowest_cell=slowest, slowest_cell_s=round(slowest_s, 1),
                       error=error)
 
