@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from .checkpoint import encoder_name_of, load_checkpoint, save_checkpoint
 from .features import DOPPELGANGER, LogMel, LogMelConfig
+from .files import atomic_write
 from .model import DEFAULT_ENCODER, ENCODERS, build_encoder
 from .runlock import RunLockError, run_lock
 from .tasks import Task, group_kfold, group_split, is_built, load_task
@@ -426,9 +427,8 @@ def check_writable(path, what: str = "--out") -> Path:
     return path
 
 def _write_csv(df: pd.DataFrame, path: Path):
-    "Write `df` to `path` through a temporary file and a rename: a reader never sees half a table."
-    tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
-    df.to_csv(tmp, index=False); os.replace(tmp, path)
+    "Write `df` to `path` atomically (`atomic_write`): no reader sees half a table, no failure leaves one."
+    atomic_write(path, lambda tmp: df.to_csv(tmp, index=False))
 
 def _check_eval_args(args):
     "Every number and name of `doppelnb_eval`'s arguments, checked before any work."
@@ -463,9 +463,10 @@ def eval_cli(argv=None):
     p.add_argument("--probes", nargs="+", default=["linear", "knn"], choices=list(PROBES))
     p.add_argument("--batch-size", type=int, default=256)
     args = p.parse_args(argv)
-    t0, partial, rows = time.perf_counter(), None, []
+    t0, partial, rows, kept = time.perf_counter(), None, [], []
     def keep(task, task_rows):
-        rows.extend(task_rows); _write_csv(summarize(rows), partial)
+        _write_csv(summarize(rows + task_rows), partial)
+        rows.extend(task_rows); kept.append(task.name)      # what the partial file holds
     try:
         _check_eval_args(args)
         out = check_writable(args.out)
@@ -488,9 +489,8 @@ def eval_cli(argv=None):
             _write_csv(results, out)
             partial.unlink(missing_ok=True)
     except (ValueError, RunLockError, OSError) as e:
-        done = sorted(set(r["task"] for r in rows))
-        kept = f"; the finished task(s) {done} are kept in {partial}" if done else ""
-        print(f"doppelnb_eval: {e}{kept}", file=sys.stderr); return 2
+        said = f"; the finished task(s) {kept} are kept in {partial}" if kept else ""
+        print(f"doppelnb_eval: {e}{said}", file=sys.stderr); return 2
     print(format_results(results).to_string())
     print(f"wrote {out} ({len(results)} rows) in {time.perf_counter() - t0:.0f} s")
     return 0

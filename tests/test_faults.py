@@ -197,6 +197,26 @@ def test_eval_keeps_partial_results(data, tmp_path, capsys):
     assert set(partial.task) == {"toy"} and len(partial) == 2 * 2  # 2 methods × 2 metrics
 
 
+@fault("doppelnb_eval", "the disk fills while the partial results of the second task are written",
+       "exit status 2; the message lists exactly the tasks the partial file holds; no temporary file is left")
+def test_eval_partial_message_matches_the_file(data, tmp_path, capsys, monkeypatch):
+    import errno
+    d = tmp_path / "data"
+    copy_task(data, d, "toy"); copy_task(data, d, "toy2")
+    out = tmp_path / "eval.csv"
+    real, calls = pd.DataFrame.to_csv, []
+    def to_csv(df, path, *a, **k):
+        calls.append(path)
+        if len(calls) == 2: raise OSError(errno.ENOSPC, "No space left on device")
+        return real(df, path, *a, **k)
+    monkeypatch.setattr(pd.DataFrame, "to_csv", to_csv)
+    assert E.eval_cli(["--random", "--data", str(d), "--out", str(out), "--seeds", "0", "--probes", "linear"]) == 2
+    err = capsys.readouterr().err
+    partial = pd.read_csv(tmp_path / "eval.partial.csv")
+    assert set(partial.task) == {"toy"} and "['toy']" in err and "toy2" not in err.split("kept")[-1], err
+    assert not list(tmp_path.glob(".*tmp")) and not out.exists()
+
+
 @fault("doppelnb_eval", "a task with a single class", "a one-line error naming the task and its only class, before any work")
 def test_single_class_task(data, tmp_path, capsys, monkeypatch):
     one = copy_task(data, tmp_path)
