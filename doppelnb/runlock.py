@@ -117,6 +117,11 @@ def _take_over(path: Path, stale: dict, info: dict, folder) -> bool:
     finally: guard.unlink(missing_ok=True)
 
 # %% ../nbs/00a_runlock.ipynb #48ead499
+def _notice(message: str):
+    """A `StaleLockWarning` shown as one line (`doppelnb:0: StaleLockWarning: …`), without the source line
+    Python's warnings print by default."""
+    warnings.warn_explicit(message, StaleLockWarning, "doppelnb", 0)
+
 @contextmanager
 def run_lock(folder, what: str = "run", wait: float = 0.0, name: str = LOCK_NAME):
     """Hold the exclusive lock of run folder `folder` (created if missing) for the body of a `with`; `what`
@@ -148,8 +153,7 @@ def run_lock(folder, what: str = "run", wait: float = 0.0, name: str = LOCK_NAME
         if lock_is_stale(owner):
             if _take_over(path, owner, info, folder):
                 who = describe_owner(owner) if owner else "an unknown owner (empty lock file)"
-                warnings.warn(f"{folder}: took over a stale lock of {who}, which no longer runs",
-                              StaleLockWarning, stacklevel=3)
+                _notice(f"{folder}: took over a stale lock of {who}, which no longer runs")
                 break
             continue
         if time.monotonic() >= deadline:
@@ -164,8 +168,7 @@ def run_lock(folder, what: str = "run", wait: float = 0.0, name: str = LOCK_NAME
         del _held[key]
         if read_lock(folder, patience=0, name=name) == info: path.unlink(missing_ok=True)
         else:
-            warnings.warn(f"{path}: the lock was removed or replaced while this run held it",
-                          StaleLockWarning, stacklevel=3)
+            _notice(f"{path}: the lock was removed or replaced while this run held it")
 
 # %% ../nbs/00a_runlock.ipynb #f53a34c9
 def _hold_for_test(folder, seconds: float = 60, name: str = LOCK_NAME):

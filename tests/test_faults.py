@@ -89,6 +89,21 @@ def test_stale_lock_is_reported_and_taken_over(tmp_path):
     assert not lock_path(tmp_path).exists()
 
 
+@fault("run lock", "a run takes over a stale lock (its owner was killed)",
+       "one line on stderr naming the folder and the dead owner, no Python source line; the run goes on")
+def test_stale_lock_notice_is_one_line(tmp_path):
+    other = hold_lock(tmp_path)
+    other.kill(); other.wait()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    code = f"from doppelnb.runlock import run_lock\nwith run_lock({str(tmp_path)!r}, 'a run'): print('ran')"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 0 and r.stdout == "ran\n", r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"doppelnb:0: StaleLockWarning: {tmp_path}: took over a stale "
+                                                   f"lock of pid {other.pid} on host ") \
+        and lines[0].endswith("which no longer runs"), r.stderr
+
+
 @fault("run lock", "`doppelnb_build_data` while another process holds the data folder",
        "exit status 2, one line naming the folder and the owner's pid; nothing built")
 def test_build_data_respects_lock(tmp_path, capsys):
