@@ -359,6 +359,19 @@ def test_eval_knn_needs_enough_clips(tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "e.csv").exists()
 
 
+@fault("checkpoint", "a checkpoint in torch's legacy (non-zip) format, cut short",
+       "one line saying it is a legacy-format torch.save file that cannot be read (a whole one reads)")
+def test_legacy_checkpoint_is_named(tmp_path):
+    enc = build_encoder("small_cnn", seed=0)
+    torch.save({"encoder": "small_cnn", "encoder_kwargs": {}, "state_dict": enc.state_dict()}, tmp_path / "old.pt",
+               _use_new_zipfile_serialization=False)
+    assert C.read_checkpoint(tmp_path / "old.pt")["encoder"] == "small_cnn"
+    data = (tmp_path / "old.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(data[:len(data) // 2])
+    with pytest.raises(ValueError, match="cut.pt: it is a torch.save file of the legacy \\(non-zip\\) format"):
+        C.read_checkpoint(tmp_path / "cut.pt")
+
+
 @fault("checkpoint", "an encoder whose output is not finite", "`embed_logmels` raises, naming the encoder")
 def test_nonfinite_embedding_is_named():
     enc = build_encoder("small_cnn", seed=0)
