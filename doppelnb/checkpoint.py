@@ -103,7 +103,7 @@ def _unreadable(path: Path, e: BaseException) -> str:
     size = path.stat().st_size
     if size == 0: return "it is empty (0 bytes): its writing was cut off"
     with open(path, "rb") as f: head = f.read(4)
-    if head[:1] == b"\x80":       # a pickle: torch.save's legacy format (_use_new_zipfile_serialization=False)
+    if head[:1] == b"\x80":       # a pickle: torch.save's legacy (non-zip) format
         return (f"it is a torch.save file of the legacy (non-zip) format that cannot be read ({size} "
                 "bytes): damaged or cut short")
     if head != b"PK\x03\x04":
