@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -28,17 +29,20 @@ from .runlock import RunLockError, run_lock
 __all__ = ['EXTENSIONS', 'INDEX_COLUMNS', 'KINDS', 'find_audio', 'embedding_path', 'embed_batch', 'embed_folder', 'embed_cli']
 
 # %% ../nbs/08_embed.ipynb #5f45a203
-EXTENSIONS = tuple(sorted(set(AUDIO_EXTENSIONS) | {".aifc"}))
+# MP3 too: libsndfile (soundfile) reads it
+EXTENSIONS = tuple(sorted(set(AUDIO_EXTENSIONS) | {".aifc", ".mp3"}))
 # bytes, mtime_ns: the source file when it was embedded (a resume embeds a changed file again)
 INDEX_COLUMNS = ["file", "status", "duration", "frames", "embedding", "error", "bytes", "mtime_ns"]
 KINDS = ("scene", "timestamp")
 
 def find_audio(folder, exclude=None) -> list[Path]:
-    "Audio files under `folder` (recursive, sorted, by extension), leaving out anything under `exclude`."
+    """Audio files under `folder` (recursive, sorted, by extension), leaving out anything under `exclude`;
+    broken or looping symbolic links are listed too, so that each becomes an error row rather than vanish."""
     folder, exclude = Path(folder), Path(exclude).resolve() if exclude else None
     if not folder.is_dir(): raise ValueError(f"audio_dir: {folder} is not a folder")
-    files = [p for p in folder.rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file()]
-    if exclude: files = [p for p in files if exclude not in p.resolve().parents]
+    files = [p for p in folder.rglob("*")
+             if p.suffix.lower() in EXTENSIONS and (p.is_file() or p.is_symlink())]
+    if exclude: files = [p for p in files if exclude not in Path(os.path.realpath(p)).parents]
     return sorted(files)
 
 def embedding_path(out, rel: str, kind: str) -> Path:
@@ -70,6 +74,8 @@ def embed_batch(files: list, rels: list, out, model, kind: str = "scene") -> lis
     for path, rel in zip(files, rels):
         row = dict(file=rel, status="error", duration=np.nan, frames=0, embedding="", error="",
                    **_source_stamp(path))
+        if Path(path).is_symlink() and not Path(path).exists():
+            row["error"] = "a broken or looping symbolic link"; rows.append(row); continue
         try:
             audio = load_audio(path, model.sample_rate)
             row["duration"] = round(audio.shape[-1] / model.sample_rate, 4)
@@ -189,7 +195,7 @@ def embed_cli(argv=None):
     "Command line: `doppelnb_embed AUDIO_DIR OUT [--kind scene|timestamp] [--checkpoint PATH]`."
     p = argparse.ArgumentParser(prog="doppelnb_embed", description="Embed every audio file under AUDIO_DIR "
                                 "(WAV, FLAC, "
-                                "OGG, AIFF; recursive) into OUT: embeddings/<file>.npy, "
+                                "OGG, AIFF, MP3; recursive) into OUT: embeddings/<file>.npy, "
                                 "index.csv, scene.npy. "
                                 "Resumable: run it again to finish a killed run. Exit status 1 if any "
                                 "file failed.")

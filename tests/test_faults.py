@@ -372,6 +372,25 @@ def test_legacy_checkpoint_is_named(tmp_path):
         C.read_checkpoint(tmp_path / "cut.pt")
 
 
+@fault("embed", "`doppelnb_embed` on a folder with an MP3 file, a dangling and a self-referencing symbolic link",
+       "the MP3 is embedded (libsndfile reads it); each broken link is an error row of `index.csv`, counted in "
+       "the summary, none skipped silently")
+def test_embed_lists_every_audio_entry(tmp_path):
+    from doppelnb.embed import embed_folder
+    from doppelnb.fixtures import realish_clip
+    audio = tmp_path / "audio"; audio.mkdir()
+    sf.write(audio / "ok.wav", realish_clip(1.0, 16000, channels=1), 16000)
+    sf.write(audio / "song.mp3", realish_clip(1.0, 44100, channels=1), 44100, format="MP3")
+    (audio / "dangling.wav").symlink_to(tmp_path / "gone.wav")
+    (audio / "loop.flac").symlink_to(audio / "loop.flac")
+    said = []
+    index = embed_folder(audio, tmp_path / "out", progress=False, log=said.append)
+    assert list(index.file) == ["dangling.wav", "loop.flac", "ok.wav", "song.mp3"]
+    assert list(index.status) == ["error", "error", "ok", "ok"]
+    assert all("symbolic link" in e for e in index.error[:2]), list(index.error)
+    assert "2 of 4 files embedded" in said[0] and "2 failed" in said[0], said
+
+
 @fault("checkpoint", "an encoder whose output is not finite", "`embed_logmels` raises, naming the encoder")
 def test_nonfinite_embedding_is_named():
     enc = build_encoder("small_cnn", seed=0)
