@@ -9,6 +9,7 @@ import errno
 import hashlib
 import random
 import re
+import resource
 import warnings
 import zipfile
 from pathlib import Path
@@ -17,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .files import atomic_write
+from .files import WriteError, atomic_write
 from .model import ENCODERS, build_encoder, build_model
 
 # %% auto #0
@@ -70,14 +71,17 @@ def write_checkpoint(path, state: dict):
     path = Path(path)
     if "state_dict" in state: state = {**state, "digest": weights_digest(state)}
     try: atomic_write(path, lambda tmp: torch.save(state, tmp))
-    except OSError as e:
-        raise OSError(e.errno, f"checkpoint: cannot write {path} ({e.strerror or e}); "
-                               f"{_kept_checkpoint(path)}") from e
+    except WriteError as e: raise WriteError(e.errno, f"checkpoint: {e}; {_kept_checkpoint(path)}") from e
     except RuntimeError as e:
         if "inline_container" not in str(e) and "PytorchStreamWriter" not in str(e): raise
+        # torch reports every failed write alike: a file size limit (ulimit -f) is the other usual cause
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        reason = ("the disk is full (or failing)" if limit == resource.RLIM_INFINITY else
+                  f"the file size limit of this process ({limit} bytes, ulimit -f) is reached, or the "
+                  "disk is full")
         detail = str(e).strip().splitlines()[0] if str(e).strip() else "write failed"
-        raise OSError(errno.ENOSPC, f"checkpoint: cannot write {path}: the disk is full (or failing) — "
-                                    f"torch.save: {detail[:120]}; {_kept_checkpoint(path)}") from None
+        raise WriteError(errno.ENOSPC, f"checkpoint: cannot write {path}: {reason} — "
+                                       f"torch.save: {detail[:120]}; {_kept_checkpoint(path)}") from None
 
 # %% ../nbs/03a_checkpoint.ipynb #c68f5f18
 def encoder_name_of(encoder: nn.Module) -> str:

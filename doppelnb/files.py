@@ -5,12 +5,13 @@
 # %% ../nbs/00c_files.ipynb #3d3c39bb
 from __future__ import annotations
 
+import errno
 import json
 import os
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['read_json', 'checked_text', 'atomic_write']
+__all__ = ['WRITE_FAILURES', 'read_json', 'checked_text', 'WriteError', 'atomic_write']
 
 # %% ../nbs/00c_files.ipynb #bd095e68
 def read_json(path, what: str):
@@ -42,15 +43,27 @@ def checked_text(path, empty: str = "empty file (no header line)", kind: str = "
                          f"{raw[e.start]:#04x})") from None
 
 # %% ../nbs/00c_files.ipynb #b82099f0
+# what a failed write most often means, in words (errno → reason)
+WRITE_FAILURES = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
+                  errno.EFBIG: "the file size limit of this process is reached (ulimit -f)"}
+
+class WriteError(OSError):
+    "A failed write, its message naming the file and the reason in words (its `errno` kept)."
+    def __str__(self): return self.strerror
+
 def atomic_write(path, data):
     """Write `path` via a temporary file in the same folder, then rename it into place, so a crash never
     leaves a half-written file. `data` is bytes, str, or a function that writes to the temporary path it is
-    given."""
+    given. A failure is a `WriteError` naming `path` and the reason (a full disk, a file size limit …)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         if callable(data): data(tmp)
         else: tmp.write_bytes(data.encode() if isinstance(data, str) else data)
         os.replace(tmp, path)
+    except WriteError: raise
+    except OSError as e:
+        reason = WRITE_FAILURES.get(e.errno, e.strerror or str(e))
+        raise WriteError(e.errno, f"cannot write {path}: {reason}") from e
     finally:
         if tmp.exists(): tmp.unlink()

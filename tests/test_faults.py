@@ -391,6 +391,36 @@ def test_embed_lists_every_audio_entry(tmp_path):
     assert "2 of 4 files embedded" in said[0] and "2 failed" in said[0], said
 
 
+@fault("embed", "the disk fills while `doppelnb_embed` writes an embedding",
+       "exit status 2, one line: which file could not be written and that the disk is full (not a bare `[Errno 28]`)")
+def test_embed_full_disk_is_named(tmp_path, capsys, monkeypatch):
+    import errno
+    from doppelnb import embed as M
+    from doppelnb.fixtures import realish_clip
+    (tmp_path / "audio").mkdir()
+    sf.write(tmp_path / "audio" / "a.wav", realish_clip(1.0, 16000, channels=1), 16000)
+    def full(f, *a, **k): raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(M.np, "save", full)
+    with pytest.raises(SystemExit) as e:
+        M.embed_cli([str(tmp_path / "audio"), str(tmp_path / "out"), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and len(err.splitlines()) == 1, err
+    assert err == f"doppelnb_embed: error: cannot write {tmp_path / 'out' / 'embeddings' / 'a.wav.npy'}: the disk is full"
+
+
+@fault("checkpoint", "`doppelnb_pretrain` under a file size limit (`ulimit -f`) too small for its checkpoint",
+       "exit status 2, one line naming the file size limit (not only a full disk); no `last.pt` or temporary file")
+def test_file_size_limit_is_named(tmp_path):
+    out = tmp_path / "run"
+    code = ("import resource; resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000))\n"
+            "from doppelnb.pretrain import pretrain_cli; pretrain_cli()")
+    r = subprocess.run([sys.executable, "-c", code, *TINY, "--steps", "1", "--out", str(out)], capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "file size limit of this process (20000 bytes, ulimit -f)" in r.stderr, r.stderr
+    assert not (out / "last.pt").exists() and not list(out.glob(".*.tmp"))
+
+
 @fault("checkpoint", "an encoder whose output is not finite", "`embed_logmels` raises, naming the encoder")
 def test_nonfinite_embedding_is_named():
     enc = build_encoder("small_cnn", seed=0)
@@ -701,7 +731,7 @@ def test_resume_falls_back_from_nonfinite_checkpoint(tiny_run, tmp_path, capsys)
     for name in ("last.pt", "step_0000002.pt"):      # the newest kept checkpoint went bad too
         bad = torch.load(out / name, weights_only=True)
         next(iter(bad["state_dict"].values())).fill_(float("nan"))
-        torch.save(bad, out / name)
+        C.write_checkpoint(out / name, bad)          # as a diverged run writes it: its digest matches
     err = pretrain_error(capsys, *TINY, "--steps", "2", "--out", out)
     assert "last.pt" in err and "non-finite" in err and "step_0000001.pt (step 1)" in err, err
     pretrain_cli(["--resume", "--out", str(out)])
