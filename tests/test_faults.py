@@ -678,22 +678,29 @@ def test_damaged_checkpoint_is_described(tiny_run, tmp_path, monkeypatch, damage
     assert not (tmp_path / "pwned").exists()
 
 
+def resume_to_the_end(out, whole: dict, capsys=None) -> str:
+    """Resume the run in `out` with `--resume` to its last step and check that it ends exactly as `whole` (the
+    last.pt of the run nothing damaged or interrupted) did; returns what the resume printed."""
+    from doppelnb.pretrain import pretrain_cli
+    pretrain_cli(["--resume", "--out", str(out)])
+    said = capsys.readouterr().out if capsys is not None else ""
+    again = torch.load(out / "last.pt", weights_only=True)
+    assert again["step"] == whole["step"] and again["loss"] == whole["loss"]
+    for k, v in whole["state_dict"].items(): torch.testing.assert_close(again["state_dict"][k], v, rtol=0, atol=0)
+    return said
+
+
 @fault("checkpoint", "`--resume` with a damaged `last.pt` (and a damaged newest `step_*.pt`)",
        "resumes from the newest readable kept `step_*.pt`, saying which, and ends as the undamaged run did; without "
        "`--resume` the error names that file")
 def test_resume_falls_back_to_kept_checkpoint(tiny_run, tmp_path, capsys):
-    from doppelnb.pretrain import pretrain_cli
     out = copy_run(tiny_run, tmp_path)
     whole = torch.load(tiny_run / "last.pt", weights_only=True)
     (out / "last.pt").write_bytes(b""); (out / "step_0000002.pt").write_bytes(b"garbage")
     err = pretrain_error(capsys, *TINY, "--steps", "2", "--out", out)
     assert "empty" in err and "--resume" in err and "step_0000001.pt (step 1)" in err, err
-    pretrain_cli(["--resume", "--out", str(out)])
-    said = capsys.readouterr().out
-    assert "resuming from" in said and "step_0000001.pt (step 1)" in said, said
-    again = torch.load(out / "last.pt", weights_only=True)
-    assert again["step"] == 2 and again["loss"] == whole["loss"]
-    for k, v in whole["state_dict"].items(): torch.testing.assert_close(again["state_dict"][k], v, rtol=0, atol=0)
+    said = resume_to_the_end(out, whole, capsys)
+    assert whole["step"] == 2 and "resuming from" in said and "step_0000001.pt (step 1)" in said, said
     assert [int(l.split(",")[0]) for l in (out / "metrics.csv").read_text().splitlines()[1:]] == [1, 2]
 
 
@@ -725,7 +732,6 @@ def test_diverging_run_keeps_the_last_good_checkpoint(tmp_path, capsys):
        "resumes from the newest healthy `step_*.pt`, naming the bad `last.pt` and the file it resumes from, and ends "
        "as the undamaged run did; without `--resume` the error names the bad file")
 def test_resume_falls_back_from_nonfinite_checkpoint(tiny_run, tmp_path, capsys):
-    from doppelnb.pretrain import pretrain_cli
     out = copy_run(tiny_run, tmp_path)
     whole = torch.load(tiny_run / "last.pt", weights_only=True)
     for name in ("last.pt", "step_0000002.pt"):      # the newest kept checkpoint went bad too
@@ -734,12 +740,8 @@ def test_resume_falls_back_from_nonfinite_checkpoint(tiny_run, tmp_path, capsys)
         C.write_checkpoint(out / name, bad)          # as a diverged run writes it: its digest matches
     err = pretrain_error(capsys, *TINY, "--steps", "2", "--out", out)
     assert "last.pt" in err and "non-finite" in err and "step_0000001.pt (step 1)" in err, err
-    pretrain_cli(["--resume", "--out", str(out)])
-    said = capsys.readouterr().out
+    said = resume_to_the_end(out, whole, capsys)
     assert "last.pt is unusable" in said and "non-finite" in said and "step_0000001.pt (step 1)" in said, said
-    again = torch.load(out / "last.pt", weights_only=True)
-    assert again["step"] == 2 and again["loss"] == whole["loss"]
-    for k, v in whole["state_dict"].items(): torch.testing.assert_close(again["state_dict"][k], v, rtol=0, atol=0)
 
 
 @pytest.fixture(scope="module")
@@ -758,7 +760,6 @@ def uninterrupted(tmp_path_factory):
 def test_signal_checkpoints_and_resumes(uninterrupted, tmp_path, signame):
     import signal
     from conftest import console_script
-    from doppelnb.pretrain import pretrain_cli
     out = tmp_path / "run"
     args = [*TINY, "--steps", "12", "--checkpoint-every", "5", "--out", str(out)]
     proc = subprocess.Popen([console_script("doppelnb_pretrain"), *args], stdout=subprocess.PIPE,
@@ -776,11 +777,8 @@ def test_signal_checkpoints_and_resumes(uninterrupted, tmp_path, signame):
     step = torch.load(out / "last.pt", weights_only=True)["step"]
     assert 6 <= step < 12 and f"step {step}" in stderr and "--resume" in stderr and signame in stderr, stderr
     assert not lock_path(out).exists()
-    pretrain_cli(["--resume", "--out", str(out)])
-    again = torch.load(out / "last.pt", weights_only=True)
-    assert again["step"] == 12 and again["loss"] == uninterrupted["loss"]
-    for k, v in uninterrupted["state_dict"].items():
-        torch.testing.assert_close(again["state_dict"][k], v, rtol=0, atol=0)
+    assert uninterrupted["step"] == 12
+    resume_to_the_end(out, uninterrupted)
 
 
 @pytest.mark.parametrize("args, culprit", [(["--nebula", "nope"], "nebula: 'nope'"),
