@@ -32,7 +32,7 @@ from .files import atomic_write, checked_text, read_json
 from .model import ENCODERS, LOSSES, build_model, check_device, get_loss, loss_defaults
 from .runlock import RunLockError, run_lock
 from .streams import AudioViews, SynthViews, ViewStream, make_loader
-from .synth import NEBULAE, SYNTHS, check_delta, lookup_synth, synth_mixture
+from .synth import MAX_DURATION, NEBULAE, SYNTHS, check_delta, lookup_synth, synth_mixture
 from .wave_augment import WAVE_PRESETS
 
 # %% auto #0
@@ -233,8 +233,8 @@ def _check_config(cfg: PretrainConfig, world: int = 1) -> PretrainConfig:
     check_delta(cfg.delta)
     if cfg.source == "audio" and not cfg.audio_dir:
         raise ValueError("audio_dir: source 'audio' needs a folder of audio files")
-    if not (isinstance(cfg.duration, (int, float)) and 0 < cfg.duration <= 60):
-        raise ValueError(f"duration: seconds in (0, 60], got {cfg.duration!r}")
+    if not (isinstance(cfg.duration, (int, float)) and 0 < cfg.duration <= MAX_DURATION):
+        raise ValueError(f"duration: seconds in (0, {MAX_DURATION:g}], got {cfg.duration!r}")
     for name in ("steps", "checkpoint_every", "log_every"): positive_int(name)
     for name in ("workers", "warmup_steps", "seed", "monitor_every", "body", "threads"): positive_int(name, 0)
     if cfg.patch_frames is not None: positive_int("patch_frames")
