@@ -14,10 +14,14 @@ __all__ = ['READ_BACK_VAR', 'RUN_MISSING_VAR', 'read_back', 'quick', 'run_missin
 READ_BACK_VAR = "DOPPELNB_READ_BACK"   # set to 1 by the test command (scripts/test.sh)
 RUN_MISSING_VAR = "DOPPELNB_RUN_MISSING"  # 1: slow cells compute the results not on disk yet
 
+def _env_flag(name: str) -> bool:
+    "Whether environment variable `name` is set to anything but `0` (or empty)."
+    return os.environ.get(name, "0").strip() not in ("", "0")
+
 def read_back() -> bool:
     """True in read-back mode (`DOPPELNB_READ_BACK` set to anything but `0`): slow cells read back results on
     disk and do their own work at a small size."""
-    return os.environ.get(READ_BACK_VAR, "0").strip() not in ("", "0")
+    return _env_flag(READ_BACK_VAR)
 
 def quick(full, small):
     "The size of a slow cell's work: `small` in read-back mode, else `full`."
@@ -26,7 +30,7 @@ def quick(full, small):
 def run_missing() -> bool:
     """True when slow cells should compute the results that are not on disk yet (`DOPPELNB_RUN_MISSING=1`, the
     default of a notebook's `RUN_MISSING`); never in read-back mode."""
-    return os.environ.get(RUN_MISSING_VAR, "0").strip() not in ("", "0") and not read_back()
+    return _env_flag(RUN_MISSING_VAR) and not read_back()
 
 # %% ../nbs/00e_readback.ipynb #b56910f0
 def not_yet_run(name: str, command: str) -> None:
