@@ -23,9 +23,10 @@ import torch
 from tqdm.auto import tqdm
 
 from .features import AudioFileError, load_audio
+from .files import write_wav
 from .runlock import RunLockError, run_lock
 from .tasks import (MissingDependencyError, SAMPLE_RATE, check_root, load_task, require,
-                            task_folder, write_metadata, write_wav)
+                            task_folder, write_metadata)
 
 # %% auto #0
 __all__ = ['SOUNDFONTS', 'NOTE_FAMILIES', 'PITCH_CLASSES', 'KEYWORDS', 'ESPEAK_ACCENTS', 'ESPEAK_VARIANTS', 'FLITE_VOICES',

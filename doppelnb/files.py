@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['WRITE_FAILURES', 'read_json', 'checked_text', 'WriteError', 'atomic_write']
+__all__ = ['WRITE_FAILURES', 'read_json', 'checked_text', 'write_failure', 'WriteError', 'atomic_write', 'wav_bytes', 'write_wav']
 
 # %% ../nbs/00c_files.ipynb #bd095e68
 def read_json(path, what: str):
@@ -47,6 +47,10 @@ def checked_text(path, empty: str = "empty file (no header line)", kind: str = "
 WRITE_FAILURES = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
                   errno.EFBIG: "the file size limit of this process is reached (ulimit -f)"}
 
+def write_failure(e: OSError) -> str:
+    "Why write `e` failed, in words (a full disk, a quota, a file size limit; else the system's message)."
+    return WRITE_FAILURES.get(e.errno, e.strerror or str(e))
+
 class WriteError(OSError):
     "A failed write, its message naming the file and the reason in words (its `errno` kept)."
     def __str__(self): return self.strerror
@@ -63,7 +67,19 @@ def atomic_write(path, data):
         os.replace(tmp, path)
     except WriteError: raise
     except OSError as e:
-        reason = WRITE_FAILURES.get(e.errno, e.strerror or str(e))
-        raise WriteError(e.errno, f"cannot write {path}: {reason}") from e
+        raise WriteError(e.errno, f"cannot write {path}: {write_failure(e)}") from e
     finally:
         if tmp.exists(): tmp.unlink()
+
+# %% ../nbs/00c_files.ipynb #8dfac244
+def wav_bytes(audio, sample_rate: int) -> bytes:
+    "Mono float audio (numpy or tensor, clipped to ±1) as the bytes of a 16-bit PCM WAV file."
+    import io, numpy as np, soundfile as sf
+    audio = audio.detach().cpu().numpy() if hasattr(audio, "detach") else np.asarray(audio)
+    buf = io.BytesIO()
+    sf.write(buf, np.clip(audio.astype(np.float32), -1, 1), int(sample_rate), subtype="PCM_16", format="WAV")
+    return buf.getvalue()
+
+def write_wav(path, audio, sample_rate: int = 16000):
+    "Write mono float audio as a 16-bit PCM WAV file, whole or not at all (`atomic_write`)."
+    atomic_write(path, wav_bytes(audio, sample_rate))

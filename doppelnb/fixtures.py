@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .tasks import SAMPLE_RATE, task_folder, write_metadata, write_wav
+from .files import write_wav
+from .tasks import SAMPLE_RATE, task_folder, write_metadata
 
 # %% auto #0
 __all__ = ['realish_clip', 'write_audio_folder', 'make_fixture_task']

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from .files import atomic_write
+from .files import atomic_write, write_wav
 from .pretrain import PretrainConfig, config_from_args, config_parser, delta_control
 from .runlock import RunLockError, run_lock
 from .synth import DELTA_GRID, delta_grid_pairs, plot_delta_grid
@@ -173,7 +173,6 @@ def run_main(cfg: MainConfig | None = None, log=print, command: str | None = Non
         return _run_main(cfg, out, log, command)
 
 def _run_main(cfg: MainConfig, out: Path, log, command: str | None = None) -> dict:
-    import soundfile as sf
     from doppelnb.checkpoint import load_pretrained, save_checkpoint
     from doppelnb.evaluate import fold_table, interval_table, plot_paired
     (out / "pairs").mkdir(exist_ok=True)
@@ -204,8 +203,7 @@ def _run_main(cfg: MainConfig, out: Path, log, command: str | None = None) -> di
         views = ([("source", grid["source"][k])]
                  + [(f"delta{d:.2f}_{v}", grid[d][i][k]) for d in DELTA_GRID for i, v in enumerate("ab")])
         for name, audio in views:
-            atomic_write(out / "pairs" / f"source{k}_{name}.wav",
-                         lambda p: sf.write(p, audio.numpy(), 16000, format="WAV", subtype="PCM_16"))
+            write_wav(out / "pairs" / f"source{k}_{name}.wav", audio, 16000)
     fig = plot_delta_grid(grid, 0)
     atomic_write(out / "pairs_grid.png", lambda p: fig.savefig(p, format="png", dpi=110))
     plt.close("all")

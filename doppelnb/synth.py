@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import csv
 import fnmatch
+import io
 import math
 import os
 import shutil
@@ -22,8 +23,8 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from .files import read_json
-from .runlock import RunLockError, run_lock
+from .files import WriteError, atomic_write, read_json, write_failure, write_wav
+from .runlock import LOCK_NAME, RunLockError, lock_is_stale, read_lock, run_lock
 
 # %% auto #0
 __all__ = ['NEBULAE', 'NEBULA_FIELDS', 'PARAMETER_GROUPS', 'SYNTHS', 'PARAM_LOW', 'PARAM_HIGH', 'NOISE_STREAM',
@@ -603,9 +604,11 @@ def _is_pair_file(name: str) -> bool: return name == "params.csv" or fnmatch.fnm
 
 def _pairs_folder_check(out_dir: Path, overwrite: bool):
     """Refuse a folder that holds pairs (unless `overwrite`) or anything that is not a pair file (it would be
-    swapped away)."""
+    swapped away); a stale run lock (its process gone) is not worth keeping."""
     entries = sorted(p.name for p in out_dir.iterdir()) if out_dir.is_dir() else []
-    pairs, others = [e for e in entries if _is_pair_file(e)], [e for e in entries if not _is_pair_file(e)]
+    stale = LOCK_NAME in entries and lock_is_stale(read_lock(out_dir, patience=0))
+    pairs = [e for e in entries if _is_pair_file(e)]
+    others = [e for e in entries if not _is_pair_file(e) and not (stale and e == LOCK_NAME)]
     if pairs and not overwrite:
         raise FileExistsError(f"out: {out_dir} already holds {len(pairs)} pair files (e.g. {pairs[0]}); "
                               "pass --overwrite or choose another folder")
@@ -615,7 +618,6 @@ def _pairs_folder_check(out_dir: Path, overwrite: bool):
 
 def _render_pairs(folder: Path, gen: DoppelgangerSynth, n: int, seed: int):
     "Write `n` pairs of `gen` and their `params.csv` into `folder`."
-    import soundfile as sf
     rows, index = [], 0
     while len(rows) < 2 * n:
         b = gen.batch(index); index += 1
@@ -623,11 +625,11 @@ def _render_pairs(folder: Path, gen: DoppelgangerSynth, n: int, seed: int):
             k = len(rows) // 2
             for view, audio, params in (("a", b.view_a[i], b.params_a[i]), ("b", b.view_b[i], b.params_b[i])):
                 name = f"pair_{k:04d}_{view}.wav"
-                sf.write(folder / name, audio.cpu().numpy(), gen.sample_rate, subtype="PCM_16", format="WAV")
+                write_wav(folder / name, audio, gen.sample_rate)
                 rows.append([name, k, view, gen.delta, seed] + [f"{x:.6g}" for x in params.tolist()])
-    with open(folder / "params.csv", "w", newline="") as f:
-        w = csv.writer(f); w.writerow(["file", "pair", "view", "delta", "seed"] + gen.names)
-        w.writerows(rows)
+    table = io.StringIO(newline="")
+    w = csv.writer(table); w.writerow(["file", "pair", "view", "delta", "seed"] + gen.names); w.writerows(rows)
+    atomic_write(folder / "params.csv", table.getvalue())
 
 def write_pairs(out_dir, n: int, delta: float = 0.25, seed: int = 0, overwrite: bool = False,
                 **synth_kwargs) -> Path:
@@ -652,7 +654,9 @@ def write_pairs(out_dir, n: int, delta: float = 0.25, seed: int = 0, overwrite: 
         _pairs_folder_check(out_dir, overwrite)
         tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=parent))
         try:
-            _render_pairs(tmp, gen, n, seed)
+            try: _render_pairs(tmp, gen, n, seed)
+            except WriteError as e:
+                raise WriteError(e.errno, f"cannot write the pairs into {out_dir}: {write_failure(e)}") from None
             # mkdtemp's folders are private
             umask = os.umask(0); os.umask(umask); os.chmod(tmp, 0o777 & ~umask)
             old = parent / f".{name}.old-{os.getpid()}"

@@ -17,18 +17,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import soundfile as sf
 import torch
 
 from .features import load_audio
-from .files import checked_text
+from .files import checked_text, write_wav
 from .readback import read_back
 from .runlock import run_lock
 
 # %% auto #0
-__all__ = ['SAMPLE_RATE', 'MissingDependencyError', 'require', 'write_wav', 'read_metadata', 'is_built', 'check_root',
-           'task_folder', 'write_metadata', 'use_tasks', 'Task', 'load_task', 'assert_group_disjoint', 'group_split',
-           'group_kfold', 'split_table']
+__all__ = ['SAMPLE_RATE', 'MissingDependencyError', 'require', 'read_metadata', 'is_built', 'check_root', 'task_folder',
+           'write_metadata', 'use_tasks', 'Task', 'load_task', 'assert_group_disjoint', 'group_split', 'group_kfold',
+           'split_table']
 
 # %% ../nbs/04_tasks.ipynb #5d2439fb
 SAMPLE_RATE = 16000  # every task is written at 16 kHz mono
@@ -46,11 +45,6 @@ def require(task: str, programs: dict | None = None, paths: dict | None = None):
         raise MissingDependencyError(
             f"{task}: missing {', '.join(p for p, _ in missing)}. Install the Debian package(s): "
             f"sudo apt-get install {' '.join(packages)}")
-
-def write_wav(path, audio, sample_rate: int = SAMPLE_RATE):
-    "Write mono float audio (numpy or tensor, clipped to ±1) as 16-bit PCM WAV."
-    audio = audio.detach().cpu().numpy() if torch.is_tensor(audio) else np.asarray(audio)
-    sf.write(str(path), np.clip(audio.astype(np.float32), -1, 1), int(sample_rate), subtype="PCM_16")
 
 def read_metadata(path) -> pd.DataFrame:
     """A task's `metadata.csv` as a table of strings; an empty, binary or ragged file is a `ValueError` naming

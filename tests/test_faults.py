@@ -905,3 +905,36 @@ def test_fault_table_is_current():
 
 if __name__ == "__main__":
     print(fault_table(), end="")
+
+
+@fault("pairs", "`doppelnb_pairs` runs out of disk (here: a file size limit) while it writes the pairs",
+       "exit status 2, one line naming the output folder and the reason (not libsndfile's 'System error.'); "
+       "no partial pairs and no temporary folder left")
+def test_pairs_write_failure_is_named(tmp_path):
+    out = tmp_path / "pairs"
+    code = ("import resource; resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000))\n"
+            "from doppelnb.synth import pairs_cli; pairs_cli()")
+    r = subprocess.run([sys.executable, "-c", code, "--out", str(out), "--n", "2"], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert r.stderr.strip() == (f"doppelnb_pairs: error: cannot write the pairs into {out}: the file size limit of "
+                                "this process is reached (ulimit -f)"), r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], list(tmp_path.iterdir())
+
+
+@fault("pairs", "`doppelnb_pairs --out` a folder that holds only the stale `.lock` of a killed run",
+       "the pairs are written (the stale lock is not kept); a live lock there is still refused, naming `.lock`")
+def test_pairs_over_a_stale_lock(tmp_path):
+    from doppelnb.synth import write_pairs
+    out = tmp_path / "pairs"; out.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"]); dead.wait()
+    (out / ".lock").write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(), "what": "killed"}))
+    write_pairs(out, 1, duration=0.1)
+    assert sorted(p.name for p in out.iterdir()) == ["pair_0000_a.wav", "pair_0000_b.wav", "params.csv"]
+    other = tmp_path / "busy"; other.mkdir()
+    owner = hold_lock(other)
+    try:
+        with pytest.raises(ValueError, match=r"holds 1 file\(s\) that are not pairs \(e\.g\. \.lock\)"):
+            write_pairs(other, 1, duration=0.1)
+    finally:
+        owner.kill(); owner.wait()
