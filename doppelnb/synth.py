@@ -628,7 +628,8 @@ def _render_pairs(folder: Path, gen: DoppelgangerSynth, n: int, seed: int):
                 write_wav(folder / name, audio, gen.sample_rate)
                 rows.append([name, k, view, gen.delta, seed] + [f"{x:.6g}" for x in params.tolist()])
     table = io.StringIO(newline="")
-    w = csv.writer(table); w.writerow(["file", "pair", "view", "delta", "seed"] + gen.names); w.writerows(rows)
+    w = csv.writer(table)
+    w.writerow(["file", "pair", "view", "delta", "seed"] + gen.names); w.writerows(rows)
     atomic_write(folder / "params.csv", table.getvalue())
 
 def write_pairs(out_dir, n: int, delta: float = 0.25, seed: int = 0, overwrite: bool = False,
@@ -656,7 +657,8 @@ def write_pairs(out_dir, n: int, delta: float = 0.25, seed: int = 0, overwrite: 
         try:
             try: _render_pairs(tmp, gen, n, seed)
             except WriteError as e:
-                raise WriteError(e.errno, f"cannot write the pairs into {out_dir}: {write_failure(e)}") from None
+                reason = write_failure(e)
+                raise WriteError(e.errno, f"cannot write the pairs into {out_dir}: {reason}") from None
             # mkdtemp's folders are private
             umask = os.umask(0); os.umask(umask); os.chmod(tmp, 0o777 & ~umask)
             old = parent / f".{name}.old-{os.getpid()}"
