@@ -25,16 +25,17 @@ from torch import nn
 from .augment import PRESETS, ViewPipeline
 from .evaluate import embed_logmels, evaluate_encoders, format_results, resolve_tasks
 from .features import DOPPELGANGER, LogMel
-from .model import DEFAULT_ENCODER, ENCODERS, build_encoder, build_model, get_loss
+from .files import atomic_write
+from .model import DEFAULT_ENCODER, ENCODERS, build_encoder, build_model, check_device, get_loss
 from .fixtures import write_audio_folder
 from .pretrain import (PRECISIONS, SOURCES, PretrainConfig, _flag_kind, _message, autocast,
                                make_optimizer, make_stream, pretrain)
 from .synth import DoppelgangerSynth, build_synth
 
 # %% auto #0
-__all__ = ['time_calls', 'benchmark_synth', 'synth_bench_cli', 'benchmark_views', 'views_bench_cli', 'benchmark_encoders',
-           'model_bench_cli', 'benchmark_embedding', 'eval_bench_cli', 'benchmark_pretrain', 'parse_variant',
-           'pretrain_bench_cli', 'gemm_gflops', 'profile_step']
+__all__ = ['time_calls', 'check_bench_args', 'write_json', 'benchmark_synth', 'synth_bench_cli', 'benchmark_views',
+           'views_bench_cli', 'benchmark_encoders', 'model_bench_cli', 'benchmark_embedding', 'eval_bench_cli',
+           'benchmark_pretrain', 'parse_variant', 'pretrain_bench_cli', 'gemm_gflops', 'profile_step']
 
 # %% ../nbs/09_bench.ipynb #3e8c182a
 def time_calls(fn, repeats: int, warmup: int = 0, device="cpu") -> list[float]:
@@ -47,6 +48,23 @@ def time_calls(fn, repeats: int, warmup: int = 0, device="cpu") -> list[float]:
         sync(); t = time.perf_counter(); fn(i); sync()
         if i >= warmup: times.append(time.perf_counter() - t)
     return times
+
+# %% ../nbs/09_bench.ipynb #972a0f1f
+def check_bench_args(a, **minimums):
+    """Check a parsed benchmark command line `a`: each integer flag of `minimums` (a list or one value)
+    is at least its minimum, `a.device` exists here, the folder of `a.json` exists; a `ValueError` naming
+    the flag."""
+    for name, least in minimums.items():
+        for v in (getattr(a, name) if isinstance(getattr(a, name), list) else [getattr(a, name)]):
+            if v is not None and v < least:
+                raise ValueError(f"--{name.replace('_', '-')}: at least {least}, got {v}")
+    if getattr(a, "device", None) is not None: check_device(a.device)
+    if getattr(a, "json", None) and not Path(a.json).absolute().parent.is_dir():
+        raise ValueError(f"--json: {a.json}: its folder does not exist")
+
+def write_json(path, data):
+    "Write a benchmark's results as JSON to `path`, whole or not at all."
+    atomic_write(path, json.dumps(data, indent=2))
 
 # %% ../nbs/09_bench.ipynb #4d4f467a
 def benchmark_synth(batch_size: int = 128, repeats: int = 10, device="cpu", delta: float = 0.25,
@@ -84,6 +102,8 @@ def synth_bench_cli(argv=None):
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--json", help="also write the results to this JSON file")
     a = p.parse_args(argv)
+    try: check_bench_args(a, batch_sizes=2, repeats=1)
+    except ValueError as e: p.exit(2, f"doppelnb_bench_synth: error: {e}\n")
     results = []
     for bs in a.batch_sizes:
         r = benchmark_synth(bs, a.repeats, a.device); results.append(r)
@@ -91,7 +111,7 @@ def synth_bench_cli(argv=None):
               f"{r['raw_xrt']:,.0f}× realtime | pairs rendered {r['pairs_rendered_xrt']:,.0f}× (ratio "
               f"{r['ratio_rendered']:.3f}) | pairs delivered {r['pairs_delivered_xrt']:,.0f}× (ratio "
               f"{r['ratio_delivered']:.3f})", flush=True)
-    if a.json: Path(a.json).write_text(json.dumps(results, indent=2))
+    if a.json: write_json(a.json, results)
 
 # %% ../nbs/09_bench.ipynb #9dd1a892
 def _load_factory(spec: str):
@@ -160,12 +180,8 @@ def views_bench_cli(argv=None):
     try:
         if a.batch_size < 4 or a.batch_size % 2:
             raise ValueError(f"batch-size: an even number >= 4, got {a.batch_size}")
-        if a.repeats < 1 or a.warmup < 0: raise ValueError("repeats: >= 1 and warmup: >= 0")
-        if a.device.startswith("cuda") and not torch.cuda.is_available():
-            raise ValueError("device: cuda requested but no GPU is available")
-        if a.threads is not None:
-            if a.threads < 1: raise ValueError(f"threads: >= 1, got {a.threads}")
-            torch.set_num_threads(a.threads)
+        check_bench_args(a, frames=1, bands=1, repeats=1, warmup=0, threads=1)
+        if a.threads is not None: torch.set_num_threads(a.threads)
         encoder = _load_factory(a.encoder)() if a.encoder else None
         r = benchmark_views(a.batch_size, a.frames, a.bands, a.repeats, a.warmup, a.device, a.preset, encoder)
     except (ValueError, RuntimeError) as e:
@@ -177,7 +193,7 @@ def views_bench_cli(argv=None):
     if "encoder_ms" in r:
         print(f"encoder {r['encoder']} forward+backward: {r['encoder_ms']:.1f} ms/batch; views / encoder = "
               f"{r['ratio']:.3f}")
-    if a.json: Path(a.json).write_text(json.dumps(r, indent=2))
+    if a.json: write_json(a.json, r)
 
 # %% ../nbs/09_bench.ipynb #5fb8dc7f
 def _malloc_trim():
@@ -269,13 +285,14 @@ def model_bench_cli(argv=None):
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--json", help="also write the results to this JSON file")
     a = p.parse_args(argv)
-    if a.threads: torch.set_num_threads(a.threads)
     try:
+        check_bench_args(a, batch_size=1, frames=1, mels=1, repeats=1, warmup=0, threads=1)
+        if a.threads: torch.set_num_threads(a.threads)
         rows = benchmark_encoders(a.batch_size, a.encoders, a.device, a.repeats, a.warmup, a.amp,
                                   a.channels_last, a.frames, a.mels)
     except ValueError as e:
         p.exit(2, f"doppelnb_bench_model: error: {e}\n")
-    if a.json: Path(a.json).write_text(json.dumps(dict(torch=torch.__version__, results=rows), indent=2))
+    if a.json: write_json(a.json, dict(torch=torch.__version__, results=rows))
 
 # %% ../nbs/09_bench.ipynb #b97f5f1c
 def benchmark_embedding(names=None, n_clips: int = 128, seconds: float = 1.0, batch_size: int = 256,
@@ -308,6 +325,8 @@ def eval_bench_cli(argv=None):
     p.add_argument("--data", default="data")
     p.add_argument("--out", default=None, help="CSV for the probe results")
     args = p.parse_args(argv)
+    try: check_bench_args(args, clips=1)
+    except ValueError as e: p.exit(2, f"doppelnb_bench_eval: error: {e}\n")
     bench = benchmark_embedding(args.encoders, n_clips=args.clips)
     print(bench.round(1).to_string(index=False))
     if args.probe:
@@ -404,7 +423,7 @@ def pretrain_bench_cli(argv=None):
     a = p.parse_args(argv)
     rows = []
     try:
-        if a.rounds < 1: raise ValueError(f"rounds: at least 1, got {a.rounds}")
+        check_bench_args(a, steps=1, warmup=0, batch_size=2, workers=0, rounds=1, target_steps=1)
         variants = [(v, parse_variant(v)) for v in a.variants]
         base = dict(batch_size=a.batch_size, encoder=a.encoder, workers=a.workers, device=a.device,
                     precision=a.precision, channels_last=a.channels_last, data_on=a.data_on,
@@ -427,7 +446,7 @@ def pretrain_bench_cli(argv=None):
         for (source, name), r in summary.iterrows():
             print(f"median of {a.rounds} rounds | {source:>5} | {name}: {r.pairs_per_s:,.0f} pairs/s, × "
                   f"{r.ratio:.2f} vs baseline")
-    if a.json: Path(a.json).write_text(json.dumps(rows, indent=2))
+    if a.json: write_json(a.json, rows)
 
 # %% ../nbs/09_bench.ipynb #prof0cd1
 def _clock(fn, times: dict, stage: str):

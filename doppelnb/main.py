@@ -62,9 +62,11 @@ class MainConfig:
         """Check every setting before any work: the pretraining recipe, folds, tasks, and that `out` can be
         written."""
         from doppelnb.build_data import TASK_BUILDERS
+        from doppelnb.model import check_device
         from doppelnb.pretrain import make_stream
         from doppelnb.tasks import is_built
         self.pretrain.validate()
+        check_device(self.pretrain.device)
         if not (isinstance(self.folds, int) and self.folds >= 2):
             raise ValueError(f"folds: an integer >= 2, got {self.folds!r}")
         if not self.tasks: raise ValueError("tasks: name at least one task")

@@ -294,6 +294,7 @@ def speedrun_cli(argv=None):
     if a.base_steps < 1: fail(f"--base-steps: a positive number of steps, got {a.base_steps}")
     unknown = [n for n in a.only or [] if n not in SEARCH]
     if unknown: fail(f"--only: not entries of SEARCH: {unknown} (see SEARCH in nbs/12_speedrun.ipynb)")
+    if Path(a.root).exists() and not Path(a.root).is_dir(): fail(f"--root: {a.root} is not a folder")
     try:
         curve = curve_plan(a.curve, root=a.root) if a.curve else None
         tasks = fold_tasks(a.data)

@@ -783,8 +783,10 @@ def test_signal_checkpoints_and_resumes(uninterrupted, tmp_path, signame):
 
 @pytest.mark.parametrize("args, culprit", [(["--nebula", "nope"], "nebula: 'nope'"),
                                            (["--keep-fixed", "no_such_param"], "keep_fixed: 'no_such_param'"),
-                                           (["--tasks", "notse", "--no-build"], "tasks: ['notse']")])
-@fault("main", "`doppelnb_main` with an unknown `--nebula`, `--keep-fixed` name or (with `--no-build`) a misspelled task",
+                                           (["--tasks", "notse", "--no-build"], "tasks: ['notse']"),
+                                           (["--device", "cuda:99"], "device: 'cuda:99'")])
+@fault("main", "`doppelnb_main` with an unknown `--nebula`, `--keep-fixed` name, (with `--no-build`) a misspelled task, "
+       "or a `--device` this machine does not have",
        "exit status 2, one line naming the setting, before any task is built or any file is written under `--out`")
 def test_main_checks_settings_first(tmp_path, args, culprit):
     from conftest import run_cli
@@ -805,6 +807,14 @@ def test_speedrun_checks_arguments_first(tmp_path, args, culprit):
     assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert culprit in r.stderr, r.stderr
     assert not (tmp_path / "runs").exists()
+
+
+@fault("speedrun", "`doppelnb_speedrun --root` a file", "exit status 2, one line naming `--root` (not `[Errno 20]`)")
+def test_speedrun_root_must_be_a_folder(tmp_path):
+    from conftest import run_cli
+    (tmp_path / "runs").write_text("not a folder")
+    r = run_cli("doppelnb_speedrun", "--root", tmp_path / "runs", "--data", tmp_path / "data")
+    assert r.returncode == 2 and r.stderr.strip() == f"doppelnb_speedrun: error: --root: {tmp_path / 'runs'} is not a folder"
 
 
 @fault("pretrain", "`doppelnb_pretrain --resume` on a folder that is missing or holds no run",
@@ -938,3 +948,21 @@ def test_pairs_over_a_stale_lock(tmp_path):
             write_pairs(other, 1, duration=0.1)
     finally:
         owner.kill(); owner.wait()
+
+
+@pytest.mark.parametrize("command, args, culprit", [
+    ("doppelnb_bench_synth", ["--batch-sizes", "128", "0"], "--batch-sizes: at least 2, got 0"),
+    ("doppelnb_bench_synth", ["--device", "cuda:99"], "device: 'cuda:99'"),
+    ("doppelnb_bench_views", ["--frames", "0"], "--frames: at least 1, got 0"),
+    ("doppelnb_bench_model", ["--device", "cuda:99"], "device: 'cuda:99'"),
+    ("doppelnb_bench_model", ["--json", "no/such/folder/r.json"], "--json: no/such/folder/r.json"),
+    ("doppelnb_bench_eval", ["--clips", "-5"], "--clips: at least 1, got -5")])
+@fault("bench", "a benchmark command with a count below its minimum (`--clips -5`, `--frames 0`, a batch size 0), a "
+       "`--device` this machine lacks, or `--json` in a missing folder",
+       "exit status 2, one line naming the flag, before anything is timed (was: a torch traceback, or timing with "
+       "NaN results and exit 0)")
+def test_bench_commands_check_arguments(command, args, culprit):
+    from conftest import run_cli
+    r = run_cli(command, *args)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert culprit in r.stderr and not r.stdout.strip(), (r.stdout, r.stderr)
