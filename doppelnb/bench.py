@@ -95,11 +95,14 @@ def benchmark_synth(batch_size: int = 128, repeats: int = 10, device="cpu", delt
 
 def synth_bench_cli(argv=None):
     "Command line: print raw torchsynth vs doppelgänger-pair rendering throughput."
-    p = argparse.ArgumentParser(prog="doppelnb_bench_synth", description=synth_bench_cli.__doc__)
+    p = argparse.ArgumentParser(
+        prog="doppelnb_bench_synth",
+        description="Raw torchsynth vs doppelgänger-pair rendering throughput, side by side.")
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[128],
                    help="sounds per batch (the pair generator renders half as many pairs)")
-    p.add_argument("--repeats", type=int, default=10)
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--repeats", type=int, default=10, help="timed batches per batch size (default: 10)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                   help="torch device (default: cuda if there is one, else cpu)")
     p.add_argument("--json", help="also write the results to this JSON file")
     a = p.parse_args(argv)
     try: check_bench_args(a, batch_sizes=2, repeats=1)
@@ -165,11 +168,15 @@ def benchmark_views(batch_size: int = 256, frames: int = 96, bands: int = 64, re
 def views_bench_cli(argv=None):
     """Command line: time the view pipeline (mix-back + augmentations) on a batch of log-mel patches;
     optionally against an encoder."""
-    p = argparse.ArgumentParser(prog="doppelnb_bench_views", description=views_bench_cli.__doc__)
+    p = argparse.ArgumentParser(prog="doppelnb_bench_views", description="Time the view pipeline (mix-back + "
+                                "augmentations) on a batch of log-mel patches, optionally against an "
+                                "encoder.")
     p.add_argument("--batch-size", type=int, default=256, help="patches per batch (two per clip)")
-    p.add_argument("--frames", type=int, default=96); p.add_argument("--bands", type=int, default=64)
-    p.add_argument("--repeats", type=int, default=20); p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--preset", default="all", choices=PRESETS)
+    p.add_argument("--frames", type=int, default=96, help="patch length in frames (default: 96)")
+    p.add_argument("--bands", type=int, default=64, help="mel bands of a patch (default: 64)")
+    p.add_argument("--repeats", type=int, default=20, help="timed batches (default: 20)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed batches first (default: 3)")
+    p.add_argument("--preset", default="all", choices=PRESETS, help="view preset to time (default: all)")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--encoder", default="doppelnb.model:SmallCNN",
@@ -271,17 +278,20 @@ def _format_row(r: dict) -> str:
 
 def model_bench_cli(argv=None):
     "Command line: forward + backward throughput and peak memory of the encoders."
-    p = argparse.ArgumentParser(prog="doppelnb_bench_model", description=model_bench_cli.__doc__)
+    p = argparse.ArgumentParser(
+        prog="doppelnb_bench_model",
+        description="Forward + backward throughput and peak memory of the encoders.")
     p.add_argument("--encoders", nargs="+", default=list(ENCODERS), help=f"any of {list(ENCODERS)}")
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=128, help="patches per step (default: 128)")
     p.add_argument("--frames", type=int, default=96, help="patch length T (frames)")
     p.add_argument("--mels", type=int, default=64, help="mel bands F")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                   help="torch device (default: cuda if there is one, else cpu)")
+    p.add_argument("--repeats", type=int, default=3, help="timed steps per encoder (default: 3)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed steps first (default: 1)")
     p.add_argument("--amp", action="store_true",
                    help="autocast (bfloat16, or float16 with a GradScaler where bf16 is unsupported)")
-    p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--json", help="also write the results to this JSON file")
     a = p.parse_args(argv)
@@ -318,11 +328,12 @@ def eval_bench_cli(argv=None):
     full probe over data/."""
     p = argparse.ArgumentParser(prog="doppelnb_bench_eval",
                                 description="Embedding throughput and full-probe wall time on this machine.")
-    p.add_argument("--encoders", nargs="+", default=list(ENCODERS), choices=list(ENCODERS))
-    p.add_argument("--clips", type=int, default=128)
+    p.add_argument("--encoders", nargs="+", default=list(ENCODERS), choices=list(ENCODERS),
+                   help="encoders to time (default: all)")
+    p.add_argument("--clips", type=int, default=128, help="1-s clips embedded per encoder (default: 128)")
     p.add_argument("--probe", action="store_true",
                    help="also time the full probe of the default encoder over every task in --data")
-    p.add_argument("--data", default="data")
+    p.add_argument("--data", default="data", help="folder of the built tasks for --probe (default: data)")
     p.add_argument("--out", default=None, help="CSV for the probe results")
     args = p.parse_args(argv)
     try: check_bench_args(args, clips=1)
@@ -398,14 +409,22 @@ def pretrain_bench_cli(argv=None):
     """Command line: steps/s, pairs/s and data-wait fraction of the pretraining loop for the synthetic and
     real-audio sources; with `--variants`, each variant (config knobs over the baseline flags) runs after the
     baseline and prints its pairs/s ratio."""
-    p = argparse.ArgumentParser(prog="doppelnb_bench_pretrain", description=pretrain_bench_cli.__doc__)
-    p.add_argument("--sources", nargs="+", default=list(SOURCES), choices=SOURCES)
-    p.add_argument("--steps", type=int, default=20); p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--batch-size", type=int, default=64); p.add_argument("--encoder", default="small_cnn")
-    p.add_argument("--workers", type=int, default=1); p.add_argument("--device", default="auto")
-    p.add_argument("--precision", default="32", choices=PRECISIONS)
-    p.add_argument("--channels-last", action="store_true")
-    p.add_argument("--data-on", default="workers", choices=("workers", "device"))
+    p = argparse.ArgumentParser(prog="doppelnb_bench_pretrain", description="Steps/s, pairs/s and "
+                                "data-wait fraction of the pretraining loop per pair source; with "
+                                "--variants, each variant (config knobs over the baseline) runs after the "
+                                "baseline and prints its pairs/s ratio.")
+    p.add_argument("--sources", nargs="+", default=list(SOURCES), choices=SOURCES,
+                   help="pair sources to time (default: all)")
+    p.add_argument("--steps", type=int, default=20, help="timed training steps (default: 20)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps first (default: 3)")
+    p.add_argument("--batch-size", type=int, default=64, help="pairs per step (default: 64)")
+    p.add_argument("--encoder", default="small_cnn", help="encoder (default: small_cnn)")
+    p.add_argument("--workers", type=int, default=1, help="DataLoader workers (default: 1)")
+    p.add_argument("--device", default="auto", help="torch device; auto: cuda if there is one (default)")
+    p.add_argument("--precision", default="32", choices=PRECISIONS, help="training precision (default: 32)")
+    p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
+    p.add_argument("--data-on", default="workers", choices=("workers", "device"),
+                   help="where views are built: CPU workers or the training device (default: workers)")
     p.add_argument("--audio-dir", help="real-audio folder (default: generated WAVs in a temporary folder)")
     p.add_argument("--variants", nargs="+", default=[], metavar="KNOB=VALUE[,KNOB=VALUE]",
                    help="configurations to compare with the baseline (the flags above), e.g. "

@@ -368,11 +368,13 @@ def build_tasks(tasks=tuple(TASK_BUILDERS), root="data", full: bool = False, ove
 
 def build_cli(argv=None):
     "Console script `doppelnb_build_data`: build downstream tasks into data/<task>/."
-    p = argparse.ArgumentParser(prog="doppelnb_build_data", description=__doc__ or "Build doppelnb's "
-                                "downstream tasks offline.",
+    p = argparse.ArgumentParser(prog="doppelnb_build_data", description="Build doppelnb's "
+                                "downstream tasks offline from Debian packages: instrument notes, spoken "
+                                "keywords, game foley.",
                                 epilog="Debian packages: "
                                     + "; ".join(f"{t}: {' '.join(p)}" for t, p in TASK_PACKAGES.items()))
-    p.add_argument("--tasks", nargs="+", default=list(TASK_BUILDERS), choices=list(TASK_BUILDERS))
+    p.add_argument("--tasks", nargs="+", default=list(TASK_BUILDERS), choices=list(TASK_BUILDERS),
+                   help="tasks to build (default: all)")
     p.add_argument("--root", default="data", help="folder that receives <task>/ (default: data)")
     p.add_argument("--full", action="store_true", help="the larger version of each task")
     p.add_argument("--overwrite", action="store_true", help="rebuild tasks that are already built")

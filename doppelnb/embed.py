@@ -181,6 +181,8 @@ def embed_folder(audio_dir, out, checkpoint: str = "", kind: str = "scene", batc
             atomic_write(out / "scene.npy",
                          lambda tmp: np.save(open(tmp, "wb"),
                                              np.concatenate([np.load(out / e) for e in ok.embedding])))
+            # row i of scene.npy is the file on line i
+            atomic_write(out / "scene_files.txt", "".join(f"{f}\n" for f in ok.file))
         bad = index[index.status != "ok"]
         if log:
             log(f"doppelnb_embed: {len(ok)} of {len(index)} files embedded ({kind}, {skipped} "
@@ -196,11 +198,11 @@ def embed_cli(argv=None):
     p = argparse.ArgumentParser(prog="doppelnb_embed", description="Embed every audio file under AUDIO_DIR "
                                 "(WAV, FLAC, "
                                 "OGG, AIFF, MP3; recursive) into OUT: embeddings/<file>.npy, "
-                                "index.csv, scene.npy. "
+                                "index.csv, scene.npy (one row per file of scene_files.txt, in its order). "
                                 "Resumable: run it again to finish a killed run. Exit status 1 if any "
                                 "file failed.")
-    p.add_argument("audio_dir", metavar="AUDIO_DIR")
-    p.add_argument("out", metavar="OUT")
+    p.add_argument("audio_dir", metavar="AUDIO_DIR", help="folder of audio files (searched recursively)")
+    p.add_argument("out", metavar="OUT", help="output folder (created; a killed run's is resumed)")
     p.add_argument("--checkpoint", default="",
                    help="encoder checkpoint (main job or doppelnb_pretrain); default: the shipped encoder")
     p.add_argument("--kind", default="scene", choices=KINDS,

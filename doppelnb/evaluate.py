@@ -32,7 +32,7 @@ __all__ = ['C_GRID', 'K_GRID', 'PROBES', 'FOLD_GROUPS', 'task_logmels', 'clip_pa
            'majority_rate', 'task_rows', 'summarize', 'evaluate_encoders', 'evaluate_encoder', 'cached_logmels',
            'fold_tasks', 'kfold_scores', 'encoder_features', 'score_features', 'score_encoder', 'score_logmel_stats',
            't_interval', 'paired_differences', 'plot_paired', 'fold_table', 'interval_text', 'interval_table',
-           'discover_tasks', 'resolve_tasks', 'check_writable', 'eval_cli', 'format_results']
+           'discover_tasks', 'resolve_tasks', 'check_out_folder', 'eval_cli', 'format_results']
 
 # %% ../nbs/06_eval.ipynb #9cb31e5d
 def task_logmels(task: Task, frontend: LogMel | None = None, progress: bool = True) -> list:
@@ -405,25 +405,24 @@ def resolve_tasks(specs, data="data") -> list:
         tasks.append(task)
     return tasks
 
-def check_writable(path, what: str = "--out") -> Path:
-    """`path` as a Path once a file can be written there (missing folders are created); a `ValueError` naming
-    `what` otherwise."""
+def check_out_folder(path, what: str = "--out") -> Path:
+    """`path` as a Path once it is a folder files can be written in (created if missing); a `ValueError`
+    naming `what` otherwise (a file, a CSV name from before `--out` was a folder, a folder not writable)."""
     path = Path(path)
-    if path.is_dir():
-        raise ValueError(f"{what}: {path} is a folder; give a file name, e.g. {path / 'eval.csv'}")
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{what}: {path} is a file; give a folder (the scores go to <folder>/scores.csv)")
+    if not path.exists() and path.suffix.lower() == ".csv":
+        raise ValueError(f"{what}: {path} looks like a CSV file name; --out is a folder (the scores go to "
+                         f"{path.with_suffix('') / 'scores.csv'})")
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
-                raise ValueError(f"{what}: cannot write {path}: {parent} is a file, not a folder")
+                raise ValueError(f"{what}: cannot create {path}: {parent} is a file, not a folder")
             break
-    try: path.parent.mkdir(parents=True, exist_ok=True)
+    try: path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise ValueError(f"{what}: cannot create the folder {path.parent} ({e.strerror or e})") from None
-    probe = path.parent / f".{path.name}.{os.getpid()}.tmp"
-    try: probe.write_bytes(b""); probe.unlink()
-    except OSError as e:
-        raise ValueError(f"{what}: cannot write in {path.parent} ({e.strerror or e})") from None
-    if path.exists() and not os.access(path, os.W_OK): raise ValueError(f"{what}: {path} is not writable")
+        raise ValueError(f"{what}: cannot create the folder {path} ({e.strerror or e})") from None
+    if not os.access(path, os.W_OK | os.X_OK): raise ValueError(f"{what}: {path} is not writable")
     return path
 
 def _write_csv(df: pd.DataFrame, path: Path):
@@ -442,26 +441,33 @@ def _check_eval_args(args):
 
 def eval_cli(argv=None):
     """Console script `doppelnb_eval`: linear and k-NN probes of a checkpoint (or random-init encoder) on
-    tasks, to CSV. Arguments, tasks, checkpoint and output are checked before any clip is embedded; each
-    finished task is written at once to `<out>.partial.csv`, which replaces `<out>` when all are done."""
-    p = argparse.ArgumentParser(prog="doppelnb_eval",
-                                description="Linear evaluation of a frozen encoder on group-disjoint splits "
-                                "of real tasks.")
+    tasks, into the folder `--out`. Arguments, tasks, checkpoint and output are checked before any clip is
+    embedded; each finished task is written at once to `scores.partial.csv`, which replaces `scores.csv` when
+    all are done."""
+    p = argparse.ArgumentParser(
+        prog="doppelnb_eval", description="Linear and k-NN evaluation of a frozen encoder on group-disjoint "
+        "splits of real tasks; the scores go to OUT/scores.csv.")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--checkpoint", help="torch.save({'encoder', 'encoder_kwargs', 'state_dict'}) file")
+    src.add_argument("--checkpoint", help="checkpoint to score (a run's last.pt, or any file save_checkpoint "
+                     "wrote)")
     src.add_argument("--random", action="store_true",
                      help="only the baselines: random-init --encoder and log-mel statistics")
     p.add_argument("--encoder", default=None,
                    help=f"architecture ({', '.join(sorted(ENCODERS))}); default {DEFAULT_ENCODER}, or the "
                    f"checkpoint's")
     p.add_argument("--tasks", nargs="+", default=["all"],
-                   help="task folder names under --data, optionally name:label_column; 'all'")
-    p.add_argument("--data", default="data")
-    p.add_argument("--out", default="results/eval.csv")
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--test-fraction", type=float, default=0.25)
-    p.add_argument("--probes", nargs="+", default=["linear", "knn"], choices=list(PROBES))
-    p.add_argument("--batch-size", type=int, default=256)
+                   help="task folder names under --data, optionally name:label_column; 'all' (default): "
+                   "every built task")
+    p.add_argument("--data", default="data", help="folder of the built tasks (default: data)")
+    p.add_argument("--out", default="results/eval",
+                   help="output folder: scores.csv (scores.partial.csv while it runs); default results/eval")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2],
+                   help="split seeds: one group-disjoint train/test split each (default: 0 1 2)")
+    p.add_argument("--test-fraction", type=float, default=0.25,
+                   help="share of each task's groups held out for testing (default: 0.25)")
+    p.add_argument("--probes", nargs="+", default=["linear", "knn"], choices=list(PROBES),
+                   help="probes fitted on the frozen embeddings (default: linear knn)")
+    p.add_argument("--batch-size", type=int, default=256, help="patches embedded at once (default: 256)")
     args = p.parse_args(argv)
     t0, partial, rows, kept = time.perf_counter(), None, [], []
     def keep(task, task_rows):
@@ -469,9 +475,9 @@ def eval_cli(argv=None):
         rows.extend(task_rows); kept.append(task.name)      # what the partial file holds
     try:
         _check_eval_args(args)
-        out = check_writable(args.out)
-        partial = out.with_name(f"{out.stem}.partial{out.suffix or '.csv'}")
-        with run_lock(out.parent, "doppelnb_eval", name=f".{out.name}.lock"):
+        folder = check_out_folder(args.out)
+        out, partial = folder / "scores.csv", folder / "scores.partial.csv"
+        with run_lock(folder, "doppelnb_eval"):
             tasks = resolve_tasks(args.tasks, args.data)
             for task in tasks: check_task(task, args.test_fraction, args.seeds, probes=args.probes)
             common = dict(seeds=args.seeds, test_fraction=args.test_fraction, probes=args.probes,
@@ -490,7 +496,7 @@ def eval_cli(argv=None):
             partial.unlink(missing_ok=True)
     except (ValueError, RunLockError, OSError) as e:
         said = f"; the finished task(s) {kept} are kept in {partial}" if kept else ""
-        print(f"doppelnb_eval: {e}{said}", file=sys.stderr); return 2
+        print(f"doppelnb_eval: error: {e}{said}", file=sys.stderr); return 2
     print(format_results(results).to_string())
     print(f"wrote {out} ({len(results)} rows) in {time.perf_counter() - t0:.0f} s")
     return 0

@@ -275,7 +275,10 @@ def main_parser() -> argparse.ArgumentParser:
     `PretrainConfig` (as `doppelnb_pretrain`)."""
     defaults = MainConfig()
     p = config_parser("doppelnb_main", exclude=("out", "resume"), defaults=defaults.pretrain,
-                      description=run_main.__doc__ + " Pretraining knobs default to the 'speedrun' preset.")
+                      description="The main job: build the tasks, pretrain the recipe and its δ = 1 "
+                      "control, score both with group-disjoint k-fold probes beside random init and log-mel "
+                      "statistics, and write tables, figures, the checkpoint and a model card to --out. "
+                      "Pretraining knobs default to the 'speedrun' preset.")
     p.add_argument("--out", help=f"results folder (default: {defaults.out!r})")
     p.add_argument("--data", help=f"downstream task folders (default: {defaults.data!r})")
     p.add_argument("--tasks", nargs="+", help=f"tasks to build and probe (default: {defaults.tasks})")

@@ -820,8 +820,10 @@ def config_parser(prog: str = "doppelnb_pretrain", exclude=(), defaults: Pretrai
                        help="continue the run in --out from its last.pt (its config + the flags given)")
     defaults = (defaults or PretrainConfig()).to_dict()
     for f in (f for f in fields(PretrainConfig) if f.name not in exclude):
-        flag, kind, help = ("--" + f.name.replace("_", "-"), _flag_kind(f),
-                            f"{f.metadata['help']} (default: {defaults[f.name]!r})")
+        # a help text that says its own default keeps it (printed once)
+        said = f.metadata["help"]
+        help = said if "(default:" in said else f"{said} (default: {defaults[f.name]!r})"
+        flag, kind = "--" + f.name.replace("_", "-"), _flag_kind(f)
         if kind == "bool": p.add_argument(flag, action=argparse.BooleanOptionalAction, help=help)
         elif kind == "list": p.add_argument(flag, nargs="*", help=help)
         elif kind == "json": p.add_argument(flag, type=json.loads, help=help)

@@ -280,7 +280,9 @@ def run_plan(plan: dict, base_steps: int, tasks, root="results/speedrun", base: 
 def speedrun_cli(argv=None):
     """Command line: run the recipe search (`SEARCH`) at a budget of `--base-steps` CPU-default steps per
     entry, cached under `--root`."""
-    p = argparse.ArgumentParser(prog="doppelnb_speedrun", description=speedrun_cli.__doc__)
+    p = argparse.ArgumentParser(prog="doppelnb_speedrun", description="Run the recipe search (SEARCH in "
+                                "nbs/12_speedrun.ipynb) at a budget of --base-steps CPU-default steps per "
+                                "entry, each run cached under --root.")
     p.add_argument("--base-steps", type=int, default=800, help="CPU-default steps each entry's compute buys")
     p.add_argument("--root", default="results/speedrun", help="folder of the cached runs")
     p.add_argument("--data", default="data", help="folder of the built tasks")

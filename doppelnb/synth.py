@@ -672,12 +672,13 @@ def write_pairs(out_dir, n: int, delta: float = 0.25, seed: int = 0, overwrite: 
 
 def pairs_cli(argv=None):
     "Command line: write doppelgänger pairs as WAV files plus a CSV of their parameters."
-    p = argparse.ArgumentParser(prog="doppelnb_pairs", description=pairs_cli.__doc__)
+    p = argparse.ArgumentParser(prog="doppelnb_pairs", description="Write doppelgänger pairs as WAV "
+                                "files plus a CSV of their parameters.")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--n", type=int, default=16, help="number of pairs")
     p.add_argument("--delta", type=float, default=0.25, help="perturbation scale δ in [0, 1]")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--sample-rate", type=int, default=16000)
+    p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default: 0)")
+    p.add_argument("--sample-rate", type=int, default=16000, help="Hz (default: 16000)")
     p.add_argument("--duration", type=float, default=1.0, help="seconds per sound")
     p.add_argument("--nebula", default="default", help=f"one of {NEBULAE} or a nebula JSON file")
     p.add_argument("--keep-fixed", nargs="*", default=None,

@@ -35,6 +35,7 @@ def test_folder_with_a_corrupt_file(tmp_path):
     scene = np.load(out / "scene.npy")
     assert scene.shape == (2, 512) and np.isfinite(scene).all()
     np.testing.assert_allclose(scene[1], np.load(out / index.embedding[2])[0])
+    assert (out / "scene_files.txt").read_text().splitlines() == ["stereo.wav", "sub/short.flac"]
 
 
 def test_resume_skips_finished_files(tmp_path):

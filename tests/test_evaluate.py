@@ -88,8 +88,8 @@ def test_checkpoint_roundtrip_and_mismatch(tmp_path, fixture):
 
 def test_eval_cli_writes_csv(tmp_path):
     make_fixture_task(tmp_path / "data", name="toy")
-    out = tmp_path / "eval.csv"
+    out = tmp_path / "eval"
     assert E.eval_cli(["--random", "--tasks", "all", "--data", str(tmp_path / "data"), "--out", str(out), "--seeds", "0", "--probes", "linear"]) == 0
-    df = pd.read_csv(out)
+    df = pd.read_csv(out / "scores.csv")
     assert set(df.method) == {"logmel stats", "small_cnn (random init)"} and set(df.task) == {"toy"}
     assert E.eval_cli(["--random", "--tasks", "all", "--data", str(tmp_path / "empty"), "--out", str(out)]) == 2

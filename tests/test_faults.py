@@ -120,13 +120,13 @@ def test_build_data_respects_lock(tmp_path, capsys):
 @fault("run lock", "two `doppelnb_eval` runs write the same `--out`",
        "the second exits 2 before any work, naming the output and the first run's pid")
 def test_eval_respects_lock(data, tmp_path, capsys, monkeypatch):
-    out = tmp_path / "eval.csv"
-    other = hold_lock(tmp_path, name=".eval.csv.lock")
+    out = tmp_path / "eval"; out.mkdir()
+    other = hold_lock(out)
     monkeypatch.setattr(E, "task_logmels", lambda *a, **k: pytest.fail("embedding started"))
     try:
         assert E.eval_cli(["--random", "--data", str(data), "--out", str(out)]) == 2
         err = capsys.readouterr().err
-        assert f"pid {other.pid}" in err and "eval.csv" in err, err
+        assert f"pid {other.pid}" in err and str(out) in err, err
     finally:
         other.kill(); other.wait()
 
@@ -177,38 +177,41 @@ def test_experiment_respects_lock(data, tmp_path, monkeypatch):
 # ---------------------------------------------------------------- doppelnb_eval: early checks, partial results
 
 @pytest.mark.parametrize("args, culprit", [
-    (["--out", "{file}/eval.csv"], "out"),
+    (["--out", "{file}/eval"], "out"),
+    (["--out", "{file}"], "out"),
+    (["--out", "results.csv"], "looks like a CSV file name; --out is a folder"),
     (["--test-fraction", "0"], "test-fraction"),
     (["--test-fraction", "1.5"], "test-fraction"),
     (["--seeds", "-1"], "seeds"),
     (["--batch-size", "0"], "batch-size"),
     (["--encoder", "nope"], "encoder"),
 ])
-@fault("doppelnb_eval", "an unwritable `--out`, `--test-fraction 0`, a negative seed, `--batch-size 0`, an unknown encoder",
+@fault("doppelnb_eval", "an unwritable `--out` (inside a file, a file, a CSV name), `--test-fraction 0`, a negative seed, `--batch-size 0`, an unknown encoder",
        "exit status 2 and one line naming the argument, before any clip is embedded")
 def test_eval_checks_arguments_before_work(data, tmp_path, capsys, monkeypatch, args, culprit):
     (tmp_path / "file").write_text("not a folder")
     args = [a.format(file=tmp_path / "file") for a in args]
     monkeypatch.setattr(E, "task_logmels", lambda *a, **k: pytest.fail("embedding started before the arguments were checked"))
-    argv = ["--random", "--data", str(data), "--out", str(tmp_path / "eval.csv")] + args
+    argv = ["--random", "--data", str(data), "--out", str(tmp_path / "eval")] + args
     assert E.eval_cli(argv) == 2
     err = capsys.readouterr().err.strip()
     assert culprit in err and len(err.splitlines()) == 1, err
 
 
 @fault("doppelnb_eval", "a task that fails late (a corrupt clip in the second task)",
-       "exit status 2 naming the clip; the first task's rows are kept in `<out>.partial.csv`, an older `<out>` untouched")
+       "exit status 2 naming the clip; the first task's rows are kept in `<out>/scores.partial.csv`, an older "
+       "`<out>/scores.csv` untouched")
 def test_eval_keeps_partial_results(data, tmp_path, capsys):
     d = tmp_path / "data"
     copy_task(data, d, "toy"); bad = copy_task(data, d, "toy2")
     (bad / pd.read_csv(bad / "metadata.csv").file[5]).write_bytes(b"RIFF....WAVEfmt garbage")
-    out = tmp_path / "eval.csv"
+    folder = tmp_path / "eval"; folder.mkdir(); out = folder / "scores.csv"
     out.write_text("an older result\n")
-    assert E.eval_cli(["--random", "--data", str(d), "--out", str(out), "--seeds", "0", "--probes", "linear"]) == 2
+    assert E.eval_cli(["--random", "--data", str(d), "--out", str(folder), "--seeds", "0", "--probes", "linear"]) == 2
     err = capsys.readouterr().err
     assert "toy2" in err and "partial" in err, err
     assert out.read_text() == "an older result\n"
-    partial = pd.read_csv(tmp_path / "eval.partial.csv")
+    partial = pd.read_csv(folder / "scores.partial.csv")
     assert set(partial.task) == {"toy"} and len(partial) == 2 * 2  # 2 methods × 2 metrics
 
 
@@ -218,18 +221,18 @@ def test_eval_partial_message_matches_the_file(data, tmp_path, capsys, monkeypat
     import errno
     d = tmp_path / "data"
     copy_task(data, d, "toy"); copy_task(data, d, "toy2")
-    out = tmp_path / "eval.csv"
+    folder = tmp_path / "eval"; out = folder / "scores.csv"
     real, calls = pd.DataFrame.to_csv, []
     def to_csv(df, path, *a, **k):
         calls.append(path)
         if len(calls) == 2: raise OSError(errno.ENOSPC, "No space left on device")
         return real(df, path, *a, **k)
     monkeypatch.setattr(pd.DataFrame, "to_csv", to_csv)
-    assert E.eval_cli(["--random", "--data", str(d), "--out", str(out), "--seeds", "0", "--probes", "linear"]) == 2
+    assert E.eval_cli(["--random", "--data", str(d), "--out", str(folder), "--seeds", "0", "--probes", "linear"]) == 2
     err = capsys.readouterr().err
-    partial = pd.read_csv(tmp_path / "eval.partial.csv")
+    partial = pd.read_csv(folder / "scores.partial.csv")
     assert set(partial.task) == {"toy"} and "['toy']" in err and "toy2" not in err.split("kept")[-1], err
-    assert not list(tmp_path.glob(".*tmp")) and not out.exists()
+    assert not list(folder.glob(".*tmp")) and not out.exists()
 
 
 @fault("doppelnb_eval", "a task with a single class", "a one-line error naming the task and its only class, before any work")
@@ -240,7 +243,7 @@ def test_single_class_task(data, tmp_path, capsys, monkeypatch):
     with pytest.raises(ValueError, match="toy.*only one class.*tone0"):
         E.evaluate_features(np.zeros((len(task), 4)), task, seeds=(0,))
     monkeypatch.setattr(E, "task_logmels", lambda *a, **k: pytest.fail("embedding started"))
-    assert E.eval_cli(["--random", "--data", str(tmp_path), "--out", str(tmp_path / "e.csv")]) == 2
+    assert E.eval_cli(["--random", "--data", str(tmp_path), "--out", str(tmp_path / "e")]) == 2
     assert "only one class" in capsys.readouterr().err
 
 
@@ -352,11 +355,11 @@ def test_pretrain_batch_size_is_named(tmp_path, capsys):
 def test_eval_knn_needs_enough_clips(tmp_path, capsys, monkeypatch):
     make_fixture_task(tmp_path, name="tiny", n_groups=4, per_class_group=1)
     monkeypatch.setattr(E, "task_logmels", lambda *a, **k: pytest.fail("a clip was embedded before the check"))
-    assert E.eval_cli(["--random", "--tasks", "tiny", "--data", str(tmp_path), "--out", str(tmp_path / "e.csv"),
+    assert E.eval_cli(["--random", "--tasks", "tiny", "--data", str(tmp_path), "--out", str(tmp_path / "e"),
                        "--probes", "knn", "--seeds", "0"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "task tiny, seed 0: the k-NN probe tries k up to 15" in err, err
-    assert not (tmp_path / "e.csv").exists()
+    assert not (tmp_path / "e" / "scores.csv").exists()
 
 
 @fault("checkpoint", "a checkpoint in torch's legacy (non-zip) format, cut short",
