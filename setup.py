@@ -21,9 +21,11 @@ setuptools.setup(
     author_email=cfg["author_email"],
     license="Apache-2.0",
     url=cfg["git_url"],
-    packages=setuptools.find_packages(include=["doppelnb", "doppelnb.*"]),
+    # doppelnb.weights holds data only (the shipped encoder, so load_model("") and embed_file work when
+    # installed): a namespace package, declared so setuptools packs it without a warning
+    packages=setuptools.find_namespace_packages(include=["doppelnb", "doppelnb.*"]),
     include_package_data=True,
-    package_data={"doppelnb": ["weights/*.pt"]},  # the shipped encoder: load_model("") and embed_file work when installed
+    package_data={"doppelnb.weights": ["*.pt"]},
     install_requires=requirements,
     extras_require={"dev": dev_requirements},
     python_requires=">=" + cfg["min_python"],
@@ -32,7 +34,6 @@ setuptools.setup(
     classifiers=[
         "Development Status :: 3 - Alpha",
         "Intended Audience :: Science/Research",
-        "License :: OSI Approved :: Apache Software License",
         "Programming Language :: Python :: 3",
         "Topic :: Multimedia :: Sound/Audio :: Analysis",
         "Topic :: Scientific/Engineering :: Artificial Intelligence",
