@@ -23,7 +23,8 @@ import torch
 from torch import nn
 
 from .augment import PRESETS, ViewPipeline
-from .evaluate import embed_logmels, evaluate_encoders, format_results, resolve_tasks
+from .evaluate import (check_out_folder, embed_logmels, evaluate_encoders, format_results,
+                               resolve_tasks)
 from .features import DOPPELGANGER, LogMel
 from .files import atomic_write
 from .model import DEFAULT_ENCODER, ENCODERS, build_encoder, build_model, check_device, get_loss
@@ -334,15 +335,16 @@ def eval_bench_cli(argv=None):
     p.add_argument("--probe", action="store_true",
                    help="also time the full probe of the default encoder over every task in --data")
     p.add_argument("--data", default="data", help="folder of the built tasks for --probe (default: data)")
-    p.add_argument("--out", default=None, help="CSV for the probe results")
+    p.add_argument("--out", default=None, help="folder for the probe results (probe.csv); default: none")
     args = p.parse_args(argv)
-    try: check_bench_args(args, clips=1)
+    try:
+        check_bench_args(args, clips=1)
+        out = check_out_folder(args.out) if args.out else None
+        tasks = resolve_tasks(["all"], args.data) if args.probe else []
     except ValueError as e: p.exit(2, f"doppelnb_bench_eval: error: {e}\n")
     bench = benchmark_embedding(args.encoders, n_clips=args.clips)
     print(bench.round(1).to_string(index=False))
     if args.probe:
-        try: tasks = resolve_tasks(["all"], args.data)
-        except ValueError as e: print(f"doppelnb_bench_eval: {e}", file=sys.stderr); return 2
         t0 = time.perf_counter()
         results = evaluate_encoders(
             {f"{DEFAULT_ENCODER} (random init)": build_encoder(DEFAULT_ENCODER, seed=0)}, tasks,
@@ -351,8 +353,7 @@ def eval_bench_cli(argv=None):
         print(format_results(results).to_string())
         print(f"full probe ({len(tasks)} tasks, {sum(map(len, tasks))} clips, 3 seeds, linear + kNN, 2 "
               f"feature sets): {wall:.0f} s on {torch.get_num_threads()} threads")
-        if args.out:
-            Path(args.out).parent.mkdir(parents=True, exist_ok=True); results.to_csv(args.out, index=False)
+        if out: atomic_write(out / "probe.csv", results.to_csv(index=False))
     return 0
 
 # %% ../nbs/09_bench.ipynb #ac145b7e
