@@ -3,10 +3,12 @@
 #   1. doppelnb/ and README.md are in sync with the notebooks (nbdev_export into a scratch copy, then diff)
 #   2. every notebook, top to bottom in a Jupyter kernel as "Run All" runs it, `#| slow` cells in read-back mode
 #      (they read back the committed results and skip minutes of work: doppelnb.readback)
-#   3. pytest tests/ (command-line entry points, bad input, reproducibility, docs build)
+#   3. pytest tests/ (command-line entry points, bad input, reproducibility, docs build, the docs site served over
+#      HTTP and loaded in headless Chromium: scripts/setup_docs.sh installs Chromium from Debian on first use)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/setup_docs.sh
 export PATH="$PWD/.venv/bin:$PATH" MPLBACKEND=Agg
 start=$(date +%s)
 
