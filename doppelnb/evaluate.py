@@ -27,12 +27,12 @@ from .runlock import RunLockError, run_lock
 from .tasks import Task, group_kfold, group_split, is_built, load_task
 
 # %% auto #0
-__all__ = ['C_GRID', 'K_GRID', 'PROBES', 'FOLD_GROUPS', 'task_logmels', 'clip_patches', 'embed_logmels', 'embed_task',
-           'logmel_stats_features', 'prediction_scores', 'linear_probe', 'knn_probe', 'check_task', 'evaluate_features',
-           'majority_rate', 'task_rows', 'summarize', 'evaluate_encoders', 'evaluate_encoder', 'cached_logmels',
-           'fold_tasks', 'kfold_scores', 'encoder_features', 'score_features', 'score_encoder', 'score_logmel_stats',
-           't_interval', 'paired_differences', 'plot_paired', 'fold_table', 'interval_text', 'interval_table',
-           'discover_tasks', 'resolve_tasks', 'check_out_folder', 'eval_cli', 'format_results']
+__all__ = ['C_GRID', 'K_GRID', 'PROBES', 'FOLD_GROUPS', 'FIG_WIDTH', 'FIG_DPI', 'task_logmels', 'clip_patches', 'embed_logmels',
+           'embed_task', 'logmel_stats_features', 'prediction_scores', 'linear_probe', 'knn_probe', 'check_task',
+           'evaluate_features', 'majority_rate', 'task_rows', 'summarize', 'evaluate_encoders', 'evaluate_encoder',
+           'cached_logmels', 'fold_tasks', 'kfold_scores', 'encoder_features', 'score_features', 'score_encoder',
+           'score_logmel_stats', 't_interval', 'paired_differences', 'plot_paired', 'fold_table', 'interval_text',
+           'interval_table', 'discover_tasks', 'resolve_tasks', 'check_out_folder', 'eval_cli', 'format_results']
 
 # %% ../nbs/06_eval.ipynb #9cb31e5d
 def task_logmels(task: Task, frontend: LogMel | None = None, progress: bool = True) -> list:
@@ -345,18 +345,39 @@ def paired_differences(scores: pd.DataFrame, method: str, reference: str, metric
                          folds=len(d), per_fold=" ".join(f"{x:+.3f}" for x in d)))
     return pd.DataFrame(rows)
 
-def plot_paired(diffs: pd.DataFrame, ax=None, title: str = ""):
-    "Mean paired difference per row of `diffs` (points), with its interval; zero marked."
+# The docs site's page column (`scripts/docs.py site`: mkdocs-material, 1280-px window) is 648 px wide.
+# Figures are drawn 630 px wide at 100 dpi (about 640 px as a notebook saves them): the page shows them at
+# their own size, 8-pt text stays 11 px tall, and legends go below the panels.
+FIG_WIDTH, FIG_DPI = 6.3, 100
+
+def plot_paired(diffs: pd.DataFrame, title: str = "", prefix: str = ""):
+    """Paired differences (`paired_differences` rows) as a forest plot as wide as the docs' page column: one
+    row per comparison ('method', or 'method − reference' where there are several references; `prefix` of a
+    method written '…'), one panel per task on a shared axis, the mean in points with its 95 % interval,
+    coloured where the interval excludes 0 (blue above, red below)."""
     import matplotlib.pyplot as plt
-    if ax is None: _, ax = plt.subplots(figsize=(6.5, 0.4 * len(diffs) + 1.2))
-    labels = [f"{r.task}: {r.method} − {r.reference}" for r in diffs.itertuples()]
-    y = np.arange(len(diffs))[::-1]
-    err = 100 * np.stack([diffs["mean"] - diffs["low"], diffs["high"] - diffs["mean"]])
-    ax.errorbar(100 * diffs["mean"], y, xerr=err, fmt="o", capsize=3)
-    ax.axvline(0, color="gray", lw=1); ax.set_yticks(y, labels, fontsize=8)
-    ax.set(xlabel="accuracy difference (points; mean over folds, 95 % interval)", title=title)
-    ax.figure.tight_layout()
-    return ax.figure
+    several = diffs.reference.nunique() > 1
+    rows = (diffs.method + " − " + diffs.reference) if several else diffs.method
+    tasks, labels = list(dict.fromkeys(diffs.task)), list(dict.fromkeys(rows))
+    fig, axes = plt.subplots(1, len(tasks), figsize=(FIG_WIDTH, 0.8 + 0.16 * len(labels)), dpi=FIG_DPI,
+                             sharex=True, sharey=True, squeeze=False, layout="constrained")
+    row = {m: len(labels) - 1 - i for i, m in enumerate(labels)}       # the first comparison on top
+    for ax, task in zip(axes[0], tasks):
+        d = diffs[diffs.task == task]
+        y = rows[diffs.task == task].map(row).to_numpy()
+        colour = ["C0" if lo > 0 else "C3" if hi < 0 else "0.55" for lo, hi in zip(d.low, d.high)]
+        ax.hlines(y, 100 * d.low, 100 * d.high, colors=colour, lw=1.3)
+        ax.scatter(100 * d["mean"], y, c=colour, s=14, zorder=3)
+        ax.axvline(0, color="0.25", lw=0.8)
+        ax.set_title(task, fontsize=9); ax.tick_params(labelsize=8); ax.grid(axis="x", lw=0.4, alpha=0.4)
+    short = [("…" + m[len(prefix):]) if prefix and m.startswith(prefix) and m != prefix else m
+             for m in labels]
+    axes[0][0].set_yticks([row[m] for m in labels], short, fontsize=8)
+    axes[0][0].set_ylim(-0.6, len(labels) - 0.4)
+    fig.supxlabel("accuracy difference, points (mean over folds, 95 % interval)", fontsize=8)
+    note = f"… = {prefix}" if any(s != m for s, m in zip(short, labels)) else ""
+    fig.suptitle(" · ".join(t for t in (title, note) if t), fontsize=9)
+    return fig
 
 # %% ../nbs/06_eval.ipynb #6e38ab4d
 def fold_table(scores: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:

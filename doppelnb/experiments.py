@@ -16,8 +16,9 @@ import pandas as pd
 import torch
 
 from .checkpoint import load_checkpoint, read_checkpoint
-from .evaluate import (cached_logmels, embed_logmels, encoder_features, logmel_stats_features,
-                               majority_rate, paired_differences, prediction_scores, score_features)
+from .evaluate import (FIG_DPI, FIG_WIDTH, cached_logmels, embed_logmels, encoder_features,
+                               logmel_stats_features, majority_rate, paired_differences, prediction_scores,
+                               score_features)
 from .features import DOPPELGANGER, random_patches
 from .files import atomic_write, read_json
 from .model import build_encoder
@@ -237,15 +238,16 @@ def plot_comparison(scores: pd.DataFrame, metric: str = "accuracy", ax=None, **k
     import seaborn as sns
     d = scores.assign(**{metric: 100 * scores[metric]})
     tasks, methods = list(dict.fromkeys(d.task)), list(dict.fromkeys(d.method))
-    if ax is None: _, ax = plt.subplots(figsize=(1.2 + 0.35 * len(tasks) * len(methods), 3.2))
+    if ax is None: _, ax = plt.subplots(figsize=(FIG_WIDTH, 3.4), dpi=FIG_DPI, layout="constrained")
     sns.barplot(d, x="task", y=metric, hue="method", order=tasks, hue_order=methods, errorbar="sd", ax=ax,
                 **kwargs)
     if "chance" in d:
         chance = d.groupby("task", sort=False)["chance"].mean()
         for i, t in enumerate(tasks): ax.hlines(100 * chance[t], i - 0.45, i + 0.45, color="k", lw=1.5)
     ax.set_ylabel(f"{metric} (%), mean over folds"); ax.set_xlabel("")
-    ax.legend(fontsize=7, bbox_to_anchor=(1.01, 1), loc="upper left", frameon=False)
-    ax.figure.tight_layout()
+    # the legend below the bars, as wide as the page
+    handles, labels = ax.get_legend_handles_labels(); ax.get_legend().remove()
+    ax.figure.legend(handles, labels, loc="outside lower center", ncol=2, fontsize=7, frameon=False)
     return ax.figure
 
 # %% ../nbs/10_experiments.ipynb #f91cd97c
@@ -276,8 +278,8 @@ def plot_delta_sweep(table: pd.DataFrame, distances: pd.DataFrame | None = None,
     deltas = sorted(table.delta.unique())
     # δ spans 0 … 1 unevenly: evenly spaced positions
     pos = {d: i for i, d in enumerate(deltas)}
-    fig, axes = plt.subplots(1, 2 if distances is not None else 1,
-                             figsize=(9 if distances is not None else 5, 3.2), squeeze=False)
+    fig, axes = plt.subplots(1, 2 if distances is not None else 1, figsize=(FIG_WIDTH, 3.0), dpi=FIG_DPI,
+                             squeeze=False, layout="constrained")
     ax = axes[0, 0]
     t = table.assign(x=table.delta.map(pos), **{metric: 100 * table[metric]})
     sns.lineplot(t, x="x", y=metric, hue="task", errorbar="sd", marker="o", ax=ax)
@@ -292,7 +294,7 @@ def plot_delta_sweep(table: pd.DataFrame, distances: pd.DataFrame | None = None,
         if unrelated is not None:
             ax.axhline(unrelated, ls=":", color="gray", label="unrelated sounds"); ax.legend(frameon=False)
         ax.set_xlabel("δ"); ax.set_ylabel("log-mel distance of the two views")
-    fig.tight_layout()
+    for ax in axes.flat: ax.tick_params(labelsize=8); ax.xaxis.label.set_size(8); ax.yaxis.label.set_size(8)
     return fig
 
 # %% ../nbs/10_experiments.ipynb #01454790
@@ -325,8 +327,13 @@ def embedding_projection(runs, task: Task, n: int = 600, method: str = "tsne", s
 def plot_projection(df: pd.DataFrame, title: str = ""):
     "One scatter panel per run of an `embedding_projection` table, points coloured by label."
     import seaborn as sns
-    g = sns.relplot(df, x="x", y="y", hue="label", col="run", kind="scatter", s=10, linewidth=0, height=3.2,
-                    facet_kws=dict(sharex=False, sharey=False))
+    runs = df.run.nunique()
+    g = sns.relplot(df, x="x", y="y", hue="label", col="run", kind="scatter", s=8, linewidth=0,
+                    height=FIG_WIDTH / runs, aspect=1, facet_kws=dict(sharex=False, sharey=False))
+    g.figure.set_dpi(FIG_DPI)
+    # the labels' legend below the panels, as wide as the page
+    sns.move_legend(g, "upper center", bbox_to_anchor=(0.5, 0.02), ncol=4, fontsize=7, title=None,
+                    frameon=False)
     for ax, (run, d) in zip(g.axes.flat, df.groupby("run", sort=False)):
         ax.set_title(f"{run}, silhouette {d.silhouette.iloc[0]:.3f}", fontsize=9); ax.set_xticks([])
         ax.set_yticks([])

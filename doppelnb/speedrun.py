@@ -17,8 +17,9 @@ from torch import nn
 
 from .bench import benchmark_pretrain
 from .checkpoint import read_checkpoint, save_checkpoint
-from .evaluate import (encoder_features, fold_tasks, interval_text, kfold_scores, linear_probe,
-                               paired_differences, score_encoder, score_logmel_stats)
+from .evaluate import (FIG_DPI, FIG_WIDTH, encoder_features, fold_tasks, interval_text,
+                               kfold_scores, linear_probe, paired_differences, plot_paired, score_encoder,
+                               score_logmel_stats)
 from .model import build_encoder, mean_max_pool
 from .files import atomic_write
 from .pretrain import PretrainConfig, delta_control, held_out_views, pretrain, twin_top1
@@ -26,11 +27,10 @@ from .runlock import RunLockError
 from .tasks import group_split
 
 # %% auto #0
-__all__ = ['BASE', 'COST_KNOBS', 'MAIN_RECIPE', 'SEARCH', 'FIG_WIDTH', 'FIG_DPI', 'CURVE_POINTS', 'step_seconds',
-           'cost_signature', 'budget_steps', 'measured_ratios', 'probe_monitor', 'speedrun', 'collect', 'read_monitor',
-           'run_plan', 'speedrun_cli', 'stats_retrieval', 'search_table', 'plot_monitor', 'plot_paired_grid',
-           'control_pairs', 'curve_steps', 'curve_probe', 'learning_curve', 'plot_curves', 'curve_plan',
-           'StageFeatures', 'stage_scores']
+__all__ = ['BASE', 'COST_KNOBS', 'MAIN_RECIPE', 'SEARCH', 'CURVE_POINTS', 'step_seconds', 'cost_signature', 'budget_steps',
+           'measured_ratios', 'probe_monitor', 'speedrun', 'collect', 'read_monitor', 'run_plan', 'speedrun_cli',
+           'stats_retrieval', 'search_table', 'plot_monitor', 'control_pairs', 'curve_steps', 'curve_probe',
+           'learning_curve', 'plot_curves', 'curve_plan', 'StageFeatures', 'stage_scores']
 
 # %% ../nbs/12_speedrun.ipynb #f98ca574
 BASE = PretrainConfig(steps=100, batch_size=64, workers=1, device="cpu", progress=False, tensorboard=False,
@@ -337,12 +337,8 @@ def search_table(scores: pd.DataFrame, references=("random init",),
         rows.append(row)
     return pd.DataFrame(rows).set_index("method")
 
-# The docs site's page column (`scripts/docs.py site`: mkdocs-material, 1280-px window) is 648 px wide. The
-# search's figures are drawn 630 px wide at 100 dpi (about 640 px as the notebook saves them, trimmed and
-# padded): the page shows them at their own size, 8-pt text stays 11 px tall, and legends go below the
-# panels, where they have the page's width instead of a panel's.
-FIG_WIDTH, FIG_DPI = 6.3, 100
-
+# the search's figures are as wide as the docs' page column (evaluate.FIG_WIDTH, FIG_DPI); legends go below
+# the panels, where they have the page's width instead of a panel's
 def _legend_below(fig, axes, ncol: int = 2):
     "One legend under the figure for the labelled lines of all `axes` (each label once)."
     seen = {}
@@ -368,32 +364,6 @@ def plot_monitor(root, names, metrics=("retrieval_top1", "probe_notes", "probe_k
     for ax in axes[len(metrics):]: ax.set_visible(False)
     for ax in axes[-ncols:]: ax.set_xlabel("step", fontsize=8)
     _legend_below(fig, axes)
-    return fig
-
-def plot_paired_grid(diffs: pd.DataFrame, title: str = "", prefix: str = "ntxent-head-adamw"):
-    """Paired differences (`paired_differences` rows) as a forest plot as wide as the docs' page column: one
-    row per method (labelled once, `prefix` written '…'), one panel per task on a shared axis, the mean in
-    points with its 95 % interval, coloured where the interval excludes 0 (blue above, red below)."""
-    import matplotlib.pyplot as plt
-    tasks, methods = list(dict.fromkeys(diffs.task)), list(dict.fromkeys(diffs.method))
-    fig, axes = plt.subplots(1, len(tasks), figsize=(FIG_WIDTH, 0.8 + 0.16 * len(methods)), dpi=FIG_DPI,
-                             sharex=True, sharey=True, squeeze=False, layout="constrained")
-    row = {m: len(methods) - 1 - i for i, m in enumerate(methods)}     # the first method on top
-    for ax, task in zip(axes[0], tasks):
-        d = diffs[diffs.task == task]
-        y = d.method.map(row).to_numpy()
-        colour = ["C0" if lo > 0 else "C3" if hi < 0 else "0.55" for lo, hi in zip(d.low, d.high)]
-        ax.hlines(y, 100 * d.low, 100 * d.high, colors=colour, lw=1.3)
-        ax.scatter(100 * d["mean"], y, c=colour, s=14, zorder=3)
-        ax.axvline(0, color="0.25", lw=0.8)
-        ax.set_title(task, fontsize=9); ax.tick_params(labelsize=8); ax.grid(axis="x", lw=0.4, alpha=0.4)
-    short = [("…" + m[len(prefix):]) if prefix and m.startswith(prefix) and m != prefix else m
-             for m in methods]
-    axes[0][0].set_yticks([row[m] for m in methods], short, fontsize=8)
-    axes[0][0].set_ylim(-0.6, len(methods) - 0.4)
-    fig.supxlabel("accuracy difference, points (mean over folds, 95 % interval)", fontsize=8)
-    note = f"… = {prefix}" if any(s != m for s, m in zip(short, methods)) else ""
-    fig.suptitle(" · ".join(t for t in (title, note) if t), fontsize=9)
     return fig
 
 def control_pairs(root="results/speedrun") -> dict:
