@@ -19,7 +19,7 @@ from .features import DOPPELGANGER, LogMel, LogMelConfig
 from .pretrain import FRONTENDS
 
 # %% auto #0
-__all__ = ['WEIGHTS', 'MAX_HOP_MS', 'packaged_weights', 'HearModel', 'load_model', 'check_audio', 'chunked_logmel',
+__all__ = ['WEIGHTS', 'MAX_HOP_MS', 'packaged_weights', 'HearModel', 'load_model', 'hear_model', 'check_audio', 'chunked_logmel',
            'frame_layout', 'get_timestamp_embeddings', 'scene_embeddings', 'get_scene_embeddings', 'HearCheckError',
            'check_hear_api']
 
@@ -74,12 +74,15 @@ class HearModel(nn.Module):
 def load_model(model_file_path: str = "") -> HearModel:
     """HEAR `load_model`: the shipped encoder (empty path), or a checkpoint of the main job or
     `doppelnb_pretrain`."""
-    encoder, ckpt = load_checkpoint(model_file_path or packaged_weights())
+    path = model_file_path or packaged_weights()
+    return hear_model(*load_checkpoint(path), path)
+
+def hear_model(encoder: nn.Module, ckpt: dict, path="") -> HearModel:
+    "`encoder` behind the front end and patch length its checkpoint `ckpt` (from `path`) was trained with."
     cfg = ckpt.get("config") if isinstance(ckpt.get("config"), dict) else {}
     frontend = cfg.get("frontend", "doppelganger")
     if frontend not in FRONTENDS:
-        raise ValueError(f"checkpoint: {model_file_path}: unknown front end {frontend!r}; one of "
-                         f"{sorted(FRONTENDS)}")
+        raise ValueError(f"checkpoint: {path}: unknown front end {frontend!r}; one of {sorted(FRONTENDS)}")
     return HearModel(encoder, FRONTENDS[frontend], cfg.get("patch_frames"))
 
 # %% ../nbs/07_hear.ipynb #e674ce07
