@@ -335,10 +335,9 @@ def plot_projection(df: pd.DataFrame, title: str = ""):
     sns.move_legend(g, "upper center", bbox_to_anchor=(0.5, 0.02), ncol=4, fontsize=7, title=None,
                     frameon=False)
     for ax, (run, d) in zip(g.axes.flat, df.groupby("run", sort=False)):
-        ax.set_title(f"{run}, silhouette {d.silhouette.iloc[0]:.3f}", fontsize=9); ax.set_xticks([])
-        ax.set_yticks([])
-    if title:
-        for ax in g.axes.flat: ax.set_title(f"{title}\n{ax.get_title()}", fontsize=9)
+        ax.set_title(f"{run}\nsilhouette {d.silhouette.iloc[0]:.3f}", fontsize=8)
+        ax.set(xticks=[], yticks=[], xlabel="", ylabel="")
+    if title: g.figure.subplots_adjust(top=0.76); g.figure.suptitle(title, fontsize=9)
     return g.figure
 
 # %% ../nbs/10_experiments.ipynb #fdc34c18

@@ -126,11 +126,12 @@ def test_pages_in_chromium(site, served):
     assert len(reports) == len(pages) >= 2 * len(_modules()) + 20  # notebooks, API pages, source pages
     found = site_check.problems(reports)
     assert not found, f"{len(found)} problems in the browser:\n" + "\n".join(found[:30])
-    speedrun = next(r for r in reports if r["page"] == "12_speedrun.html")
-    assert speedrun["figures"], "no figures measured on 12_speedrun.html"
-    for f in speedrun["figures"]:  # drawn for the page column: shown at (nearly) their own size, none a tower
-        assert f["rendered"][0] >= 0.9 * f["natural"][0] and f["rendered"][1] <= 900, \
-            f"12_speedrun.html: figure {f['cell']} {f['natural']} is shown at {f['rendered']} in a {speedrun['column']}-px column"
+    for page in ("12_speedrun.html", "10_experiments.html"):  # the experiments' figures, drawn for the page column
+        report = next(r for r in reports if r["page"] == page)
+        assert report["figures"], f"no figures measured on {page}"
+        for f in report["figures"]:  # shown at (nearly) their own size, none a tower
+            assert f["rendered"][0] >= 0.9 * f["natural"][0] and f["rendered"][1] <= 900, \
+                f"{page}: figure {f['cell']} {f['natural']} is shown at {f['rendered']} in a {report['column']}-px column"
 
 
 def test_link_checker_catches_broken_links(tmp_path):
