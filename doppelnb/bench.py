@@ -9,7 +9,6 @@ import argparse
 import ctypes
 import importlib
 import json
-import sys
 import tempfile
 import threading
 import time

@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from .features import load_audio
-from .files import checked_text, write_wav
+from .files import checked_text
 from .readback import read_back
 from .runlock import run_lock
 
