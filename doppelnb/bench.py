@@ -30,10 +30,10 @@ from .model import DEFAULT_ENCODER, ENCODERS, build_encoder, build_model, check_
 from .fixtures import write_audio_folder
 from .pretrain import (PRECISIONS, SOURCES, PretrainConfig, _flag_kind, _message, autocast,
                                make_optimizer, make_stream, pretrain)
-from .synth import DoppelgangerSynth, build_synth
+from .synth import DoppelgangerSynth, TensorSynth, build_synth, draw_params, synth_mixture
 
 # %% auto #0
-__all__ = ['time_calls', 'check_bench_args', 'write_json', 'benchmark_synth', 'synth_bench_cli', 'benchmark_views',
+__all__ = ['time_calls', 'check_bench_args', 'write_json', 'raw_render', 'benchmark_synth', 'synth_bench_cli', 'benchmark_views',
            'views_bench_cli', 'benchmark_encoders', 'model_bench_cli', 'benchmark_embedding', 'eval_bench_cli',
            'benchmark_pretrain', 'parse_variant', 'pretrain_bench_cli', 'gemm_gflops', 'profile_step']
 
@@ -67,17 +67,29 @@ def write_json(path, data):
     atomic_write(path, json.dumps(data, indent=2))
 
 # %% ../nbs/09_bench.ipynb #4d4f467a
+def raw_render(synth: str = "voice", nebula: str = "default", batch_size: int = 128, sample_rate: int = 16000,
+               duration: float = 1.0, device="cpu"):
+    """A call that renders `batch_size` random sounds of `synth` the cheapest way the library can:
+    torchsynth's `randomize` + render, or a torch synth on uniform parameters and fresh noise."""
+    raw = build_synth(synth, nebula, batch_size, sample_rate, duration, 480, device)
+    g = torch.Generator().manual_seed(0)
+    @torch.no_grad()
+    def render():
+        if not isinstance(raw, TensorSynth):
+            raw.randomize(); return raw.output()
+        noise = torch.rand(batch_size, raw.num_samples, generator=g).mul_(2).sub_(1)
+        return raw(draw_params(raw, batch_size, g).to(device), noise.to(device))
+    return render
+
 def benchmark_synth(batch_size: int = 128, repeats: int = 10, device="cpu", delta: float = 0.25,
-                    sample_rate: int = 16000, duration: float = 1.0, warmup: int = 2) -> dict:
-    """Time raw torchsynth Voice rendering against the pair generator at `batch_size`; returns throughputs (×
+                    sample_rate: int = 16000, duration: float = 1.0, warmup: int = 2, synth: str = "voice",
+                    nebula: str = "default") -> dict:
+    """Time `synth`'s raw rendering against its pair generator at `batch_size` sounds; returns throughputs (×
     realtime) and their ratio."""
     device = torch.device(device)
-    raw = build_synth("voice", "default", batch_size, sample_rate, duration, 480, device)
+    run_raw = raw_render(synth, nebula, batch_size, sample_rate, duration, device)
     gen = DoppelgangerSynth(delta=delta, batch_size=batch_size // 2, sample_rate=sample_rate,
-                            duration=duration, device=device)
-    def run_raw():
-        with torch.no_grad():
-            raw.randomize(); return raw.output()
+                            duration=duration, device=device, synth=synth, nebula=nebula)
     raw_times = time_calls(lambda i: run_raw(), repeats, warmup, device)
     gen_times = time_calls(gen.batch, repeats, warmup, device)
     seconds = lambda n: n * duration
@@ -85,7 +97,8 @@ def benchmark_synth(batch_size: int = 128, repeats: int = 10, device="cpu", delt
     rendered = gen.stats["rendered_pairs"] * 2 / (warmup + repeats)
     gen_rendered_xrt = seconds(rendered) / float(np.median(gen_times))
     gen_delivered_xrt = seconds(2 * gen.batch_size) / float(np.median(gen_times))
-    return dict(device=str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),
+    return dict(synth=synth if nebula == "default" else f"{synth}:{nebula}",
+                device=str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),
                 threads=torch.get_num_threads(), batch_sounds=batch_size, pairs_per_batch=gen.batch_size,
                 spare_pairs=gen.spares, raw_xrt=raw_xrt, pairs_rendered_xrt=gen_rendered_xrt,
                 pairs_delivered_xrt=gen_delivered_xrt, ratio_rendered=gen_rendered_xrt / raw_xrt,
@@ -94,10 +107,13 @@ def benchmark_synth(batch_size: int = 128, repeats: int = 10, device="cpu", delt
                 torch=torch.__version__)
 
 def synth_bench_cli(argv=None):
-    "Command line: print raw torchsynth vs doppelgänger-pair rendering throughput."
+    "Command line: print each synth's raw vs doppelgänger-pair rendering throughput."
     p = argparse.ArgumentParser(
         prog="doppelnb_bench_synth",
-        description="Raw torchsynth vs doppelgänger-pair rendering throughput, side by side.")
+        description="Raw synthesis vs doppelgänger-pair rendering throughput, side by side, per synth.")
+    p.add_argument("--synths", nargs="+", default=["voice"], metavar="SYNTH[:NEBULA]",
+                   help="synths of SYNTHS to time, each with an optional nebula (default: voice; 'zoo': "
+                   "every member of the zoo)")
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[128],
                    help="sounds per batch (the pair generator renders half as many pairs)")
     p.add_argument("--repeats", type=int, default=10, help="timed batches per batch size (default: 10)")
@@ -105,12 +121,14 @@ def synth_bench_cli(argv=None):
                    help="torch device (default: cuda if there is one, else cpu)")
     p.add_argument("--json", help="also write the results to this JSON file")
     a = p.parse_args(argv)
-    try: check_bench_args(a, batch_sizes=2, repeats=1)
+    try:
+        check_bench_args(a, batch_sizes=2, repeats=1)
+        parts = [p for s in a.synths for p in synth_mixture(s)]
     except ValueError as e: p.exit(2, f"doppelnb_bench_synth: error: {e}\n")
     results = []
-    for bs in a.batch_sizes:
-        r = benchmark_synth(bs, a.repeats, a.device); results.append(r)
-        print(f"[{r['device']}, {r['threads']} threads] batch {bs} × 1 s @ 16 kHz: raw Voice "
+    for part, bs in ((part, bs) for part in parts for bs in a.batch_sizes):
+        r = benchmark_synth(bs, a.repeats, a.device, synth=part.synth, nebula=part.nebula); results.append(r)
+        print(f"[{r['device']}, {r['threads']} threads] batch {bs} × 1 s @ 16 kHz: raw {r['synth']} "
               f"{r['raw_xrt']:,.0f}× realtime | pairs rendered {r['pairs_rendered_xrt']:,.0f}× (ratio "
               f"{r['ratio_rendered']:.3f}) | pairs delivered {r['pairs_delivered_xrt']:,.0f}× (ratio "
               f"{r['ratio_delivered']:.3f})", flush=True)
@@ -444,9 +462,9 @@ def pretrain_bench_cli(argv=None):
     try:
         check_bench_args(a, steps=1, warmup=0, batch_size=2, workers=0, rounds=1, target_steps=1)
         variants = [(v, parse_variant(v)) for v in a.variants]
-        base = dict(batch_size=a.batch_size, encoder=a.encoder, workers=a.workers, device=a.device,
-                    precision=a.precision, channels_last=a.channels_last, data_on=a.data_on,
-                    **(parse_variant(a.base) if a.base else {}))
+        base = {**dict(batch_size=a.batch_size, encoder=a.encoder, workers=a.workers, device=a.device,
+                       precision=a.precision, channels_last=a.channels_last, data_on=a.data_on),
+                **(parse_variant(a.base) if a.base else {})}      # --base wins over the flags it repeats
         for source, round_ in ((s, i) for s in a.sources for i in range(a.rounds)):
             baseline = None
             for name, overrides in [("baseline", {})] + variants:

@@ -32,7 +32,7 @@ from .files import atomic_write, checked_text, read_json
 from .model import ENCODERS, LOSSES, build_model, check_device, get_loss, loss_defaults
 from .runlock import RunLockError, run_lock
 from .streams import AudioViews, SynthViews, ViewStream, make_loader
-from .synth import MAX_DURATION, NEBULAE, SYNTHS, check_delta, lookup_synth, synth_mixture
+from .synth import MAX_DURATION, MIXTURES, NEBULAE, SYNTHS, check_delta, mixture_sizes, synth_mixture
 from .wave_augment import WAVE_PRESETS
 
 # %% auto #0
@@ -87,14 +87,18 @@ class PretrainConfig:
                                     "left unperturbed")
     perturb_only: list | None = _knob(None, "perturb only these synth parameters, globs or groups")
     synth: str = _knob("voice", f"synthesizer: one of {sorted(SYNTHS)} (doppelnb.synth.register_synth adds "
-                       f"one), or several joined "
-                       "by '+' (each batch split evenly among them)")
+                       f"one) or a named mixture of {sorted(MIXTURES)}; several joined by '+', each "
+                       "name[:nebula][*weight][@δ], and '-name' after a named mixture leaving a member out "
+                       "(e.g. 'zoo-texture', 'voice*2+modal@0.1')")
     nebula: str = _knob("default", f"nebula (parameter ranges) of the synth: one of {NEBULAE} for Voice, a "
                         f"JSON file, or several "
                         "joined by '+' (e.g. 'default+drum': each batch split evenly among them)")
     delta_scale: dict = _knob({},
                               "δ multiplier per parameter group, glob or name, e.g. '{\"pitch\": 0.2, "
-                              "\"envelopes\": 2}'")
+                              "\"envelopes\": 2}' ('member/group': one member of a mixture only)")
+    events: int = _knob(1, "events per clip: up to this many sounds of a torch synth of the zoo at "
+                        "random onsets over a background texture (torchsynth's Voice stays single-event); "
+                        "1: one sound")
     wave_augment: str = _knob("none",
                               f"waveform augmentations of each synthetic view before its log-mel: one of "
                               f"{WAVE_PRESETS}")
@@ -225,11 +229,9 @@ def _check_config(cfg: PretrainConfig, world: int = 1) -> PretrainConfig:
         raise ValueError(f"loss_kwargs: a dict of the loss's options, got {cfg.loss_kwargs!r}")
     get_loss(cfg.loss, **cfg.loss_kwargs)(torch.randn(2, 3), torch.randn(2, 3))   # the loss options are valid
     positive_int("batch_size", 2)            # before the synth mixture is checked against it
-    parts = synth_mixture(cfg.synth, cfg.nebula)
-    for name, _ in parts: lookup_synth(name)
-    if len(parts) > cfg.batch_size // world:
-        raise ValueError(f"synth: {len(parts)} synths/nebulae cannot share a batch of "
-                         f"{cfg.batch_size // world}")
+    mixture_sizes(synth_mixture(cfg.synth, cfg.nebula), cfg.batch_size // world)   # every member known, fits
+    if not (isinstance(cfg.events, int) and not isinstance(cfg.events, bool) and 1 <= cfg.events <= 8):
+        raise ValueError(f"events: an integer in [1, 8], got {cfg.events!r}")
     check_delta(cfg.delta)
     if cfg.source == "audio" and not cfg.audio_dir:
         raise ValueError("audio_dir: source 'audio' needs a folder of audio files")
@@ -289,7 +291,7 @@ def make_stream(cfg: PretrainConfig, rank: int = 0, world: int = 1, device="cpu"
                   patch_frames=cfg.patch_frames, views=cfg.views, device=data_device)
     if cfg.source == "synth":
         return SynthViews(**common, delta=cfg.delta, duration=cfg.duration, wave_augment=cfg.wave_augment,
-                          body=cfg.body, synth=cfg.synth,
+                          body=cfg.body, synth=cfg.synth, events=cfg.events,
                           nebula=cfg.nebula, delta_scale=cfg.delta_scale or None,
                           keep_fixed=cfg.keep_fixed or None,
                           perturb_only=cfg.perturb_only or None)
@@ -448,6 +450,11 @@ def prepare_run(cfg: PretrainConfig, resume: bool, rank: int = 0, world: int = 1
         try:
             out.mkdir(parents=True, exist_ok=True)
             atomic_write(out / "config.json", json.dumps(cfg.to_dict(), indent=2))
+            if cfg.source == "synth":   # the members a synth name stands for, and their share of a batch
+                parts = synth_mixture(cfg.synth, cfg.nebula)
+                atomic_write(out / "mixture.json", json.dumps(
+                    [dict(p._asdict(), pairs_per_batch=n, events=cfg.events)
+                     for p, n in zip(parts, mixture_sizes(parts, cfg.batch_size // world))], indent=1))
         except OSError as e: raise OSError(e.errno, f"out: cannot write to {out} ({e.strerror or e})") from e
     return ckpt
 

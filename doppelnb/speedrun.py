@@ -27,10 +27,11 @@ from .runlock import RunLockError
 from .tasks import group_split
 
 # %% auto #0
-__all__ = ['BASE', 'COST_KNOBS', 'MAIN_RECIPE', 'SEARCH', 'CURVE_POINTS', 'step_seconds', 'cost_signature', 'budget_steps',
-           'measured_ratios', 'probe_monitor', 'speedrun', 'collect', 'read_monitor', 'run_plan', 'speedrun_cli',
-           'stats_retrieval', 'search_table', 'plot_monitor', 'control_pairs', 'curve_steps', 'curve_probe',
-           'learning_curve', 'plot_curves', 'curve_plan', 'StageFeatures', 'stage_scores']
+__all__ = ['BASE', 'COST_KNOBS', 'MAIN_RECIPE', 'SEARCH', 'ZOO_MEMBERS', 'MAIN_ENTRY', 'ZOO_STUDY', 'PLANS', 'CURVE_POINTS',
+           'step_seconds', 'cost_signature', 'budget_steps', 'measured_ratios', 'probe_monitor', 'speedrun', 'collect',
+           'read_monitor', 'seeds_plan', 'run_plan', 'speedrun_cli', 'stats_retrieval', 'search_table', 'plot_monitor',
+           'control_pairs', 'curve_steps', 'curve_probe', 'learning_curve', 'plot_curves', 'curve_plan',
+           'StageFeatures', 'stage_scores']
 
 # %% ../nbs/12_speedrun.ipynb #f98ca574
 BASE = PretrainConfig(steps=100, batch_size=64, workers=1, device="cpu", progress=False, tensorboard=False,
@@ -47,7 +48,7 @@ def step_seconds(cfg: PretrainConfig, steps: int = 12, warmup: int = 4) -> float
 # %% ../nbs/12_speedrun.ipynb #8293f7d4
 COST_KNOBS = ("source", "audio_dir", "batch_size", "encoder", "encoder_kwargs", "head", "head_hidden",
               "head_out", "wave_augment", "views", "duration", "patch_frames", "frontend", "channels_last",
-              "precision", "data_on", "workers", "threads", "device")
+              "precision", "data_on", "workers", "threads", "device", "synth", "nebula", "events")
 
 def cost_signature(cfg: PretrainConfig) -> dict:
     "The knobs of `cfg` that set the cost of a step."
@@ -258,6 +259,27 @@ SEARCH = {  # name: overrides of BASE (the CPU default recipe); "~ctrl" runs the
     "ntxent-head-adamw-d0.05-wave-body-fast-mix-s2": {**MAIN_RECIPE, "nebula": "default+drum", "seed": 2},
 }
 
+def seeds_plan(name: str, overrides: dict, seeds=(0, 1, 2)) -> dict:
+    """Entries of `overrides` at each pretraining seed (`name`, `name-s1`, …), each followed by its δ = 1
+    control."""
+    plan = {}
+    for seed in seeds:
+        entry = name + (f"-s{seed}" if seed else "")
+        plan[entry] = {**overrides, "seed": seed} if seed else dict(overrides)
+        plan[f"{entry} ~ctrl"] = {}
+    return plan
+
+ZOO_MEMBERS = ("voice", "drum", "additive", "fm", "subtractive", "modal", "formant", "texture")  # of `zoo`
+MAIN_ENTRY = "ntxent-head-adamw-d0.05-wave-body-fast"     # the main recipe's entry of SEARCH
+# the synth zoo (00d_synths) at equal compute, three seeds each, beside δ = 1 controls: the main recipe on
+# Voice, on the zoo, on clips of up to three events, and on the zoo without each member (leave-one-out)
+ZOO_STUDY = {**seeds_plan(MAIN_ENTRY, MAIN_RECIPE),
+             **seeds_plan(f"{MAIN_ENTRY}-zoo", {**MAIN_RECIPE, "synth": "zoo"}),
+             **seeds_plan(f"{MAIN_ENTRY}-zoo-ev3", {**MAIN_RECIPE, "synth": "zoo", "events": 3}),
+             **{entry: overrides for m in ZOO_MEMBERS for entry, overrides
+                in seeds_plan(f"{MAIN_ENTRY}-zoo-{m}", {**MAIN_RECIPE, "synth": f"zoo-{m}"}).items()}}
+PLANS = {"search": SEARCH, "zoo": ZOO_STUDY}   # doppelnb_speedrun --plan NAME
+
 def run_plan(plan: dict, base_steps: int, tasks, root="results/speedrun", base: PretrainConfig = BASE,
              only=None, log=print) -> pd.DataFrame:
     """Run (or read back) every entry of `plan` in order; `only`: a subset of names. Returns all per-fold
@@ -279,15 +301,17 @@ def run_plan(plan: dict, base_steps: int, tasks, root="results/speedrun", base: 
     return pd.concat(scores, ignore_index=True)
 
 def speedrun_cli(argv=None):
-    """Command line: run the recipe search (`SEARCH`) at a budget of `--base-steps` CPU-default steps per
-    entry, cached under `--root`."""
+    """Command line: run a plan of `PLANS` (the recipe search `SEARCH` by default) at a budget of
+    `--base-steps` CPU-default steps per entry, cached under `--root`."""
     p = argparse.ArgumentParser(prog="doppelnb_speedrun", description="Run the recipe search (SEARCH in "
-                                "nbs/12_speedrun.ipynb) at a budget of --base-steps CPU-default steps per "
-                                "entry, each run cached under --root.")
+                                "nbs/12_speedrun.ipynb) or another plan of PLANS at a budget of --base-steps "
+                                "CPU-default steps per entry, each run cached under --root.")
     p.add_argument("--base-steps", type=int, default=800, help="CPU-default steps each entry's compute buys")
     p.add_argument("--root", default="results/speedrun", help="folder of the cached runs")
     p.add_argument("--data", default="data", help="folder of the built tasks")
-    p.add_argument("--only", nargs="*", help="entries of SEARCH to run (default: all)")
+    p.add_argument("--plan", default="search", choices=sorted(PLANS),
+                   help="which plan to run: the recipe search (SEARCH) or the synth zoo study (ZOO_STUDY)")
+    p.add_argument("--only", nargs="*", help="entries of the plan to run (default: all)")
     p.add_argument("--curve", metavar="ENTRY",
                    help="instead: the learning curve of this finished entry and of its δ = 1 control, "
                    "scored at CURVE_POINTS CPU-default steps (runs under ROOT/curves/)")
@@ -295,8 +319,8 @@ def speedrun_cli(argv=None):
     fail = lambda message: p.exit(2, f"doppelnb_speedrun: error: {message}\n")
     # every argument is checked before any work
     if a.base_steps < 1: fail(f"--base-steps: a positive number of steps, got {a.base_steps}")
-    unknown = [n for n in a.only or [] if n not in SEARCH]
-    if unknown: fail(f"--only: not entries of SEARCH: {unknown} (see SEARCH in nbs/12_speedrun.ipynb)")
+    unknown = [n for n in a.only or [] if n not in PLANS[a.plan]]
+    if unknown: fail(f"--only: not entries of the {a.plan} plan: {unknown} (see nbs/12_speedrun.ipynb)")
     if Path(a.root).exists() and not Path(a.root).is_dir(): fail(f"--root: {a.root} is not a folder")
     try:
         curve = curve_plan(a.curve, root=a.root) if a.curve else None
@@ -305,7 +329,7 @@ def speedrun_cli(argv=None):
             (cfg, ratio) = curve
             for name, run_cfg in ((a.curve, cfg), (f"{a.curve} ~ctrl", delta_control(cfg))):
                 learning_curve(name, run_cfg, tasks, Path(a.root) / "curves", cost_ratio=ratio)
-        else: run_plan(SEARCH, a.base_steps, tasks, a.root, only=a.only)
+        else: run_plan(PLANS[a.plan], a.base_steps, tasks, a.root, only=a.only)
     except (ValueError, OSError, RunLockError) as e: fail(e)
 
 # %% ../nbs/12_speedrun.ipynb #48ed9e3c

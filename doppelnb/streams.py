@@ -14,7 +14,9 @@ from torch.utils.data import DataLoader
 from .augment import ViewPipeline
 from .body import apply_body, draw_body
 from .features import DOPPELGANGER, AudioFileError, LogMel, load_audio, random_patches
-from .synth import BatchStream, DoppelgangerSynth, stream_seed, synth_mixture
+from .synth import (BatchStream, DoppelgangerSynth, mixture_sizes, part_options, stream_seed,
+                            synth_mixture)
+from .zoo import event_clips
 from .wave_augment import WaveAugment
 
 # %% auto #0
@@ -57,17 +59,18 @@ class SynthViews(ViewStream):
     def __init__(self, rank_batch: int, seed: int = 0, rank: int = 0, frontend=DOPPELGANGER,
                  patch_frames: int | None = None, views: str = "none", start_batch: int = 0, device="cpu",
                  delta: float = 0.25, duration: float = 1.0,
-                 wave_augment: str = "none", body: int = 0, **synth_kwargs):
+                 wave_augment: str = "none", body: int = 0, events: int = 1, **synth_kwargs):
         super().__init__(rank_batch, seed, rank, frontend, patch_frames, views, start_batch, device)
         parts = synth_mixture(synth_kwargs.pop("synth", "voice"), synth_kwargs.pop("nebula", "default"))
-        if len(parts) > rank_batch:
-            raise ValueError(f"nebula: {len(parts)} synths/nebulae cannot share a batch of {rank_batch}")
-        sizes = [rank_batch // len(parts) + (i < rank_batch % len(parts)) for i in range(len(parts))]
-        self.synths = [DoppelgangerSynth(delta, frontend.sample_rate, duration, n,
-                                         seed if i == 0 else stream_seed(seed, NEBULA_STREAM, i),
-                                         rank=rank, device=device, synth=syn, nebula=neb, **synth_kwargs)
+        sizes = mixture_sizes(parts, rank_batch)
+        options = part_options(parts, **{k: synth_kwargs.pop(k, None)
+                                         for k in ("keep_fixed", "perturb_only", "delta_scale")})
+        self.synths = [DoppelgangerSynth(delta if part.delta is None else part.delta, frontend.sample_rate,
+                                         duration, n, seed if i == 0 else stream_seed(seed, NEBULA_STREAM, i),
+                                         rank=rank, device=device, synth=event_clips(part.synth, events),
+                                         nebula=part.nebula, **opts, **synth_kwargs)
                        # a mixture: each part its own seeded stream
-                       for i, (n, (syn, neb)) in enumerate(zip(sizes, parts))]
+                       for i, (n, part, opts) in enumerate(zip(sizes, parts, options))]
         self.wave_augment = WaveAugment.preset(wave_augment, frontend.sample_rate)
         self.body, self.delta = int(body), delta
 

@@ -11,13 +11,14 @@ import fnmatch
 import io
 import math
 import os
+import re
 import shutil
 import sys
 import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -27,13 +28,32 @@ from .files import WriteError, atomic_write, read_json, write_failure, write_wav
 from .runlock import LOCK_NAME, RunLockError, lock_is_stale, read_lock, run_lock
 
 # %% auto #0
-__all__ = ['NEBULAE', 'NEBULA_FIELDS', 'PARAMETER_GROUPS', 'SYNTHS', 'PARAM_LOW', 'PARAM_HIGH', 'NOISE_STREAM',
-           'NOISE_BANK_SECONDS', 'MAX_DURATION', 'DELTA_GRID', 'import_torchsynth', 'read_nebula', 'build_synth',
-           'SynthSpec', 'register_synth', 'lookup_synth', 'synth_groups', 'synth_mixture', 'parameter_names',
+__all__ = ['NEBULAE', 'NEBULA_FIELDS', 'PARAMETER_GROUPS', 'SYNTHS', 'PARAM_LOW', 'PARAM_HIGH', 'MIXTURES', 'NOISE_STREAM',
+           'NOISE_BANK_SECONDS', 'MAX_DURATION', 'DELTA_GRID', 'TensorSynth', 'import_torchsynth', 'read_nebula',
+           'build_synth', 'SynthSpec', 'register_synth', 'lookup_synth', 'synth_groups', 'parameter_names',
            'parameter_group', 'parameter_mask', 'parameter_scale', 'draw_params', 'check_delta', 'perturb',
-           'DoppelgangerBatch', 'stream_seed', 'BatchStream', 'PairRenderer', 'DoppelgangerSynth', 'delta_grid_pairs',
-           'diagnostic_log_mel', 'plot_delta_grid', 'spectral_distance', 'view_distance_by_delta', 'write_pairs',
-           'pairs_cli']
+           'MixturePart', 'register_mixture', 'synth_mixture', 'mixture_sizes', 'part_options', 'DoppelgangerBatch',
+           'stream_seed', 'BatchStream', 'PairRenderer', 'DoppelgangerSynth', 'delta_grid_pairs', 'diagnostic_log_mel',
+           'plot_delta_grid', 'spectral_distance', 'view_distance_by_delta', 'write_pairs', 'pairs_cli']
+
+# %% ../nbs/00_synth.ipynb #5737dae8
+class TensorSynth(torch.nn.Module):
+    """A synthesizer in torch: `forward(params [n, P] in [0, 1], noise [n, N]) → audio [n, N]`, every random
+    choice read from `noise`; parameters named `group.name` (`PARAMETERS`), drawn uniformly."""
+    PARAMETERS: tuple = ()
+
+    def __init__(self, sample_rate: int = 16000, duration: float = 1.0):
+        super().__init__()
+        self.sample_rate, self.duration = int(sample_rate), float(duration)
+        self.num_samples = int(round(self.sample_rate * self.duration))
+
+    @classmethod
+    def parameter_groups(cls) -> dict:
+        "`{group: ['group.*']}` for each group prefix of `PARAMETERS`, in order."
+        return {g: [f"{g}.*"] for g in dict.fromkeys(n.split(".")[0] for n in cls.PARAMETERS)}
+
+    def forward(self, params: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
 
 # %% ../nbs/00_synth.ipynb #d3dff376
 def import_torchsynth():
@@ -76,13 +96,17 @@ def read_nebula(path) -> list:
 
 def build_synth(synth="voice", nebula="default", batch_size=128, sample_rate=16000, duration=1.0,
                 control_rate=480, device="cpu"):
-    """A torchsynth synthesizer (a name of `SYNTHS` or an `AbstractSynth` subclass) with the given nebula, on
-    `device`."""
-    ts_config, ts_synth = import_torchsynth()
+    """A synthesizer (a name of `SYNTHS`, a torchsynth `AbstractSynth` subclass with the given nebula, or a
+    `TensorSynth` subclass) on `device`."""
     if isinstance(synth, str): synth = lookup_synth(synth).synth_class()
+    if isinstance(synth, type) and issubclass(synth, TensorSynth):     # a synth written in torch: no nebulae
+        if str(nebula) != "default":
+            raise ValueError(f"nebula: {synth.__name__} has no nebulae (it takes 'default'), got {nebula!r}")
+        return synth(sample_rate, duration).to(device).eval()
+    ts_config, ts_synth = import_torchsynth()
     if not (isinstance(synth, type) and issubclass(synth, ts_synth.AbstractSynth)):
-        raise ValueError(f"synth: expected a name of {sorted(SYNTHS)} or a torchsynth AbstractSynth "
-                         f"subclass, got {synth!r}")
+        raise ValueError(f"synth: expected a name of {sorted(SYNTHS)}, a torchsynth AbstractSynth or a "
+                         f"TensorSynth subclass, got {synth!r}")
     nebula_file = Path(str(nebula))
     # a named nebula: the JSON torchsynth ships for this synth class or the nearest parent
     if not nebula_file.is_file():
@@ -116,14 +140,15 @@ PARAMETER_GROUPS = {  # torchsynth Voice's parameter groups (each synth of SYNTH
     "modulation": ["mod_matrix.*"],
     "mixer": ["mixer.*"],
 }
+PARAMETER_GROUPS["envelope"] = PARAMETER_GROUPS["envelopes"]   # the zoo's name of the group
 PARAMETER_GROUPS["timbre"] = PARAMETER_GROUPS["envelopes"] + PARAMETER_GROUPS["lfos"] \
     + PARAMETER_GROUPS["oscillators"] + PARAMETER_GROUPS["modulation"] + PARAMETER_GROUPS["mixer"]
 
 @dataclass(frozen=True)
 class SynthSpec:
-    """A synthesizer doppelnb can render: how to get its torchsynth class, its nebulae, and its parameter
-    groups."""
-    # () → an AbstractSynth subclass (imported lazily: torchsynth is slow to import)
+    """A synthesizer doppelnb can render: how to get its class (torchsynth or `TensorSynth`), its nebulae,
+    and its parameter groups."""
+    # () → an AbstractSynth or TensorSynth subclass (imported lazily: torchsynth is slow to import)
     synth_class: Callable
     # named nebulae shipped for it (any nebula JSON file works too)
     nebulae: tuple = ("default",)
@@ -131,14 +156,15 @@ class SynthSpec:
 
 SYNTHS = {"voice": SynthSpec(lambda: import_torchsynth()[1].Voice, NEBULAE, PARAMETER_GROUPS)}
 
-def register_synth(name: str, synth_class: Callable, nebulae=("default",),
-                   groups: dict | None = None) -> SynthSpec:
+def register_synth(name: str, synth_class: Callable, nebulae=("default",), groups: dict | None = None):
     """Add a synthesizer to `SYNTHS`: then `build_synth`, `DoppelgangerSynth` and `doppelnb_pretrain --synth`
-    know it by `name`."""
-    if not isinstance(name, str) or not name or "+" in name:
-        raise ValueError(f"synth: a name without '+', got {name!r}")
-    SYNTHS[name.lower()] = spec = SynthSpec(synth_class, tuple(nebulae), dict(groups or {}))
-    return spec
+    know it by `name`. A `TensorSynth`'s groups follow from its parameter names."""
+    if not isinstance(name, str) or not name or any(c in name for c in "+-:*@/"):
+        raise ValueError(f"synth: a name without '+', '-', ':', '*', '@' or '/', got {name!r}")
+    if groups is None:
+        cls = synth_class()
+        groups = cls.parameter_groups() if isinstance(cls, type) and issubclass(cls, TensorSynth) else {}
+    SYNTHS[name.lower()] = SynthSpec(synth_class, tuple(nebulae), dict(groups))
 
 def lookup_synth(name: str) -> SynthSpec:
     "The `SYNTHS` entry of `name`; an unknown name is a `ValueError` listing the known ones."
@@ -149,29 +175,23 @@ def lookup_synth(name: str) -> SynthSpec:
     return spec
 
 def synth_groups(synth) -> dict:
-    "The parameter groups of a synth (a name of `SYNTHS`; a class: Voice's groups)."
-    return lookup_synth(synth).groups if isinstance(synth, str) else PARAMETER_GROUPS
-
-def synth_mixture(synth: str = "voice", nebula: str = "default") -> list[tuple[str, str]]:
-    """The `(synth, nebula)` parts of a batch: `synth` and `nebula` may each join several by '+' (a single one
-    is repeated to match the other), e.g. `('voice', 'default+drum')` →
-    `[('voice', 'default'), ('voice', 'drum')]`."""
-    synths = str(synth).split("+")
-    nebulae = [str(nebula)] if Path(str(nebula)).is_file() else str(nebula).split("+")
-    if len(synths) > 1 and len(nebulae) > 1 and len(synths) != len(nebulae):
-        raise ValueError(f"synth: {len(synths)} synths and {len(nebulae)} nebulae do not pair up; give one "
-                         f"nebula or one per synth")
-    n = max(len(synths), len(nebulae))
-    return [(synths[i if len(synths) > 1 else 0], nebulae[i if len(nebulae) > 1 else 0]) for i in range(n)]
+    """The parameter groups of a synth (a name of `SYNTHS`; a `TensorSynth` class: its own; other classes:
+    Voice's)."""
+    if isinstance(synth, str): return lookup_synth(synth).groups
+    if isinstance(synth, type) and issubclass(synth, TensorSynth): return synth.parameter_groups()
+    return PARAMETER_GROUPS
 
 def parameter_names(synth) -> list[str]:
-    """Names `module.parameter` of a torchsynth synth's parameters, in registration order (the column order of
-    its `params`)."""
+    """Names `module.parameter` of a synth's parameters, in the column order of its `params` (torchsynth: the
+    registration order)."""
+    if isinstance(synth, TensorSynth): return list(synth.PARAMETERS)
     return [f"{module}.{name}" for (module, name) in synth.get_parameters()]
 
 def parameter_group(name: str, groups: dict = PARAMETER_GROUPS) -> str:
-    "The first basic group of `groups` (not `timbre`) that `name` belongs to, or `''`."
-    return next((g for g, pats in groups.items() if g != "timbre"
+    """The first basic group of `groups` that `name` belongs to, or `''` (a group of several patterns that all
+    belong to other groups, like Voice's `timbre`, is not basic)."""
+    others = lambda g: {p for h, pats in groups.items() if h != g for p in pats}
+    return next((g for g, pats in groups.items() if not (len(pats) > 1 and set(pats) <= others(g))
                  and any(fnmatch.fnmatchcase(name, p) for p in pats)), "")
 
 def parameter_mask(names: Sequence[str], perturb_only=None, keep_fixed=None,
@@ -217,9 +237,12 @@ def parameter_scale(names: Sequence[str], delta_scale: dict, groups: dict = PARA
 PARAM_LOW, PARAM_HIGH = 1e-6, 1.0  # clip range of normalized parameters (the reference code's)
 
 def draw_params(synth, n: int, generator: torch.Generator, sampling="real") -> torch.Tensor:
-    "Draw `n` parameter vectors `[n, P]` in torchsynth's normalized space, on the CPU."
+    """Draw `n` parameter vectors `[n, P]` in the synth's normalized space, on the CPU (a `TensorSynth`'s
+    parameters: uniform in [0, 1])."""
     if sampling not in ("real", "normalized"):
         raise ValueError(f"sampling: expected 'real' or 'normalized', got {sampling!r}")
+    if isinstance(synth, TensorSynth):
+        return torch.rand(n, len(synth.PARAMETERS), generator=generator).clamp(PARAM_LOW, PARAM_HIGH)
     ranges = [p.parameter_range for p in synth.get_parameters().values()]
     u = torch.rand(n, len(ranges), generator=generator)
     # u is the position in the real range; apply each curve as torchsynth's `to_0to1` does, vectorized
@@ -260,6 +283,112 @@ def perturb(params: torch.Tensor, delta: float, generator: torch.Generator | Non
     if mask is not None: noise = noise * mask.to(params.device, params.dtype)
     view_a, view_b = (params + delta * noise).clamp(PARAM_LOW, PARAM_HIGH).unbind(0)
     return view_a, view_b
+
+# %% ../nbs/00_synth.ipynb #723501d4
+class MixturePart(NamedTuple):
+    """One member of a batch's mixture: its synth, nebula, share of the batch (weight) and own δ (None: the
+    run's)."""
+    synth: str
+    nebula: str = "default"
+    weight: float = 1.0
+    delta: float | None = None
+
+MIXTURES = {}  # named mixtures: name → mixture string (register_mixture adds one)
+
+def register_mixture(name: str, members: str):
+    "Name a mixture string (e.g. the zoo's members) so that `--synth NAME` means all of them."
+    if not isinstance(name, str) or not name or any(c in name for c in "+-:*@/"):
+        raise ValueError(f"synth: a mixture name without '+', '-', ':', '*', '@' or '/', got {name!r}")
+    MIXTURES[name.lower()] = members
+
+_MEMBER = re.compile(r"^(?P<name>[^:*@]+?)(?::(?P<nebula>[^*@]+))?"     # name[:nebula][*weight][@δ]
+                     r"(?:\*(?P<weight>[^@]+))?(?:@(?P<delta>.+))?$")
+
+def _number(text: str, what: str, member: str) -> float:
+    try: return float(text)
+    except ValueError:
+        raise ValueError(f"synth: the {what} of {member!r} must be a number, got {text!r}") from None
+
+def _member_parts(member: str) -> list[MixturePart]:
+    "The parts one `+`-separated member stands for (a named mixture: all of its own, less `-name`s)."
+    m = _MEMBER.match(member.strip())
+    if m is None:
+        raise ValueError(f"synth: cannot read the mixture member {member!r}; use name[:nebula][*weight][@δ]")
+    name, *left_out = m["name"].split("-")
+    weight = _number(m["weight"], "weight", member) if m["weight"] else 1.0
+    if not (math.isfinite(weight) and weight > 0):
+        raise ValueError(f"synth: the weight of {member!r} must be a positive number, got {weight:g}")
+    delta = check_delta(m["delta"]) if m["delta"] else None
+    if name.lower() not in MIXTURES:
+        if left_out:
+            raise ValueError(f"synth: '-' leaves members out of a named mixture of {sorted(MIXTURES)}, "
+                             f"not of {name!r}")
+        lookup_synth(name)
+        return [MixturePart(name.lower(), m["nebula"] or "default", weight, delta)]
+    if m["nebula"]: raise ValueError(f"synth: the named mixture {name!r} takes no nebula")
+    parts = synth_mixture(MIXTURES[name.lower()])
+    for out in left_out:
+        kept = [p for p in parts if out.lower() not in (p.synth, p.nebula if p.nebula != "default" else None)]
+        if len(kept) == len(parts):
+            raise ValueError(f"synth: {out!r} is not a member of {name!r} "
+                             f"({sorted({p.synth for p in parts})})")
+        parts = kept
+    if not parts: raise ValueError(f"synth: {member!r} leaves no member")
+    return [p._replace(weight=p.weight * weight,
+                       delta=delta if delta is not None else p.delta) for p in parts]
+
+def synth_mixture(synth: str = "voice", nebula: str = "default") -> list[MixturePart]:
+    """The parts of a batch: members of `synth` joined by '+' (`name[:nebula][*weight][@δ]` or a named mixture
+    less `-name`s); `nebula` may join several by '+' too (a single synth or nebula is repeated to match the
+    other), e.g. `('voice', 'default+drum')` → Voice with each nebula."""
+    parts = [p for member in str(synth).split("+") for p in _member_parts(member)]
+    nebulae = [str(nebula)] if Path(str(nebula)).is_file() else str(nebula).split("+")
+    if nebulae == ["default"]: return parts
+    if len(parts) > 1 and len(nebulae) > 1 and len(parts) != len(nebulae):
+        raise ValueError(f"synth: {len(parts)} synths and {len(nebulae)} nebulae do not pair up; give one "
+                         f"nebula or one per synth")
+    n = max(len(parts), len(nebulae))
+    return [parts[i if len(parts) > 1 else 0]._replace(nebula=nebulae[i if len(nebulae) > 1 else 0])
+            for i in range(n)]
+
+def mixture_sizes(parts: Sequence[MixturePart], total: int) -> list[int]:
+    """Pairs of a batch of `total` per part, in proportion to the weights (largest remainders), at least one
+    each."""
+    if len(parts) > total:
+        raise ValueError(f"synth: {len(parts)} synths/nebulae cannot share a batch of {total}")
+    weights = np.array([p.weight for p in parts], dtype=float)
+    exact = total * weights / weights.sum()
+    sizes = np.maximum(1, np.floor(exact)).astype(int)
+    while sizes.sum() < total: sizes[np.argmax(exact - sizes)] += 1      # the largest remainder first
+    while sizes.sum() > total: sizes[np.argmax(np.where(sizes > 1, sizes - exact, -np.inf))] -= 1
+    return sizes.tolist()
+
+def part_options(parts: Sequence[MixturePart], keep_fixed=None, perturb_only=None,
+                 delta_scale=None) -> list[dict]:
+    """`keep_fixed`, `perturb_only` and `delta_scale` for each part of a mixture: an entry `member/item` holds
+    for the parts of that synth (or nebula) only, a plain one for every part that has such parameters (a part
+    without any `perturb_only` parameter perturbs nothing); an entry that fits no part is an error."""
+    given = dict(keep_fixed=keep_fixed, perturb_only=perturb_only, delta_scale=delta_scale)
+    entries = {arg: [v] if isinstance(v, str) else list(v) for arg, v in given.items() if v is not None}
+    if len(parts) == 1 and not any("/" in e for es in entries.values() for e in es):
+        return [given]                                            # one synth: its own checks and messages
+    names = [parameter_names(build_synth(p.synth, p.nebula, batch_size=1)) for p in parts]
+    def applies(i: int, entry: str) -> bool:
+        member, _, item = entry.rpartition("/")
+        if member and member.lower() not in (parts[i].synth, parts[i].nebula): return False
+        try: parameter_mask(names[i], perturb_only=item, groups=synth_groups(parts[i].synth)); return True
+        except ValueError: return False
+    options = [{} for _ in parts]
+    for arg, es in entries.items():
+        for e in es:
+            if not any(applies(i, e) for i in range(len(parts))):
+                raise ValueError(f"{arg}: {e!r} matches no parameter of any member of the mixture "
+                                 f"({' + '.join(p.synth for p in parts)})")
+        for i, opts in enumerate(options):
+            mine = [e for e in es if applies(i, e)]
+            if arg == "delta_scale": opts[arg] = {e.rpartition("/")[2]: given[arg][e] for e in mine} or None
+            else: opts[arg] = [e.rpartition("/")[2] for e in mine] or ([] if arg == "perturb_only" else None)
+    return options
 
 # %% ../nbs/00_synth.ipynb #698aae33
 @dataclass
@@ -363,9 +492,9 @@ def _check_settings(sample_rate, duration, control_rate, batch_size, spare_fract
 
 # %% ../nbs/00_synth.ipynb #d635570e
 class PairRenderer:
-    """Render normalized parameters to audio with torchsynth, the two views of a pair sharing their noise; the
-    rendering half of `DoppelgangerSynth`, which sets what it reads (`synth_spec`, `nebula`, `sample_rate`,
-    `duration`, …)."""
+    """Render normalized parameters to audio (torchsynth or a `TensorSynth`), the two views of a pair sharing
+    their noise; the rendering half of `DoppelgangerSynth`, which sets what it reads (`synth_spec`, `nebula`,
+    `sample_rate`, `duration`, …)."""
     def _synth(self, n_pairs: int):
         """The torchsynth synth that renders `n_pairs` candidate pairs (2·n_pairs sounds) in one call, cached
         by size."""
@@ -387,18 +516,26 @@ class PairRenderer:
         if params.ndim != 2 or params.shape[1] != len(self.names):
             raise ValueError(f"params: expected shape [n, {len(self.names)}], got {tuple(params.shape)}")
         synth = self._synth((n + 1) // 2)
+        if isinstance(synth, TensorSynth):
+            noise = self.noise_windows()[self.noise_offsets(n, generator, noise_pairs)]
+            return synth(params.to(self.device, torch.float32).clamp(PARAM_LOW, PARAM_HIGH), noise)
         size = int(synth.batch_size)
         padded = torch.cat([params, params[-1:].expand(size - n, -1)]) if size > n else params
         padded = padded.to(self.device, torch.float32).clamp(PARAM_LOW, PARAM_HIGH)
         for j, p in enumerate(synth.get_parameters().values()): p.data = padded[:, j]
         if hasattr(synth, "noise") and generator is not None:
-            m = n // 2 if noise_pairs else n
-            windows = self.noise_windows()
-            offsets = torch.randint(0, windows.shape[0], (m,), generator=generator) if self.fresh_noise \
-                else torch.arange(m) * 4099 % windows.shape[0]  # fixed offsets: the same noise in every batch
-            offsets = (offsets.repeat(2) if noise_pairs else offsets).to(windows.device)
-            torch.index_select(windows, 0, offsets, out=synth.noise.noise[:len(offsets)])
+            offsets = self.noise_offsets(n, generator, noise_pairs)
+            torch.index_select(self.noise_windows(), 0, offsets, out=synth.noise.noise[:len(offsets)])
         return synth.output().as_subclass(torch.Tensor)[:n]
+
+    def noise_offsets(self, n: int, generator: torch.Generator | None, noise_pairs: bool) -> torch.Tensor:
+        """Where each of `n` sounds' noise starts in the noise bank: random per sound (fixed without a
+        generator or `fresh_noise`: the same noise in every batch); with `noise_pairs`, rows `i` and `n/2 + i`
+        share it."""
+        m, windows = (n // 2 if noise_pairs else n), self.noise_windows()
+        offsets = torch.randint(0, windows.shape[0], (m,), generator=generator) \
+            if self.fresh_noise and generator is not None else torch.arange(m) * 4099 % windows.shape[0]
+        return (offsets.repeat(2) if noise_pairs else offsets).to(windows.device)
 
     def noise_windows(self) -> torch.Tensor:
         """All `N`-sample windows `[L - N + 1, N]` (a strided view, no copy) of this stream's white-noise bank

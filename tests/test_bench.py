@@ -24,3 +24,12 @@ def test_bad_rounds_and_base_knobs_exit_2(capsys):
         with pytest.raises(SystemExit) as e:
             pretrain_bench_cli([*TINY, *args])
         assert e.value.code == 2 and says in capsys.readouterr().err
+
+
+def test_base_knobs_win_over_the_flags_they_repeat(tmp_path):
+    "`--base precision=bf16,workers=0` sets knobs that are flags too (it was a TypeError: two values for one knob)."
+    out = tmp_path / "bench.json"
+    pretrain_bench_cli([*TINY, "--base", "duration=0.5,patch_frames=48,precision=bf16,channels_last=true",
+                        "--variants", "synth=zoo", "--json", str(out)])
+    rows = json.loads(out.read_text())
+    assert [r["precision"] for r in rows] == ["bf16", "bf16"] and [r["variant"] for r in rows] == ["baseline", "synth=zoo"]

@@ -800,7 +800,8 @@ def test_main_checks_settings_first(tmp_path, args, culprit):
 
 
 @pytest.mark.parametrize("args, culprit", [(["--base-steps", "0"], "--base-steps: a positive number"),
-                                           (["--only", "bogus"], "--only: not entries of SEARCH: ['bogus']"),
+                                           (["--only", "bogus"], "--only: not entries of the search plan: ['bogus']"),
+                                           (["--plan", "zoo", "--only", "bogus"], "not entries of the zoo plan"),
                                            (["--data", "no-such-folder"], "data: none of")])
 @fault("speedrun", "`doppelnb_speedrun --base-steps 0`, `--only` an unknown entry, `--data` with no built task",
        "exit status 2, one line naming the argument, before any run starts or any file is written")

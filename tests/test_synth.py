@@ -67,11 +67,13 @@ def test_pairs_cli_unwritable_output(tmp_path):
 
 
 def test_bench_cli_prints_throughput_and_ratio(tmp_path):
-    result = run_cli("doppelnb_bench_synth", "--batch-sizes", 16, "--repeats", 1, "--device", "cpu", "--json", tmp_path / "b.json", check=True)
-    assert "raw Voice" in result.stdout and "ratio" in result.stdout
+    result = run_cli("doppelnb_bench_synth", "--synths", "voice", "modal", "--batch-sizes", 16, "--repeats", 1,
+                     "--device", "cpu", "--json", tmp_path / "b.json", check=True)
+    assert "raw voice" in result.stdout and "raw modal" in result.stdout and "ratio" in result.stdout
     import json
-    (row,) = json.loads((tmp_path / "b.json").read_text())
-    assert row["raw_xrt"] > 0 and row["pairs_rendered_xrt"] > 0 and row["ratio_rendered"] > 0
+    rows = json.loads((tmp_path / "b.json").read_text())
+    assert [row["synth"] for row in rows] == ["voice", "modal"]
+    assert all(row["raw_xrt"] > 0 and row["pairs_rendered_xrt"] > 0 and row["ratio_rendered"] > 0 for row in rows)
 
 
 def test_perturb_is_seeded_and_validates():
