@@ -27,11 +27,11 @@ from .runlock import RunLockError
 from .tasks import group_split
 
 # %% auto #0
-__all__ = ['BASE', 'COST_KNOBS', 'MAIN_RECIPE', 'SEARCH', 'ZOO_MEMBERS', 'MAIN_ENTRY', 'ZOO_STUDY', 'PLANS', 'CURVE_POINTS',
-           'step_seconds', 'cost_signature', 'budget_steps', 'measured_ratios', 'probe_monitor', 'speedrun', 'collect',
-           'read_monitor', 'seeds_plan', 'run_plan', 'speedrun_cli', 'stats_retrieval', 'search_table', 'plot_monitor',
-           'control_pairs', 'curve_steps', 'curve_probe', 'learning_curve', 'plot_curves', 'curve_plan',
-           'StageFeatures', 'stage_scores']
+__all__ = ['BASE', 'COST_KNOBS', 'MAIN_RECIPE', 'SEARCH', 'ZOO_MEMBERS', 'MAIN_ENTRY', 'ZOO_COST', 'ZOO', 'ZOO_STUDY', 'PLANS',
+           'CURVE_POINTS', 'step_seconds', 'cost_signature', 'budget_steps', 'measured_ratios', 'probe_monitor',
+           'speedrun', 'collect', 'read_monitor', 'seeds_plan', 'run_plan', 'speedrun_cli', 'stats_retrieval',
+           'search_table', 'plot_monitor', 'control_pairs', 'curve_steps', 'curve_probe', 'learning_curve',
+           'plot_curves', 'curve_plan', 'StageFeatures', 'stage_scores']
 
 # %% ../nbs/12_speedrun.ipynb #f98ca574
 BASE = PretrainConfig(steps=100, batch_size=64, workers=1, device="cpu", progress=False, tensorboard=False,
@@ -272,12 +272,17 @@ def seeds_plan(name: str, overrides: dict, seeds=(0, 1, 2)) -> dict:
 ZOO_MEMBERS = ("voice", "drum", "additive", "fm", "subtractive", "modal", "formant", "texture")  # of `zoo`
 MAIN_ENTRY = "ntxent-head-adamw-d0.05-wave-body-fast"     # the main recipe's entry of SEARCH
 # the synth zoo (00d_synths) at equal compute, three seeds each, beside δ = 1 controls: the main recipe on
-# Voice, on the zoo, on clips of up to three events, and on the zoo without each member (leave-one-out)
+# Voice, on the zoo, on clips of up to three events, and on the zoo without each member (leave-one-out). In
+# the loop the zoo makes × 0.96 of Voice's pairs/s and 3-event clips × 0.34 (09_bench, side by side, three
+# alternating rounds): the zoo and its leave-one-outs take the Voice entry's steps, 3-event clips a third
+ZOO_COST = {"zoo": 1.0, "zoo-ev3": 0.34}   # steps as a fraction of the Voice entry's
+ZOO = {**MAIN_RECIPE, "synth": "zoo", "steps_as": (MAIN_ENTRY, ZOO_COST["zoo"])}
 ZOO_STUDY = {**seeds_plan(MAIN_ENTRY, MAIN_RECIPE),
-             **seeds_plan(f"{MAIN_ENTRY}-zoo", {**MAIN_RECIPE, "synth": "zoo"}),
-             **seeds_plan(f"{MAIN_ENTRY}-zoo-ev3", {**MAIN_RECIPE, "synth": "zoo", "events": 3}),
+             **seeds_plan(f"{MAIN_ENTRY}-zoo", ZOO),
+             **seeds_plan(f"{MAIN_ENTRY}-zoo-ev3", {**ZOO, "events": 3,
+                                                    "steps_as": (MAIN_ENTRY, ZOO_COST["zoo-ev3"])}),
              **{entry: overrides for m in ZOO_MEMBERS for entry, overrides
-                in seeds_plan(f"{MAIN_ENTRY}-zoo-{m}", {**MAIN_RECIPE, "synth": f"zoo-{m}"}).items()}}
+                in seeds_plan(f"{MAIN_ENTRY}-zoo-{m}", {**ZOO, "synth": f"zoo-{m}"}).items()}}
 PLANS = {"search": SEARCH, "zoo": ZOO_STUDY}   # doppelnb_speedrun --plan NAME
 
 def run_plan(plan: dict, base_steps: int, tasks, root="results/speedrun", base: PretrainConfig = BASE,
@@ -287,16 +292,18 @@ def run_plan(plan: dict, base_steps: int, tasks, root="results/speedrun", base: 
     scores, previous = [], None
     for name, overrides in plan.items():
         overrides = dict(overrides); mode = overrides.pop("mode", "pretrain")
+        steps_as = overrides.pop("steps_as", None)         # (entry, factor): that entry's steps × factor
         control = name.endswith("~ctrl")
         cfg = delta_control(previous[1]) if control else replace(base, **overrides)
         if mode == "pretrain" and not control: previous = (name, cfg)
         if only is not None and name not in only: continue
         kwargs = {}
-        if control:   # the same steps as its recipe, which must have been planned first
-            plan_path = Path(root) / previous[0] / "plan.json"
-            if not plan_path.exists():
-                raise ValueError(f"{name}: run {previous[0]!r} first (its control takes that run's steps)")
-            kwargs = dict(steps=json.loads(plan_path.read_text())["steps"])
+        # a control takes the steps of its recipe, an entry with `steps_as` those of another entry: planned first
+        source, factor = (previous[0], 1.0) if control else (steps_as or (None, None))
+        if source:
+            plan_path = Path(root) / source / "plan.json"
+            if not plan_path.exists(): raise ValueError(f"{name}: run {source!r} first (it takes that run's steps)")
+            kwargs = dict(steps=max(1, round(json.loads(plan_path.read_text())["steps"] * factor)))
         scores.append(speedrun(name, cfg, base_steps, tasks, root, mode=mode, log=log, **kwargs))
     return pd.concat(scores, ignore_index=True)
 
