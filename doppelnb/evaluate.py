@@ -31,8 +31,9 @@ __all__ = ['C_GRID', 'K_GRID', 'PROBES', 'FOLD_GROUPS', 'FIG_WIDTH', 'FIG_DPI', 
            'embed_task', 'logmel_stats_features', 'prediction_scores', 'linear_probe', 'knn_probe', 'check_task',
            'evaluate_features', 'majority_rate', 'task_rows', 'summarize', 'evaluate_encoders', 'evaluate_encoder',
            'cached_logmels', 'fold_tasks', 'kfold_scores', 'encoder_features', 'score_features', 'score_encoder',
-           'score_logmel_stats', 't_interval', 'paired_differences', 'plot_paired', 'fold_table', 'interval_text',
-           'interval_table', 'discover_tasks', 'resolve_tasks', 'check_out_folder', 'eval_cli', 'format_results']
+           'score_logmel_stats', 't_interval', 'paired_differences', 'plot_paired', 'across_runs', 'fold_table',
+           'interval_text', 'interval_table', 'discover_tasks', 'resolve_tasks', 'check_out_folder', 'eval_cli',
+           'format_results']
 
 # %% ../nbs/06_eval.ipynb #9cb31e5d
 def task_logmels(task: Task, frontend: LogMel | None = None, progress: bool = True) -> list:
@@ -379,6 +380,22 @@ def plot_paired(diffs: pd.DataFrame, title: str = "", prefix: str = ""):
     fig.suptitle(" · ".join(t for t in (title, note) if t), fontsize=9)
     return fig
 
+# %% ../nbs/06_eval.ipynb #5d8866ce
+def across_runs(scores: pd.DataFrame, pairs, label: tuple | None = None,
+                level: float = 0.95) -> pd.DataFrame:
+    """Per task: the mean over run pairs `[(method, reference), …]` (e.g. one per pretraining seed) of each
+    pair's mean paired difference over folds, with a `level` Student-t interval over the pairs; rows named
+    `label` `(method, reference)` (default: the first pair's)."""
+    pairs = list(pairs)
+    each = pd.concat([paired_differences(scores, a, b, level=level) for a, b in pairs], ignore_index=True)
+    method, reference = label or pairs[0]
+    rows = []
+    for task, g in each.groupby("task", sort=False):
+        mean, low, high = t_interval(g["mean"], level)
+        rows.append(dict(task=task, method=method, reference=reference, mean=mean, low=low, high=high,
+                         runs=len(g), per_run=" ".join(f"{x:+.3f}" for x in g["mean"])))
+    return pd.DataFrame(rows)
+
 # %% ../nbs/06_eval.ipynb #6e38ab4d
 def fold_table(scores: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
     """`metric` in %, mean ± std over folds: one row per method, one column per task, in the order of
@@ -389,7 +406,9 @@ def fold_table(scores: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
                                         columns=list(dict.fromkeys(scores.task)))
 
 def interval_text(mean: float, low: float, high: float) -> str:
-    "A difference with its interval in points: 'mean [low, high]' (inputs as fractions)."
+    """A difference with its interval in points: 'mean [low, high]' (inputs as fractions); 'mean [one value]'
+    where there is no interval."""
+    if np.isnan(low) or np.isnan(high): return f"{100 * mean:+.1f} [one value]"
     return f"{100 * mean:+.1f} [{100 * low:+.1f}, {100 * high:+.1f}]"
 
 def interval_table(diffs: pd.DataFrame) -> pd.DataFrame:

@@ -170,7 +170,8 @@ def lookup_synth(name: str) -> SynthSpec:
     "The `SYNTHS` entry of `name`; an unknown name is a `ValueError` listing the known ones."
     spec = SYNTHS.get(str(name).lower())
     if spec is None:
-        raise ValueError(f"synth: unknown synthesizer {name!r}; one of {sorted(SYNTHS)} "
+        mixtures = f" or a named mixture of {sorted(MIXTURES)}" if MIXTURES else ""
+        raise ValueError(f"synth: unknown synthesizer {name!r}; one of {sorted(SYNTHS)}{mixtures} "
                          f"(register_synth adds one)")
     return spec
 
