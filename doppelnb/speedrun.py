@@ -24,6 +24,7 @@ from .model import build_encoder, mean_max_pool
 from .files import atomic_write
 from .pretrain import PretrainConfig, delta_control, held_out_views, pretrain, twin_top1
 from .runlock import RunLockError
+from .synth import synth_mixture
 from .tasks import group_split
 
 # %% auto #0
@@ -269,7 +270,8 @@ def seeds_plan(name: str, overrides: dict, seeds=(0, 1, 2)) -> dict:
         plan[f"{entry} ~ctrl"] = {}
     return plan
 
-ZOO_MEMBERS = ("voice", "drum", "additive", "fm", "subtractive", "modal", "formant", "texture")  # of `zoo`
+# the members of the named mixture `zoo` (00d_synths), as `zoo-NAME` leaves them out: a synth, or a nebula
+ZOO_MEMBERS = tuple(dict.fromkeys(p.nebula if p.nebula != "default" else p.synth for p in synth_mixture("zoo")))
 MAIN_ENTRY = "ntxent-head-adamw-d0.05-wave-body-fast"     # the main recipe's entry of SEARCH
 # the synth zoo (00d_synths) at equal compute, three seeds each, beside δ = 1 controls: the main recipe on
 # Voice, on the zoo, on clips of up to three events, and on the zoo without each member (leave-one-out). In
