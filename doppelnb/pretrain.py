@@ -37,11 +37,11 @@ from .wave_augment import WAVE_PRESETS
 
 # %% auto #0
 __all__ = ['FRONTENDS', 'SOURCES', 'PRECISIONS', 'LEGACY_LOSS_OPTIONS', 'OPTIMIZERS', 'RUN_PRESETS', 'RESUMABLE', 'MONITOR_BATCH',
-           'PretrainConfig', 'delta_control', 'make_stream', 'lr_factor', 'make_optimizer', 'setup_distributed',
-           'autocast', 'config_differences', 'read_log', 'prepare_run', 'RunLog', 'held_out_views', 'retrieval_top1',
-           'twin_top1', 'RunInterrupted', 'StopOnSignal', 'pretrain', 'lock_run', 'checkpoint', 'format_config',
-           'ensure_pretrained', 'read_metrics', 'plot_loss_curve', 'save_loss_curve', 'config_parser', 'read_config',
-           'config_from_args', 'pretrain_from_args', 'pretrain_cli']
+           'PretrainConfig', 'delta_control', 'unpaired_control', 'make_stream', 'lr_factor', 'make_optimizer',
+           'setup_distributed', 'autocast', 'config_differences', 'read_log', 'prepare_run', 'RunLog', 'held_out_views',
+           'retrieval_top1', 'twin_top1', 'RunInterrupted', 'StopOnSignal', 'pretrain', 'lock_run', 'checkpoint',
+           'format_config', 'ensure_pretrained', 'read_metrics', 'plot_loss_curve', 'save_loss_curve', 'config_parser',
+           'read_config', 'config_from_args', 'pretrain_from_args', 'pretrain_cli']
 
 # %% ../nbs/05_pretrain.ipynb #c439d07f
 def _knob(default, help: str):
@@ -99,6 +99,8 @@ class PretrainConfig:
     events: int = _knob(1, "events per clip: up to this many sounds of a torch synth of the zoo at "
                         "random onsets over a background texture (torchsynth's Voice stays single-event); "
                         "1: one sound")
+    unpaired: bool = _knob(False, "a control: each pair's second view is another pair's (unrelated sounds, "
+                           "not even from the same member of a mixture)")
     wave_augment: str = _knob("none",
                               f"waveform augmentations of each synthetic view before its log-mel: one of "
                               f"{WAVE_PRESETS}")
@@ -260,6 +262,11 @@ def delta_control(cfg: PretrainConfig) -> PretrainConfig:
     nothing."""
     return replace(cfg, delta=1.0)
 
+def unpaired_control(cfg: PretrainConfig) -> PretrainConfig:
+    """The unpaired control of a recipe: the same everything, but each view's partner is another pair's view
+    (in a mixture the δ = 1 control still pairs sounds of one member; this one shares nothing at all)."""
+    return replace(cfg, unpaired=True)
+
 RUN_PRESETS = {
     "cpu": {},
     # the main job's recipe: the best short recipe of the CPU recipe search (12_speedrun:
@@ -291,7 +298,7 @@ def make_stream(cfg: PretrainConfig, rank: int = 0, world: int = 1, device="cpu"
                   patch_frames=cfg.patch_frames, views=cfg.views, device=data_device)
     if cfg.source == "synth":
         return SynthViews(**common, delta=cfg.delta, duration=cfg.duration, wave_augment=cfg.wave_augment,
-                          body=cfg.body, synth=cfg.synth, events=cfg.events,
+                          body=cfg.body, synth=cfg.synth, events=cfg.events, unpaired=cfg.unpaired,
                           nebula=cfg.nebula, delta_scale=cfg.delta_scale or None,
                           keep_fixed=cfg.keep_fixed or None,
                           perturb_only=cfg.perturb_only or None)

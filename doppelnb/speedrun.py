@@ -22,17 +22,18 @@ from .evaluate import (FIG_DPI, FIG_WIDTH, encoder_features, fold_tasks, interva
                                score_logmel_stats)
 from .model import build_encoder, mean_max_pool
 from .files import atomic_write
-from .pretrain import PretrainConfig, delta_control, held_out_views, pretrain, twin_top1
+from .pretrain import (PretrainConfig, delta_control, held_out_views, pretrain, twin_top1,
+                               unpaired_control)
 from .runlock import RunLockError
 from .synth import synth_mixture
 from .tasks import group_split
 
 # %% auto #0
-__all__ = ['BASE', 'COST_KNOBS', 'MAIN_RECIPE', 'SEARCH', 'ZOO_MEMBERS', 'MAIN_ENTRY', 'ZOO_COST', 'ZOO', 'ZOO_STUDY', 'PLANS',
-           'CURVE_POINTS', 'step_seconds', 'cost_signature', 'budget_steps', 'measured_ratios', 'probe_monitor',
-           'speedrun', 'collect', 'read_monitor', 'seeds_plan', 'run_plan', 'speedrun_cli', 'stats_retrieval',
-           'search_table', 'plot_monitor', 'control_pairs', 'curve_steps', 'curve_probe', 'learning_curve',
-           'plot_curves', 'curve_plan', 'StageFeatures', 'stage_scores']
+__all__ = ['BASE', 'COST_KNOBS', 'MAIN_RECIPE', 'SEARCH', 'CONTROLS', 'ZOO_MEMBERS', 'MAIN_ENTRY', 'ZOO_COST', 'ZOO', 'BOTH',
+           'ZOO_STUDY', 'PLANS', 'CURVE_POINTS', 'step_seconds', 'cost_signature', 'budget_steps', 'measured_ratios',
+           'probe_monitor', 'speedrun', 'collect', 'read_monitor', 'seeds_plan', 'run_plan', 'speedrun_cli',
+           'stats_retrieval', 'search_table', 'plot_monitor', 'control_pairs', 'curve_steps', 'curve_probe',
+           'learning_curve', 'plot_curves', 'curve_plan', 'StageFeatures', 'stage_scores']
 
 # %% ../nbs/12_speedrun.ipynb #f98ca574
 BASE = PretrainConfig(steps=100, batch_size=64, workers=1, device="cpu", progress=False, tensorboard=False,
@@ -260,14 +261,17 @@ SEARCH = {  # name: overrides of BASE (the CPU default recipe); "~ctrl" runs the
     "ntxent-head-adamw-d0.05-wave-body-fast-mix-s2": {**MAIN_RECIPE, "nebula": "default+drum", "seed": 2},
 }
 
-def seeds_plan(name: str, overrides: dict, seeds=(0, 1, 2)) -> dict:
-    """Entries of `overrides` at each pretraining seed (`name`, `name-s1`, …), each followed by its δ = 1
-    control."""
+CONTROLS = {"~ctrl": delta_control, "~unpaired": unpaired_control}   # a plan entry 'NAME SUFFIX': the
+                                                                   # control of the entry before it
+
+def seeds_plan(name: str, overrides: dict, seeds=(0, 1, 2), controls=("~ctrl",)) -> dict:
+    """Entries of `overrides` at each pretraining seed (`name`, `name-s1`, …), each followed by its controls
+    (suffixes of `CONTROLS`)."""
     plan = {}
     for seed in seeds:
         entry = name + (f"-s{seed}" if seed else "")
         plan[entry] = {**overrides, "seed": seed} if seed else dict(overrides)
-        plan[f"{entry} ~ctrl"] = {}
+        plan |= {f"{entry} {control}": {} for control in controls}
     return plan
 
 # the members of the named mixture `zoo` (00d_synths), as `zoo-NAME` leaves them out: a synth, or a nebula
@@ -279,8 +283,9 @@ MAIN_ENTRY = "ntxent-head-adamw-d0.05-wave-body-fast"     # the main recipe's en
 # alternating rounds): the zoo and its leave-one-outs take the Voice entry's steps, 3-event clips a third
 ZOO_COST = {"zoo": 1.0, "zoo-ev3": 0.34}   # steps as a fraction of the Voice entry's
 ZOO = {**MAIN_RECIPE, "synth": "zoo", "steps_as": (MAIN_ENTRY, ZOO_COST["zoo"])}
-ZOO_STUDY = {**seeds_plan(MAIN_ENTRY, MAIN_RECIPE),
-             **seeds_plan(f"{MAIN_ENTRY}-zoo", ZOO),
+BOTH = ("~ctrl", "~unpaired")          # in a mixture the δ = 1 control still pairs sounds of one member
+ZOO_STUDY = {**seeds_plan(MAIN_ENTRY, MAIN_RECIPE, controls=BOTH),
+             **seeds_plan(f"{MAIN_ENTRY}-zoo", ZOO, controls=BOTH),
              **seeds_plan(f"{MAIN_ENTRY}-zoo-ev3", {**ZOO, "events": 3,
                                                     "steps_as": (MAIN_ENTRY, ZOO_COST["zoo-ev3"])}),
              **{entry: overrides for m in ZOO_MEMBERS for entry, overrides
@@ -295,8 +300,8 @@ def run_plan(plan: dict, base_steps: int, tasks, root="results/speedrun", base: 
     for name, overrides in plan.items():
         overrides = dict(overrides); mode = overrides.pop("mode", "pretrain")
         steps_as = overrides.pop("steps_as", None)         # (entry, factor): that entry's steps × factor
-        control = name.endswith("~ctrl")
-        cfg = delta_control(previous[1]) if control else replace(base, **overrides)
+        control = next((CONTROLS[k] for k in CONTROLS if name.endswith(f" {k}")), None)
+        cfg = control(previous[1]) if control else replace(base, **overrides)
         if mode == "pretrain" and not control: previous = (name, cfg)
         if only is not None and name not in only: continue
         kwargs = {}

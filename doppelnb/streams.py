@@ -59,7 +59,8 @@ class SynthViews(ViewStream):
     def __init__(self, rank_batch: int, seed: int = 0, rank: int = 0, frontend=DOPPELGANGER,
                  patch_frames: int | None = None, views: str = "none", start_batch: int = 0, device="cpu",
                  delta: float = 0.25, duration: float = 1.0,
-                 wave_augment: str = "none", body: int = 0, events: int = 1, **synth_kwargs):
+                 wave_augment: str = "none", body: int = 0, events: int = 1, unpaired: bool = False,
+                 **synth_kwargs):
         super().__init__(rank_batch, seed, rank, frontend, patch_frames, views, start_batch, device)
         parts = synth_mixture(synth_kwargs.pop("synth", "voice"), synth_kwargs.pop("nebula", "default"))
         sizes = mixture_sizes(parts, rank_batch)
@@ -72,7 +73,7 @@ class SynthViews(ViewStream):
                        # a mixture: each part its own seeded stream
                        for i, (n, part, opts) in enumerate(zip(sizes, parts, options))]
         self.wave_augment = WaveAugment.preset(wave_augment, frontend.sample_rate)
-        self.body, self.delta = int(body), delta
+        self.body, self.delta, self.unpaired = int(body), delta, bool(unpaired)
 
     def batch(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The two views of batch `index`: `rank_batch` pairs rendered, log-mel'd, cut and passed through the
@@ -89,7 +90,12 @@ class SynthViews(ViewStream):
             bodies = torch.cat(draw_body(self.rank_batch, self.body, self.delta, self.generator(index, 5)))
             logmel = apply_body(logmel, bodies, self.logmel)
         patches = random_patches(logmel, self.patch_frames, self.generator(index, 1), views=1)[0]
-        return self.views(patches[:self.rank_batch], patches[self.rank_batch:], index)
+        view_a, view_b = self.views(patches[:self.rank_batch], patches[self.rank_batch:], index)
+        if self.unpaired:   # the control: every view b moves to another pair (a seeded derangement)
+            order = torch.randperm(self.rank_batch, generator=self.generator(index, 6))
+            partner = torch.empty_like(order); partner[order] = order.roll(1)
+            view_b = view_b[partner]
+        return view_a, view_b
 
 # %% ../nbs/02b_streams.ipynb #0322cbb1
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".aif", ".aiff")
