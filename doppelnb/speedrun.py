@@ -275,7 +275,8 @@ def seeds_plan(name: str, overrides: dict, seeds=(0, 1, 2), controls=("~ctrl",))
     return plan
 
 # the members of the named mixture `zoo` (00d_synths), as `zoo-NAME` leaves them out: a synth, or a nebula
-ZOO_MEMBERS = tuple(dict.fromkeys(p.nebula if p.nebula != "default" else p.synth for p in synth_mixture("zoo")))
+ZOO_MEMBERS = tuple(dict.fromkeys(p.nebula if p.nebula != "default" else p.synth
+                                  for p in synth_mixture("zoo")))
 MAIN_ENTRY = "ntxent-head-adamw-d0.05-wave-body-fast"     # the main recipe's entry of SEARCH
 # the synth zoo (00d_synths) at equal compute, three seeds each, beside δ = 1 controls: the main recipe on
 # Voice, on the zoo, on clips of up to three events, and on the zoo without each member (leave-one-out). In
@@ -305,11 +306,13 @@ def run_plan(plan: dict, base_steps: int, tasks, root="results/speedrun", base: 
         if mode == "pretrain" and not control: previous = (name, cfg)
         if only is not None and name not in only: continue
         kwargs = {}
-        # a control takes the steps of its recipe, an entry with `steps_as` those of another entry: planned first
+        # a control takes the steps of its recipe, an entry with `steps_as` those of another entry (planned
+        # first)
         source, factor = (previous[0], 1.0) if control else (steps_as or (None, None))
         if source:
             plan_path = Path(root) / source / "plan.json"
-            if not plan_path.exists(): raise ValueError(f"{name}: run {source!r} first (it takes that run's steps)")
+            if not plan_path.exists():
+                raise ValueError(f"{name}: run {source!r} first (it takes that run's steps)")
             kwargs = dict(steps=max(1, round(json.loads(plan_path.read_text())["steps"] * factor)))
         scores.append(speedrun(name, cfg, base_steps, tasks, root, mode=mode, log=log, **kwargs))
     return pd.concat(scores, ignore_index=True)
