@@ -23,6 +23,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -181,7 +182,8 @@ class Chromium:
                 "--mute-audio", "--disable-background-networking", "--disable-component-update", "about:blank"]
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             args.insert(1, "--no-sandbox")  # Chromium refuses to run as root with its sandbox
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # its own process group: the zygote and renderers outlive the browser process, and close() ends them all
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
         port_file = Path(self.profile) / "DevToolsActivePort"
         deadline = time.time() + timeout
         while not (port_file.exists() and len(port_file.read_text().splitlines()) >= 2):
@@ -252,7 +254,15 @@ class Chromium:
                 except subprocess.TimeoutExpired:
                     self.proc.kill()
                     self.proc.wait()
+            self.kill_group()
             shutil.rmtree(self.profile, ignore_errors=True)
+
+    def kill_group(self):
+        "End every process left in the browser's group (orphaned renderers and the zygote)."
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
     def __enter__(self):
         return self

@@ -165,6 +165,26 @@ def test_browser_check_catches_problems(tmp_path):
     assert not site_check.problems([ok]), site_check.problems([ok])
 
 
+def test_browser_leaves_no_process_behind():
+    "Closing the browser ends its whole process group: the zygote and renderers outlived it before (6 processes per check)."
+    import time
+    from pathlib import Path
+    def alive_in(group: int) -> list:   # processes of the group that are not zombies (PID 1 may never reap them)
+        found = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try: fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError: continue
+            if int(fields[2]) == group and fields[0] != "Z": found.append(stat.parent.name)
+        return found
+    browser = site_check.Chromium(_chromium())
+    group = browser.proc.pid
+    assert browser.evaluate("1 + 1") == 2 and len(alive_in(group)) > 1
+    browser.close()
+    deadline = time.time() + 10
+    while alive_in(group) and time.time() < deadline: time.sleep(0.1)
+    assert not alive_in(group), alive_in(group)
+
+
 def test_source_links_follow_source_url():
     "With settings.ini's `source_url` set, an entry's source link goes there (file and line), not into the site."
     spec = importlib.util.spec_from_file_location("docs_script", ROOT / "scripts" / "docs.py")
