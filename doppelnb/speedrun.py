@@ -29,11 +29,11 @@ from .synth import synth_mixture
 from .tasks import group_split
 
 # %% auto #0
-__all__ = ['BASE', 'COST_KNOBS', 'MAIN_RECIPE', 'SEARCH', 'CONTROLS', 'ZOO_MEMBERS', 'MAIN_ENTRY', 'ZOO_COST', 'ZOO', 'BOTH',
-           'ZOO_STUDY', 'PLANS', 'CURVE_POINTS', 'step_seconds', 'cost_signature', 'budget_steps', 'measured_ratios',
-           'probe_monitor', 'speedrun', 'collect', 'read_monitor', 'seeds_plan', 'run_plan', 'speedrun_cli',
-           'stats_retrieval', 'search_table', 'plot_monitor', 'control_pairs', 'curve_steps', 'curve_probe',
-           'learning_curve', 'plot_curves', 'curve_plan', 'StageFeatures', 'stage_scores']
+__all__ = ['BASE', 'COST_KNOBS', 'MAIN_RECIPE', 'SEARCH', 'CONTROLS', 'ZOO_MEMBERS', 'MAIN_ENTRY', 'ZOO_COST', 'ZOO_RECIPE',
+           'BOTH', 'ZOO_STUDY', 'PLANS', 'CURVE_POINTS', 'step_seconds', 'cost_signature', 'budget_steps',
+           'measured_ratios', 'probe_monitor', 'speedrun', 'collect', 'read_monitor', 'seeds_plan', 'run_plan',
+           'speedrun_cli', 'stats_retrieval', 'search_table', 'plot_monitor', 'control_pairs', 'curve_steps',
+           'curve_probe', 'learning_curve', 'plot_curves', 'curve_plan', 'StageFeatures', 'stage_scores']
 
 # %% ../nbs/12_speedrun.ipynb #f98ca574
 BASE = PretrainConfig(steps=100, batch_size=64, workers=1, device="cpu", progress=False, tensorboard=False,
@@ -283,14 +283,14 @@ MAIN_ENTRY = "ntxent-head-adamw-d0.05-wave-body-fast"     # the main recipe's en
 # the loop the zoo makes × 0.96 of Voice's pairs/s and 3-event clips × 0.34 (09_bench, side by side, three
 # alternating rounds): the zoo and its leave-one-outs take the Voice entry's steps, 3-event clips a third
 ZOO_COST = {"zoo": 1.0, "zoo-ev3": 0.34}   # steps as a fraction of the Voice entry's
-ZOO = {**MAIN_RECIPE, "synth": "zoo", "steps_as": (MAIN_ENTRY, ZOO_COST["zoo"])}
+ZOO_RECIPE = {**MAIN_RECIPE, "synth": "zoo", "steps_as": (MAIN_ENTRY, ZOO_COST["zoo"])}
 BOTH = ("~ctrl", "~unpaired")          # in a mixture the δ = 1 control still pairs sounds of one member
 ZOO_STUDY = {**seeds_plan(MAIN_ENTRY, MAIN_RECIPE, controls=BOTH),
-             **seeds_plan(f"{MAIN_ENTRY}-zoo", ZOO, controls=BOTH),
-             **seeds_plan(f"{MAIN_ENTRY}-zoo-ev3", {**ZOO, "events": 3,
+             **seeds_plan(f"{MAIN_ENTRY}-zoo", ZOO_RECIPE, controls=BOTH),
+             **seeds_plan(f"{MAIN_ENTRY}-zoo-ev3", {**ZOO_RECIPE, "events": 3,
                                                     "steps_as": (MAIN_ENTRY, ZOO_COST["zoo-ev3"])}),
              **{entry: overrides for m in ZOO_MEMBERS for entry, overrides
-                in seeds_plan(f"{MAIN_ENTRY}-zoo-{m}", {**ZOO, "synth": f"zoo-{m}"}).items()}}
+                in seeds_plan(f"{MAIN_ENTRY}-zoo-{m}", {**ZOO_RECIPE, "synth": f"zoo-{m}"}).items()}}
 PLANS = {"search": SEARCH, "zoo": ZOO_STUDY}   # doppelnb_speedrun --plan NAME
 
 def run_plan(plan: dict, base_steps: int, tasks, root="results/speedrun", base: PretrainConfig = BASE,
