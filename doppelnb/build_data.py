@@ -14,7 +14,9 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -25,14 +27,14 @@ from tqdm.auto import tqdm
 from .features import AudioFileError, load_audio
 from .files import write_wav
 from .runlock import RunLockError, run_lock
-from .tasks import (MissingDependencyError, SAMPLE_RATE, check_root, load_task, require,
+from .tasks import (MissingDependencyError, SAMPLE_RATE, Task, check_root, load_task, require,
                             task_folder, write_metadata)
 
 # %% auto #0
-__all__ = ['SOUNDFONTS', 'NOTE_FAMILIES', 'PITCH_CLASSES', 'KEYWORDS', 'ESPEAK_ACCENTS', 'ESPEAK_VARIANTS', 'FLITE_VOICES',
-           'FESTIVAL_VOICES', 'KEYWORD_PACKAGES', 'FOLEY_SOURCES', 'FOLEY_RULES', 'TASK_BUILDERS', 'TASK_PACKAGES',
-           'write_midi', 'build_notes', 'place_word', 'build_keywords', 'foley_label', 'foley_group', 'build_foley',
-           'build_tasks', 'build_cli']
+__all__ = ['SOUNDFONTS', 'NOTE_FAMILIES', 'PITCH_CLASSES', 'UNISON_RANGE', 'KEYWORDS', 'ESPEAK_ACCENTS', 'ESPEAK_VARIANTS',
+           'FLITE_VOICES', 'FESTIVAL_VOICES', 'KEYWORD_PACKAGES', 'FOLEY_SOURCES', 'FOLEY_RULES', 'TASKS', 'write_midi',
+           'build_notes', 'build_unison', 'place_word', 'build_keywords', 'foley_label', 'foley_group', 'build_foley',
+           'TaskSpec', 'register_task', 'task_spec', 'task_packages', 'build_tasks', 'build_cli']
 
 # %% ../nbs/04b_build_data.ipynb #b6c592a8
 SOUNDFONTS = {  # group name: (file, Debian package)
@@ -79,11 +81,13 @@ def write_midi(path, notes, channel: int = 0):
 
 def build_notes(root="data", full: bool = False, soundfonts=None, programs_per_family: int | None = None,
                 pitch_step: int | None = None, velocities=None, duration: float | None = None,
-                hold: float | None = None, overwrite: bool = False) -> Path:
+                hold: float | None = None, overwrite: bool = False, name: str = "notes",
+                pitch_range: tuple | None = None) -> Path:
     """NSynth-like notes → `root/notes`: family (`label`), `pitch`, `pitch_class`; group = SoundFont. Needs
     Debian `fluidsynth` and the SoundFont packages. Default: 2 programs/family, every 5th semitone, velocities
     64/127, 2 s clips held 1.5 s; `full`: 4 programs, every semitone, 5 velocities, 4 s clips held 3 s
-    (NSynth's shape)."""
+    (NSynth's shape). `pitch_range` `(low, high)` makes every family play the same MIDI pitches (written as
+    task `name`)."""
     programs_per_family = programs_per_family or (4 if full else 2)
     pitch_step, velocities = (pitch_step or (1 if full else 5),
                               list(velocities or ((25, 50, 75, 100, 127) if full else (64, 127))))
@@ -91,29 +95,34 @@ def build_notes(root="data", full: bool = False, soundfonts=None, programs_per_f
     soundfonts = list(soundfonts or SOUNDFONTS)
     unknown = [s for s in soundfonts if s not in SOUNDFONTS]
     if unknown: raise ValueError(f"soundfonts: unknown {unknown}; choose from {list(SOUNDFONTS)}")
-    require("notes", programs={"fluidsynth": "fluidsynth"},
+    if pitch_range is not None and not (isinstance(pitch_range, (tuple, list)) and len(pitch_range) == 2
+                                        and 0 <= pitch_range[0] <= pitch_range[1] <= 127):
+        raise ValueError(f"pitch_range: (low, high) MIDI pitches with 0 <= low <= high <= 127, got "
+                         f"{pitch_range!r}")
+    require(name, programs={"fluidsynth": "fluidsynth"},
             paths={SOUNDFONTS[s][0]: SOUNDFONTS[s][1] for s in soundfonts})
     t_start, slot, rows = time.perf_counter(), duration + 1.0, []
-    with task_folder(root, "notes", overwrite) as folder:
-        if folder is None: return Path(root) / "notes"
+    with task_folder(root, name, overwrite) as folder:
+        if folder is None: return Path(root) / name
         for sf_name in soundfonts:
             (folder / sf_name).mkdir()
             plan = [(family, program, pitch, velocity)
-                    for family, (programs, (lo, hi)) in NOTE_FAMILIES.items()
+                    for family, (programs, own_range) in NOTE_FAMILIES.items()
+                    for lo, hi in [pitch_range or own_range]
                     for program in programs[:programs_per_family]
                     for pitch in range(lo + (lo * 7) % pitch_step if pitch_step > 1 else lo, hi + 1,
                                        pitch_step)
                     for velocity in velocities]
             midi, wav = folder / f"{sf_name}.mid", folder / f"{sf_name}.render.wav"
             write_midi(midi, [(i * slot, hold, p, n, v) for i, (_, p, n, v) in enumerate(plan)])
-            print(f"notes: rendering {len(plan)} notes from {sf_name} with fluidsynth …", flush=True)
+            print(f"{name}: rendering {len(plan)} notes from {sf_name} with fluidsynth …", flush=True)
             subprocess.run(["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", "0.6", "-r",
                             str(SAMPLE_RATE), "-T", "wav", "-F", str(wav), SOUNDFONTS[sf_name][0], str(midi)],
                            check=True, capture_output=True)
             audio, rate = sf.read(str(wav), dtype="float32", always_2d=True)
             if rate != SAMPLE_RATE: raise RuntimeError(f"fluidsynth wrote {rate} Hz, expected {SAMPLE_RATE}")
             audio = audio.mean(1); n = int(duration * SAMPLE_RATE)
-            for i, (family, program, pitch, velocity) in enumerate(tqdm(plan, desc=f"notes/{sf_name}",
+            for i, (family, program, pitch, velocity) in enumerate(tqdm(plan, desc=f"{name}/{sf_name}",
                                                                         mininterval=2)):
                 clip = audio[int(i * slot * SAMPLE_RATE):][:n]
                 # the SoundFont has no sound there
@@ -127,9 +136,19 @@ def build_notes(root="data", full: bool = False, soundfonts=None, programs_per_f
         df = write_metadata(folder, rows,
                             ["file", "label", "group", "family", "pitch", "pitch_class", "velocity",
                              "program", "instrument", "soundfont"])
-    print(f"notes: {len(df)} clips, {df.label.nunique()} families, {df.group.nunique()} SoundFonts in "
+    print(f"{name}: {len(df)} clips, {df.label.nunique()} families, {df.group.nunique()} SoundFonts in "
           f"{time.perf_counter() - t_start:.0f} s")
-    return Path(root) / "notes"
+    return Path(root) / name
+
+UNISON_RANGE = (55, 66)  # G3 … F#4: one octave inside or near every family's own range
+
+def build_unison(root="data", full: bool = False, overwrite: bool = False) -> Path:
+    """Notes on which every family plays the same pitches → `root/unison`, so family and pitch are measured
+    apart: one octave (`UNISON_RANGE`), every semitone, velocities 64/127; `full`: four programs per family,
+    two octaves, five velocities."""
+    lo, hi = UNISON_RANGE
+    return build_notes(root, full, pitch_step=1, overwrite=overwrite, name="unison",
+                       pitch_range=(lo - 12, hi) if full else (lo, hi))
 
 # %% ../nbs/04b_build_data.ipynb #3500e153
 KEYWORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
@@ -347,23 +366,66 @@ def build_foley(root="data", full: bool = False, packages=("megaglest", "widelan
     return Path(root) / "foley"
 
 # %% ../nbs/04b_build_data.ipynb #67ffa625
-TASK_BUILDERS = {"notes": build_notes, "keywords": build_keywords, "foley": build_foley}
-TASK_PACKAGES = {  # Debian packages each builder needs (what `require` asks for)
-    "notes": ["fluidsynth"] + [pkg for _, pkg in SOUNDFONTS.values()],
-    "keywords": [p for pkgs in KEYWORD_PACKAGES.values() for p in pkgs],
-    "foley": [pkg for _, pkg in FOLEY_SOURCES.values()],
-}
+@dataclass(frozen=True)
+class TaskSpec:
+    """A registered task: the builder that writes its folder under the data root, the Debian packages that
+    builder needs, and how the task is read (label column, the column a fold holds out). Tasks may share a
+    folder and read it with different labels."""
+    name: str
+    builder: Callable               # builder(root=, full=, overwrite=) -> the folder it wrote
+    packages: tuple = ()
+    folder: str = ""                # under the data root; default: the task's name
+    label: str = "label"
+    group: str = "group"
+    about: str = ""
 
-def build_tasks(tasks=tuple(TASK_BUILDERS), root="data", full: bool = False, overwrite: bool = False) -> dict:
-    "Build each task of `tasks` under `root` (holding its run lock); return `{task: (path, seconds)}`."
-    out = {}
-    unknown = [name for name in tasks if name not in TASK_BUILDERS]
-    if unknown: raise ValueError(f"tasks: unknown task {unknown[0]!r}; choose from {list(TASK_BUILDERS)}")
+    def path(self, root="data") -> Path: return Path(root) / (self.folder or self.name)
+    def build(self, root="data", full: bool = False, overwrite: bool = False) -> Path:
+        return self.builder(root=root, full=full, overwrite=overwrite)
+    def load(self, root="data") -> Task:
+        "The built task, labelled and grouped as registered."
+        return load_task(self.path(root), label=self.label, group=self.group, name=self.name)
+
+TASKS: dict = {}  # name -> TaskSpec: every command, the main job and the studies read tasks from here
+
+def register_task(name: str, builder: Callable, packages=(), **kw) -> TaskSpec:
+    "Add (or replace) task `name` in `TASKS`: adding a task is this one call."
+    TASKS[name] = TaskSpec(name, builder, tuple(packages), **kw)
+    return TASKS[name]
+
+def task_spec(name: str) -> TaskSpec:
+    "The registered task `name`; a `ValueError` names the registered ones."
+    if name not in TASKS: raise ValueError(f"tasks: unknown task {name!r}; choose from {list(TASKS)}")
+    return TASKS[name]
+
+def task_packages(names=None) -> list:
+    "The Debian packages the builders of `names` (default: every task) need, sorted."
+    return sorted({p for n in (names or TASKS) for p in task_spec(n).packages})
+
+_NOTE_PACKAGES = ("fluidsynth", *[pkg for _, pkg in SOUNDFONTS.values()])
+register_task("notes", build_notes, _NOTE_PACKAGES, group="program",
+              about="instrument family; each family plays its own range; folds hold out GM programs")
+register_task("keywords", build_keywords, [p for pkgs in KEYWORD_PACKAGES.values() for p in pkgs],
+              about="spoken word; folds hold out voices")
+register_task("foley", build_foley, [pkg for _, pkg in FOLEY_SOURCES.values()],
+              about="sound-event class; folds hold out sources")
+register_task("pitch", build_unison, _NOTE_PACKAGES, folder="unison", label="pitch_class", group="program",
+              about="pitch class of a note, every family on the same octave; folds hold out GM programs")
+register_task("family", build_unison, _NOTE_PACKAGES, folder="unison", group="program",
+              about="instrument family, every family on the same octave; folds hold out GM programs")
+
+def build_tasks(tasks=None, root="data", full: bool = False, overwrite: bool = False) -> dict:
+    """Build each task of `tasks` (default: every registered task) under `root`, holding its run lock; a
+    folder that several tasks read is built once. Returns `{task: (path, seconds)}`."""
+    specs = [task_spec(n) for n in (tasks or TASKS)]
+    out, done = {}, {}
     with run_lock(check_root(root), "doppelnb_build_data"):
-        for name in tasks:
-            t0 = time.perf_counter()
-            out[name] = (TASK_BUILDERS[name](root=root, full=full, overwrite=overwrite),
-                         time.perf_counter() - t0)
+        for spec in specs:
+            folder = spec.path(root)
+            if folder not in done:
+                t0 = time.perf_counter()
+                done[folder] = (spec.build(root, full, overwrite), time.perf_counter() - t0)
+            out[spec.name] = done[folder]
     return out
 
 def build_cli(argv=None):
@@ -372,8 +434,8 @@ def build_cli(argv=None):
                                 "downstream tasks offline from Debian packages: instrument notes, spoken "
                                 "keywords, game foley.",
                                 epilog="Debian packages: "
-                                    + "; ".join(f"{t}: {' '.join(p)}" for t, p in TASK_PACKAGES.items()))
-    p.add_argument("--tasks", nargs="+", default=list(TASK_BUILDERS), choices=list(TASK_BUILDERS),
+                                    + "; ".join(f"{t}: {' '.join(s.packages)}" for t, s in TASKS.items()))
+    p.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS),
                    help="tasks to build (default: all)")
     p.add_argument("--root", default="data", help="folder that receives <task>/ (default: data)")
     p.add_argument("--full", action="store_true", help="the larger version of each task")
@@ -383,7 +445,7 @@ def build_cli(argv=None):
     except (MissingDependencyError, RunLockError, ValueError) as e:
         print(f"doppelnb_build_data: {e}", file=sys.stderr); return 2
     for name, (path, seconds) in built.items():
-        task = load_task(path)
+        task = task_spec(name).load(args.root)
         print(f"{name}: {path} — {len(task)} clips, {len(task.classes)} classes, {len(set(task.groups))} "
               f"groups ({seconds:.0f} s)")
     return 0

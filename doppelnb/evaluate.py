@@ -27,13 +27,12 @@ from .runlock import RunLockError, run_lock
 from .tasks import Task, group_kfold, group_split, is_built, load_task
 
 # %% auto #0
-__all__ = ['C_GRID', 'K_GRID', 'PROBES', 'FOLD_GROUPS', 'FIG_WIDTH', 'FIG_DPI', 'task_logmels', 'clip_patches', 'embed_logmels',
-           'embed_task', 'logmel_stats_features', 'prediction_scores', 'linear_probe', 'knn_probe', 'check_task',
-           'evaluate_features', 'majority_rate', 'task_rows', 'summarize', 'evaluate_encoders', 'evaluate_encoder',
-           'cached_logmels', 'fold_tasks', 'kfold_scores', 'encoder_features', 'score_features', 'score_encoder',
-           'score_logmel_stats', 't_interval', 'paired_differences', 'plot_paired', 'across_runs', 'fold_table',
-           'interval_text', 'interval_table', 'discover_tasks', 'resolve_tasks', 'check_out_folder', 'eval_cli',
-           'format_results']
+__all__ = ['C_GRID', 'K_GRID', 'PROBES', 'FIG_WIDTH', 'FIG_DPI', 'task_logmels', 'clip_patches', 'embed_logmels', 'embed_task',
+           'logmel_stats_features', 'prediction_scores', 'linear_probe', 'knn_probe', 'check_task', 'evaluate_features',
+           'majority_rate', 'task_rows', 'summarize', 'evaluate_encoders', 'evaluate_encoder', 'cached_logmels',
+           'fold_tasks', 'kfold_scores', 'encoder_features', 'score_features', 'score_encoder', 'score_logmel_stats',
+           't_interval', 'paired_differences', 'plot_paired', 'across_runs', 'fold_table', 'interval_text',
+           'interval_table', 'discover_tasks', 'resolve_tasks', 'check_out_folder', 'eval_cli', 'format_results']
 
 # %% ../nbs/06_eval.ipynb #9cb31e5d
 def task_logmels(task: Task, frontend: LogMel | None = None, progress: bool = True) -> list:
@@ -274,14 +273,14 @@ def cached_logmels(task: Task) -> list:
     if key not in _LOGMELS: _LOGMELS[key] = task_logmels(task, LogMel(DOPPELGANGER), progress=False)
     return _LOGMELS[key]
 
-FOLD_GROUPS = {"notes": "program", "keywords": "group", "foley": "group"}  # what a fold holds out, per task
-
-def fold_tasks(data="data", names=("notes", "keywords", "foley")) -> list:
-    "The built tasks among `names`, grouped for k-fold evaluation by `FOLD_GROUPS`."
-    tasks = [load_task(Path(data) / n, group=FOLD_GROUPS.get(n, "group")) for n in names
-             if is_built(Path(data) / n)]
+def fold_tasks(data="data", names=None) -> list:
+    """The built tasks among `names` (default: every registered task, `TASKS`), labelled and grouped for
+    k-fold evaluation as registered."""
+    from .build_data import task_spec, TASKS
+    names = list(names or TASKS)
+    tasks = [task_spec(n).load(data) for n in names if is_built(task_spec(n).path(data))]
     if not tasks:
-        raise ValueError(f"data: none of {list(names)} is built under {data}; run doppelnb_build_data")
+        raise ValueError(f"data: none of {names} is built under {data}; run doppelnb_build_data")
     return tasks
 
 # %% ../nbs/06_eval.ipynb #a3f3195c

@@ -22,14 +22,14 @@ import pandas as pd
 import torch
 
 from .checkpoint import load_checkpoint, weights_digest
-from .evaluate import FOLD_GROUPS, check_out_folder, fold_table, interval_table, paired_differences
+from .evaluate import check_out_folder, fold_table, interval_table, paired_differences
 from .features import load_audio
 from .files import atomic_write, write_wav
 from .hear import HearModel, get_scene_embeddings, hear_model, load_model, packaged_weights
 from .main import environment_info, markdown_table
 from .model import build_encoder
 from .runlock import RunLockError, run_lock
-from .tasks import group_kfold, load_task
+from .tasks import Task, group_kfold, is_built, load_task
 
 # %% auto #0
 __all__ = ['HEAR_PINS', 'HEAREVAL', 'SAMPLE_RATE', 'PREDICTION_FILES', 'GRIDS', 'default_env', 'hear_env', 'check_hear_task',
@@ -128,16 +128,22 @@ def check_hear_task(path) -> dict:
 def to_hear_task(task_dir, out_root, k: int = 5, seed: int = 0, group: str | None = None) -> Path:
     """Write this project's task folder `task_dir` as a HEAR scene task `out_root/<name>` with `k`
     group-disjoint folds (`group_kfold(task, k, seed)`, grouped by column `group`, default the task's
-    `FOLD_GROUPS` entry as in the main job); returns its path."""
-    group = group or FOLD_GROUPS.get(Path(task_dir).name, "group")
-    task = load_task(task_dir, group=group)
+    registration in `TASKS` as in the main job); returns its path. `task_dir` may also be a loaded `Task`
+    (a registered task read with its own label)."""
+    if isinstance(task_dir, Task): task, task_dir, group = task_dir, task_dir.root, task_dir.group
+    else:
+        from doppelnb.build_data import TASKS
+        spec = TASKS.get(Path(task_dir).name)
+        group = group or (spec.group if spec else "group")
+        task = load_task(task_dir, group=group)
     folds = group_kfold(task, k, seed)
     if len(folds) < 3:
         raise ValueError(f"task: {task.name} has {len(np.unique(task.groups))} groups; HEAR's k-fold needs "
                          "at least 3 folds")
     split_of = {int(i): f"fold{f:02d}" for f, (_, test) in enumerate(folds) for i in test}
     names = [str(Path(task.metadata.file[i])).replace(os.sep, "__") for i in range(len(task))]
-    source = dict(source=str(Path(task_dir).resolve()), k=k, seed=seed, group=group, files=names,
+    source = dict(source=str(Path(task_dir).resolve()), k=k, seed=seed, group=group, label=task.label,
+                  files=names,
                   split=[split_of[i] for i in range(len(task))], labels=task.labels)
     out_root = Path(out_root); final = out_root / task.name
     out_root.mkdir(parents=True, exist_ok=True)
@@ -271,12 +277,15 @@ def hear_models(checkpoint: str = "") -> list:
                 dict(state_dict=twin_encoder.state_dict()))))]
 
 def resolve_hear_tasks(specs, data="data", out="results/hear", k: int = 5) -> list:
-    """HEAR task folders of `specs`: each a HEAR task folder, or the name of a task built under `data`
-    (converted once into `out/tasks/`)."""
+    """HEAR task folders of `specs`: each a HEAR task folder, a registered task (`TASKS`) or a task folder
+    built under `data` (converted once into `out/tasks/`)."""
+    from doppelnb.build_data import TASKS
     paths = []
     for spec in specs:
         p = Path(spec)
         if (p / "task_metadata.json").is_file(): check_hear_task(p); paths.append(p)
+        elif spec in TASKS and is_built(TASKS[spec].path(data)):
+            paths.append(to_hear_task(TASKS[spec].load(data), Path(out) / "tasks", k=k))
         elif (Path(data) / spec / "metadata.csv").is_file():
             paths.append(to_hear_task(Path(data) / spec, Path(out) / "tasks", k=k))
         else:

@@ -51,9 +51,10 @@ class MainConfig:
     (`doppelnb_main --help` lists them)."""
     out: str = "results"                     # results folder
     data: str = "data"                       # downstream task folders
-    tasks: list = field(default_factory=lambda: ["notes", "keywords", "foley"])  # tasks to build and probe
+    # tasks to build and probe: names registered in doppelnb.build_data.TASKS, or task folders under `data`
+    tasks: list = field(default_factory=lambda: ["notes", "keywords", "foley", "pitch", "family"])
     folds: int = 5                           # group-disjoint folds per task
-    # build missing tasks (needs the Debian packages of doppelnb.build_data.TASK_PACKAGES)
+    # build missing tasks (needs the Debian packages their registrations name: doppelnb_build_data --help)
     build: bool = True
     pretrain: PretrainConfig = field(
         default_factory=lambda: PretrainConfig.preset("speedrun", workers=1, device="cpu"))
@@ -61,7 +62,7 @@ class MainConfig:
     def validate(self) -> "MainConfig":
         """Check every setting before any work: the pretraining recipe, folds, tasks, and that `out` can be
         written."""
-        from doppelnb.build_data import TASK_BUILDERS
+        from doppelnb.build_data import TASKS
         from doppelnb.model import check_device
         from doppelnb.pretrain import make_stream
         from doppelnb.tasks import is_built
@@ -70,10 +71,10 @@ class MainConfig:
         if not (isinstance(self.folds, int) and self.folds >= 2):
             raise ValueError(f"folds: an integer >= 2, got {self.folds!r}")
         if not self.tasks: raise ValueError("tasks: name at least one task")
-        unknown = [n for n in self.tasks if n not in TASK_BUILDERS and not is_built(Path(self.data) / n)]
+        unknown = [n for n in self.tasks if n not in TASKS and not is_built(Path(self.data) / n)]
         if unknown:
             raise ValueError(f"tasks: {unknown} neither one of the tasks doppelnb builds "
-                             f"{list(TASK_BUILDERS)} nor a task folder built under {self.data}")
+                             f"{list(TASKS)} nor a task folder built under {self.data}")
         # the synth settings (nebula, keep_fixed, δ per group …): checked by building the stream once
         make_stream(self.pretrain, 0, 1, torch.device("cpu"))
         out = Path(self.out)
@@ -94,12 +95,12 @@ class MainConfig:
 def prepare_tasks(cfg: MainConfig, log=print) -> tuple[list, dict]:
     """Build missing tasks (if `cfg.build`) and load every task that is available, grouped for k-fold; returns
     `(tasks, {name: status})`."""
-    from doppelnb.evaluate import FOLD_GROUPS
-    from doppelnb.build_data import build_tasks
+    from doppelnb.build_data import TASKS, build_tasks
     from doppelnb.tasks import MissingDependencyError, is_built, load_task
     status, tasks = {}, []
     for name in cfg.tasks:
-        folder = Path(cfg.data) / name
+        spec = TASKS.get(name)              # a registered task, or a folder built by hand
+        folder = spec.path(cfg.data) if spec else Path(cfg.data) / name
         if not is_built(folder):
             if not cfg.build:
                 status[name] = "not built"
@@ -111,11 +112,11 @@ def prepare_tasks(cfg: MainConfig, log=print) -> tuple[list, dict]:
                 status[name] = f"skipped: {e}"; log(f"[data] {name}: {e}"); continue
         else:
             status[name] = "already built"
-        tasks.append(load_task(folder, group=FOLD_GROUPS.get(name, "group")))
+        tasks.append(spec.load(cfg.data) if spec else load_task(folder))
         log(f"[data] {name}: {status[name]} ({len(tasks[-1])} clips, {len(tasks[-1].classes)} classes)")
     if not tasks:
         raise ValueError(f"data: no task could be built or found under {cfg.data} ({status}); see "
-                         f"doppelnb.build_data.TASK_PACKAGES")
+                         f"`doppelnb_build_data --help` names the Debian packages of each task")
     return tasks, status
 
 def pretrain_runs(cfg: MainConfig) -> dict:
@@ -229,6 +230,7 @@ def markdown_table(df) -> str:
 
 def model_card(record: dict, table, diffs, n_params: int) -> str:
     "The model card of the main job's encoder, every setting read from the run's config."
+    from doppelnb.build_data import TASKS
     p, env, c = record["config"]["pretrain"], record["environment"], record["config"]
     cfg = PretrainConfig.from_dict(p)
     symbol = {"tau": "τ", "alpha": "α"}
@@ -256,8 +258,9 @@ def model_card(record: dict, table, diffs, n_params: int) -> str:
         f"{record['train_seconds']['recipe']:.0f} s on a {env['cpu_threads']}-thread CPU "
         f"({cfg.threads or env['cpu_threads']} compute thread(s), {cfg.workers} data worker(s), precision "
         f"{cfg.precision}; torch {env['torch']}).",
-        f"**Evaluation**: frozen encoder, linear probe on {c['folds']} group-disjoint folds per task (notes "
-        "by GM program, keywords by voice, foley by source), the same folds for every method. Accuracy in "
+        f"**Evaluation**: frozen encoder, linear probe on {c['folds']} group-disjoint folds per task, the "
+        "same folds for every method; " + "; ".join(f"{t}: {TASKS[t].about}" if t in TASKS else t
+                                                  for t in c["tasks"]) + ". Accuracy in "
         "%, mean ± std over folds:", markdown_table(table),
         "Paired differences of the pretrained encoder (points, mean over folds [95 % interval]); the δ = 1 "
         "control is the same run with "

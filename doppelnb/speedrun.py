@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from .bench import benchmark_pretrain
-from .checkpoint import read_checkpoint, save_checkpoint
+from .checkpoint import load_pretrained, read_checkpoint, save_checkpoint
 from .evaluate import (FIG_DPI, FIG_WIDTH, encoder_features, fold_tasks, interval_text,
                                kfold_scores, linear_probe, paired_differences, plot_paired, score_encoder,
                                score_logmel_stats)
@@ -31,9 +31,9 @@ from .tasks import group_split
 # %% auto #0
 __all__ = ['BASE', 'COST_KNOBS', 'MAIN_RECIPE', 'SEARCH', 'CONTROLS', 'ZOO_MEMBERS', 'MAIN_ENTRY', 'ZOO_COST', 'ZOO_RECIPE',
            'BOTH', 'ZOO_STUDY', 'PLANS', 'CURVE_POINTS', 'step_seconds', 'cost_signature', 'budget_steps',
-           'measured_ratios', 'probe_monitor', 'speedrun', 'collect', 'read_monitor', 'seeds_plan', 'run_plan',
-           'speedrun_cli', 'stats_retrieval', 'search_table', 'plot_monitor', 'control_pairs', 'curve_steps',
-           'curve_probe', 'learning_curve', 'plot_curves', 'curve_plan', 'StageFeatures', 'stage_scores']
+           'measured_ratios', 'probe_monitor', 'speedrun', 'score_new_tasks', 'collect', 'read_monitor', 'seeds_plan',
+           'run_plan', 'speedrun_cli', 'stats_retrieval', 'search_table', 'plot_monitor', 'control_pairs',
+           'curve_steps', 'curve_probe', 'learning_curve', 'plot_curves', 'curve_plan', 'StageFeatures', 'stage_scores']
 
 # %% ../nbs/12_speedrun.ipynb #f98ca574
 BASE = PretrainConfig(steps=100, batch_size=64, workers=1, device="cpu", progress=False, tensorboard=False,
@@ -119,7 +119,8 @@ def speedrun(name: str, cfg: PretrainConfig | None, base_steps: int, tasks, root
     CPU-default steps (or `steps` exactly), then probe it with `k` group-disjoint folds. `mode` 'random'
     probes `cfg`'s untrained network, 'logmel' the log-mel statistics. `run.json` records the config, steps,
     cost, times and versions; `scores.csv` the per-fold scores. A finished entry is read back; an interrupted
-    one resumes from its last checkpoint."""
+    one resumes from its last checkpoint; a finished one probed on fewer of `tasks` is probed on the others
+    (`score_new_tasks`)."""
     if mode not in ("pretrain", "random", "logmel"):
         raise ValueError(f"mode: 'pretrain', 'random' or 'logmel', got {mode!r}")
     out = Path(root) / name
@@ -128,42 +129,84 @@ def speedrun(name: str, cfg: PretrainConfig | None, base_steps: int, tasks, root
                base_steps=base_steps if mode == "pretrain" else None, fixed_steps=steps,
                tasks=[[t.name, t.group, len(t)] for t in tasks], k=k, seed=seed)
     record_path, scores_path = out / "run.json", out / "scores.csv"
+    result = None
     if record_path.exists() and scores_path.exists():
         record = json.loads(record_path.read_text())
         if _same_key(record["key"], key): return pd.read_csv(scores_path)
+        if _same_key({**record["key"], "tasks": key["tasks"]}, key):
+            return score_new_tasks(out, cfg, key, tasks, log, base_steps, monitor_points)
         raise ValueError(f"speedrun {name!r}: {out} holds a different run; choose another name or delete it")
     out.mkdir(parents=True, exist_ok=True)
     record = dict(name=name, key=key, versions=_versions())
-    t0 = time.perf_counter()
     if mode == "pretrain":
-        plan_path = out / "plan.json"
-        if plan_path.exists(): plan = json.loads(plan_path.read_text())       # an interrupted run keeps
-                                                                              # its step count
-        else:
-            n, ratio = (steps, None) if steps else budget_steps(cfg, base_steps, known=measured_ratios(root))
-            plan = dict(steps=n, cost_ratio=ratio); atomic_write(plan_path, json.dumps(plan))
-        run_cfg = replace(cfg, steps=plan["steps"], out=str(out / "pretrain"),
-                          monitor_every=max(1, plan["steps"] // monitor_points),
-                          checkpoint_every=max(1, min(plan["steps"], 100)))
-        log(f"[{name}] {plan['steps']} steps (cost × {plan['cost_ratio'] or 1:.2f} of the base recipe)")
-        result = pretrain(run_cfg, resume=(out / "pretrain" / "last.pt").exists(),
-                          callbacks=[probe_monitor(tasks)])
-        encoder = result["model"].encoder
+        plan, result = _train(name, cfg, out, base_steps, steps, root, monitor_points, tasks, log)
         record.update(plan, train_seconds=read_checkpoint(out / "pretrain" / "last.pt")["elapsed"],
                       final_loss=result["loss"])
-        scores = score_encoder(name, encoder, tasks, k, seed)
-    elif mode == "random":
-        encoder = build_encoder(cfg.encoder, seed=cfg.seed, **cfg.encoder_kwargs).eval()
-        scores = score_encoder(name, encoder, tasks, k, seed)
-    else:
-        scores = score_logmel_stats(tasks, k, seed).assign(method=name)
-    record.update(probe_seconds=time.perf_counter() - t0 - record.get("train_seconds", 0.0),
+    t0 = time.perf_counter()
+    scores = _probe(name, mode, cfg, out, tasks, k, seed,
+                    result["model"].encoder if mode == "pretrain" else None)
+    record.update(probe_seconds=time.perf_counter() - t0,
                   finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
                   mean_accuracy=scores.groupby("task").accuracy.mean().round(4).to_dict())
     atomic_write(scores_path, scores.to_csv(index=False))
     atomic_write(record_path, json.dumps(record, indent=1))
     log(f"[{name}] " + ", ".join(f"{t} {a:.3f}" for t, a in record["mean_accuracy"].items()))
     return scores
+
+def _train(name, cfg, out, base_steps, steps, root, monitor_points, tasks, log) -> tuple[dict, dict]:
+    """Pretrain entry `name` into `out/pretrain` (resuming its last checkpoint) for the steps of its
+    `plan.json`, planned once; returns `(plan, pretrain's result)`."""
+    plan_path = out / "plan.json"
+    if plan_path.exists(): plan = json.loads(plan_path.read_text())  # an interrupted run keeps its steps
+    else:
+        n, ratio = (steps, None) if steps else budget_steps(cfg, base_steps, known=measured_ratios(root))
+        plan = dict(steps=n, cost_ratio=ratio); atomic_write(plan_path, json.dumps(plan))
+    run_cfg = replace(cfg, steps=plan["steps"], out=str(out / "pretrain"),
+                      monitor_every=max(1, plan["steps"] // monitor_points),
+                      checkpoint_every=max(1, min(plan["steps"], 100)))
+    log(f"[{name}] {plan['steps']} steps (cost × {plan['cost_ratio'] or 1:.2f} of the base recipe)")
+    return plan, pretrain(run_cfg, resume=(out / "pretrain" / "last.pt").exists(),
+                          callbacks=[probe_monitor(tasks)])
+
+def _probe(name, mode, cfg, out, tasks, k, seed, encoder=None) -> pd.DataFrame:
+    "Per-fold scores of entry `name` on `tasks`: its encoder (default: read from its last checkpoint)."
+    if mode == "logmel": return score_logmel_stats(tasks, k, seed).assign(method=name)
+    if mode == "random": encoder = build_encoder(cfg.encoder, seed=cfg.seed, **cfg.encoder_kwargs).eval()
+    elif encoder is None: encoder = load_pretrained(out / "pretrain" / "last.pt")[0].encoder
+    return score_encoder(name, encoder, tasks, k, seed)
+
+def score_new_tasks(out, cfg, key: dict, tasks, log=print, base_steps=None, monitor_points: int = 5):
+    """The scores of a finished entry on `tasks`, probing it on the ones its record lacks (and adding those
+    to `scores.csv` and `run.json`). A pretrained entry whose checkpoint is gone (results are committed,
+    checkpoints are not) is pretrained again from its plan first: the same seed and config give the same
+    network on CPU."""
+    out = Path(out); record = json.loads((out / "run.json").read_text())
+    scores = pd.read_csv(out / "scores.csv")
+    have = [tuple(t) for t in record["key"]["tasks"]]
+    new = [t for t in tasks if (t.name, t.group, len(t)) not in have]
+    changed = sorted({t.name for t in new} & {n for n, *_ in have})
+    if changed:
+        raise ValueError(f"speedrun {record['name']!r}: {out} was probed on another version of {changed} "
+                         "(other groups or clips); delete the folder to run it again")
+    if new:
+        if key["mode"] == "pretrain" and not (out / "pretrain" / "last.pt").exists():
+            log(f"[{record['name']}] no checkpoint: pretraining again to probe {[t.name for t in new]}")
+            _train(record["name"], cfg, out, base_steps, key["fixed_steps"], out.parent, monitor_points,
+                   new, log)
+            record["pretrained_again"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        t0 = time.perf_counter()
+        added = _probe(record["name"], key["mode"], cfg, out, new, key["k"], key["seed"])
+        scores = pd.concat([scores, added], ignore_index=True)
+        record["key"]["tasks"] = [list(t) for t in have] + [[t.name, t.group, len(t)] for t in new]
+        record["probe_seconds"] = record.get("probe_seconds", 0.0) + time.perf_counter() - t0
+        record["mean_accuracy"] = scores.groupby("task").accuracy.mean().round(4).to_dict()
+        record.setdefault("tasks_added", []).append(dict(tasks=[t.name for t in new], versions=_versions(),
+                                                         finished=time.strftime("%Y-%m-%dT%H:%M:%S")))
+        atomic_write(out / "scores.csv", scores.to_csv(index=False))
+        atomic_write(out / "run.json", json.dumps(record, indent=1))
+        log(f"[{record['name']}] + " + ", ".join(f"{t.name} {record['mean_accuracy'][t.name]:.3f}"
+                                                 for t in new))
+    return scores[scores.task.isin([t.name for t in tasks])].reset_index(drop=True)
 
 # %% ../nbs/12_speedrun.ipynb #a1d6f750
 def collect(root="results/speedrun") -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Install the Debian packages the downstream-task builders read (SoundFonts, TTS voices, game sound effects; see
-# doppelnb.build_data.TASK_PACKAGES). The builders themselves install nothing: they name what is missing and stop.
+# the registrations in doppelnb.build_data.TASKS). The builders themselves install nothing: they name what is missing and stop.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-packages=$(.venv/bin/python -c "from doppelnb.build_data import TASK_PACKAGES; print(' '.join(sorted({p for v in TASK_PACKAGES.values() for p in v})))")
+packages=$(.venv/bin/python -c "from doppelnb.build_data import task_packages; print(' '.join(task_packages()))")
 missing=$(for p in $packages; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || echo "$p"; done)
 [ -z "$missing" ] && exit 0
 echo "doppelnb: installing Debian packages for the downstream tasks: $missing"
