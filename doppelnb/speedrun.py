@@ -30,9 +30,9 @@ from .tasks import group_split
 
 # %% auto #0
 __all__ = ['BASE', 'COST_KNOBS', 'MAIN_RECIPE', 'SEARCH', 'CONTROLS', 'ZOO_MEMBERS', 'MAIN_ENTRY', 'ZOO_COST', 'ZOO_RECIPE',
-           'BOTH', 'ZOO_STUDY', 'PLANS', 'CURVE_POINTS', 'step_seconds', 'cost_signature', 'budget_steps',
-           'measured_ratios', 'probe_monitor', 'speedrun', 'score_new_tasks', 'collect', 'read_monitor', 'seeds_plan',
-           'run_plan', 'speedrun_cli', 'stats_retrieval', 'search_table', 'plot_monitor', 'control_pairs',
+           'BOTH', 'ZOO_STUDY', 'PITCH_SAFE', 'PITCH_STUDY', 'PLANS', 'CURVE_POINTS', 'step_seconds', 'cost_signature',
+           'budget_steps', 'measured_ratios', 'probe_monitor', 'speedrun', 'score_new_tasks', 'collect', 'read_monitor',
+           'seeds_plan', 'run_plan', 'speedrun_cli', 'stats_retrieval', 'search_table', 'plot_monitor', 'control_pairs',
            'curve_steps', 'curve_probe', 'learning_curve', 'plot_curves', 'curve_plan', 'StageFeatures', 'stage_scores']
 
 # %% ../nbs/12_speedrun.ipynb #f98ca574
@@ -334,7 +334,13 @@ ZOO_STUDY = {**seeds_plan(MAIN_ENTRY, MAIN_RECIPE, controls=BOTH),
                                                     "steps_as": (MAIN_ENTRY, ZOO_COST["zoo-ev3"])}),
              **{entry: overrides for m in ZOO_MEMBERS for entry, overrides
                 in seeds_plan(f"{MAIN_ENTRY}-zoo-{m}", {**ZOO_RECIPE, "synth": f"zoo-{m}"}).items()}}
-PLANS = {"search": SEARCH, "zoo": ZOO_STUDY}   # doppelnb_speedrun --plan NAME
+# recipes that keep pitch, three seeds each beside δ = 1 controls, at the steps of the main recipe (whose
+# three seeds are in ZOO_STUDY): the waveform augmentations without their ±2-semitone pitch shift, and that
+# with twins that share their pitch exactly (Voice's pitch group unperturbed)
+PITCH_SAFE = {**MAIN_RECIPE, "wave_augment": "pitch-safe", "steps_as": (MAIN_ENTRY, 1.0)}
+PITCH_STUDY = {**seeds_plan(f"{MAIN_ENTRY}-pitchsafe", PITCH_SAFE),
+               **seeds_plan(f"{MAIN_ENTRY}-pitchsafe-pitch0", {**PITCH_SAFE, "keep_fixed": ["pitch"]})}
+PLANS = {"search": SEARCH, "zoo": ZOO_STUDY, "pitch": PITCH_STUDY}   # doppelnb_speedrun --plan NAME
 
 def run_plan(plan: dict, base_steps: int, tasks, root="results/speedrun", base: PretrainConfig = BASE,
              only=None, log=print) -> pd.DataFrame:
@@ -370,7 +376,8 @@ def speedrun_cli(argv=None):
     p.add_argument("--root", default="results/speedrun", help="folder of the cached runs")
     p.add_argument("--data", default="data", help="folder of the built tasks")
     p.add_argument("--plan", default="search", choices=sorted(PLANS),
-                   help="which plan to run: the recipe search (SEARCH) or the synth zoo study (ZOO_STUDY)")
+                   help="which plan to run: the recipe search (SEARCH), the synth zoo study (ZOO_STUDY) or "
+                        "the recipes that keep pitch (PITCH_STUDY)")
     p.add_argument("--only", nargs="*", help="entries of the plan to run (default: all)")
     p.add_argument("--curve", metavar="ENTRY",
                    help="instead: the learning curve of this finished entry and of its δ = 1 control, "

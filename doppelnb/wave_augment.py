@@ -86,26 +86,29 @@ def convolve_rir(audio: torch.Tensor, rir: torch.Tensor) -> torch.Tensor:
     return wet * (rms(audio) / rms(wet).clamp_min(1e-8))
 
 # %% ../nbs/00b_wave_augment.ipynb #aaa066de
-WAVE_PRESETS = ("none", "reference", "timbre-safe")
+WAVE_PRESETS = ("none", "reference", "timbre-safe", "pitch-safe")
 
 class WaveAugment(nn.Module):
     "The reference recipe's waveform augmentations, each applied to an example with probability `p`."
     def __init__(self, sample_rate: int = 16000, p: float = 0.5, highpass=(20.0, 800.0),
                  lowpass=(1200.0, 8000.0), semitones: float = 2.0, shift: float = 0.25, rt60=(0.1, 0.8),
-                 filters: bool = True):
+                 filters: bool = True, pitch: bool = True):
         super().__init__()
         if not 0 <= p <= 1: raise ValueError(f"p: a probability in [0, 1], got {p!r}")
         self.sample_rate, self.p, self.highpass, self.lowpass = int(sample_rate), float(p), highpass, lowpass
         self.semitones, self.shift, self.rt60, self.filters = (
             float(semitones), float(shift), rt60, bool(filters))
+        self.pitch = bool(pitch)
 
     @classmethod
     def preset(cls, name: str, sample_rate: int = 16000) -> "WaveAugment | None":
         """`'reference'`: Cherep & Singh's settings; `'timbre-safe'`: the same without the two filters (pitch,
         time shift and room only, with the same draws), so pairs are not taught to ignore the spectral
-        envelope; `'none'`: returns None."""
+        envelope; `'pitch-safe'`: the same without the pitch shift, so pairs are not taught to ignore pitch;
+        `'none'`: returns None."""
         if name not in WAVE_PRESETS: raise ValueError(f"wave_augment: one of {WAVE_PRESETS}, got {name!r}")
-        return None if name == "none" else cls(sample_rate, filters=name == "reference")
+        return None if name == "none" else cls(sample_rate, filters=name != "timbre-safe",
+                                               pitch=name != "pitch-safe")
 
     @torch.no_grad()
     def forward(self, audio: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -115,6 +118,7 @@ class WaveAugment(nn.Module):
         apply = torch.rand(5, B, generator=generator) < self.p
         # drawn all the same: other effects unchanged
         if not self.filters: apply[:2] = False
+        if not self.pitch: apply[2] = False
         hp = _uniform(B, *self.highpass, generator); lp = _uniform(B, *self.lowpass, generator)
         st = _uniform(B, -self.semitones, self.semitones, generator)
         sh = _uniform(B, -self.shift, self.shift, generator)
@@ -132,4 +136,5 @@ class WaveAugment(nn.Module):
 
     def extra_repr(self) -> str:
         filters = f"highpass={self.highpass}, lowpass={self.lowpass}" if self.filters else "no filters"
-        return f"p={self.p}, {filters}, semitones=±{self.semitones}, shift=±{self.shift}, rt60={self.rt60}"
+        pitch = f"semitones=±{self.semitones}" if self.pitch else "no pitch shift"
+        return f"p={self.p}, {filters}, {pitch}, shift=±{self.shift}, rt60={self.rt60}"
