@@ -169,10 +169,13 @@ def _train(name, cfg, out, base_steps, steps, root, monitor_points, tasks, log) 
                           callbacks=[probe_monitor(tasks)])
 
 def _probe(name, mode, cfg, out, tasks, k, seed, encoder=None) -> pd.DataFrame:
-    "Per-fold scores of entry `name` on `tasks`: its encoder (default: read from its last checkpoint)."
+    """Per-fold scores of entry `name` on `tasks`: its encoder (default: read from its last checkpoint, in the
+    run's memory format: channels-last convolutions round differently, enough to flip a clip)."""
     if mode == "logmel": return score_logmel_stats(tasks, k, seed).assign(method=name)
     if mode == "random": encoder = build_encoder(cfg.encoder, seed=cfg.seed, **cfg.encoder_kwargs).eval()
-    elif encoder is None: encoder = load_pretrained(out / "pretrain" / "last.pt")[0].encoder
+    elif encoder is None:
+        encoder = load_pretrained(out / "pretrain" / "last.pt")[0].encoder
+        if cfg.channels_last: encoder = encoder.to(memory_format=torch.channels_last)
     return score_encoder(name, encoder, tasks, k, seed)
 
 def score_new_tasks(out, cfg, key: dict, tasks, log=print, base_steps=None, monitor_points: int = 5):
