@@ -22,7 +22,7 @@ CONTROL_NAMES = {"~ctrl": "δ = 1 control", "~unpaired": "unpaired control"}
 @dataclass
 class SeededStudy:
     """The finished runs of a study. `entries` maps a display name to the entry's run name at seed 0 (seed s
-    appends `-s{s}`); `scores` holds the per-fold scores of every finished run (`speedrun.collect`). A
+    appends `-s{s}`, or fills a `{seed}` placeholder in the name); `scores` holds the per-fold scores of every finished run (`speedrun.collect`). A
     reference is another entry, a control suffix ('~ctrl', '~unpaired': each run's own control) or one run
     that every seed shares ('random init', 'logmel stats')."""
     entries: dict
@@ -31,7 +31,9 @@ class SeededStudy:
 
     @property
     def done(self) -> set: return set(self.scores.method)
-    def run_name(self, entry: str, seed: str = "") -> str: return self.entries[entry] + seed
+    def run_name(self, entry: str, seed: str = "") -> str:
+        name = self.entries[entry]
+        return name.format(seed=seed) if "{seed}" in name else name + seed
 
     def seed_pairs(self, method: str, reference: str) -> list:
         "The finished run pairs of `method` − `reference`, one per seed."
