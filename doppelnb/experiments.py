@@ -22,8 +22,9 @@ from .evaluate import (FIG_DPI, FIG_WIDTH, cached_logmels, embed_logmels, encode
 from .features import DOPPELGANGER, random_patches
 from .files import atomic_write, read_json
 from .model import build_encoder
-from .pretrain import (RESUMABLE, PretrainConfig, config_differences, delta_control,
-                               ensure_pretrained, read_metrics)
+from .config import delta_control, PretrainConfig
+from .pretrain import ensure_pretrained, read_metrics
+from .run import config_differences, RESUMABLE
 from .runlock import run_lock
 from .synth import view_distance_by_delta
 from .tasks import Task, group_kfold

@@ -16,7 +16,7 @@ from torch import nn
 from .checkpoint import load_checkpoint
 from .evaluate import embed_logmels
 from .features import DOPPELGANGER, LogMel, LogMelConfig
-from .pretrain import FRONTENDS
+from .config import FRONTENDS
 
 # %% auto #0
 __all__ = ['WEIGHTS', 'MAX_HOP_MS', 'packaged_weights', 'HearModel', 'load_model', 'hear_model', 'check_audio', 'chunked_logmel',

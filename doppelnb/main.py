@@ -19,7 +19,8 @@ from pathlib import Path
 import torch
 
 from .files import atomic_write, write_wav
-from .pretrain import PretrainConfig, config_from_args, config_parser, delta_control
+from .config import config_parser, delta_control, PretrainConfig
+from .pretrain import config_from_args
 from .runlock import RunLockError, run_lock
 from .synth import DELTA_GRID, delta_grid_pairs, plot_delta_grid
 

@@ -22,8 +22,8 @@ from .evaluate import (FIG_DPI, FIG_WIDTH, encoder_features, fold_tasks, interva
                                score_logmel_stats)
 from .model import build_encoder, mean_max_pool
 from .files import atomic_write
-from .pretrain import (PretrainConfig, delta_control, held_out_views, pretrain, twin_top1,
-                               unpaired_control)
+from .config import delta_control, PretrainConfig, unpaired_control
+from .pretrain import held_out_views, pretrain, twin_top1
 from .runlock import RunLockError
 from .synth import synth_mixture
 from .tasks import group_split

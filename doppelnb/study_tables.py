@@ -21,10 +21,11 @@ CONTROL_NAMES = {"~ctrl": "δ = 1 control", "~unpaired": "unpaired control"}
 
 @dataclass
 class SeededStudy:
-    """The finished runs of a study. `entries` maps a display name to the entry's run name at seed 0 (seed s
-    appends `-s{s}`, or fills a `{seed}` placeholder in the name); `scores` holds the per-fold scores of every finished run (`speedrun.collect`). A
-    reference is another entry, a control suffix ('~ctrl', '~unpaired': each run's own control) or one run
-    that every seed shares ('random init', 'logmel stats')."""
+    """The finished runs of a study. `entries` maps a display name to the entry's run name at seed 0
+    (seed s appends `-s{s}`, or fills a `{seed}` placeholder in the name); `scores` holds the per-fold
+    scores of every finished run (`speedrun.collect`). A reference is another entry, a control suffix
+    ('~ctrl', '~unpaired': each run's own control) or one run that every seed shares ('random init',
+    'logmel stats')."""
     entries: dict
     scores: pd.DataFrame
     seeds: tuple = SEEDS

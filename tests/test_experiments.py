@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 from doppelnb import experiments as X
 from doppelnb.checkpoint import read_checkpoint
 from doppelnb.evaluate import fold_table, interval_table, kfold_scores, plot_paired
-from doppelnb.pretrain import PretrainConfig, delta_control
+from doppelnb.config import delta_control, PretrainConfig
 from doppelnb.fixtures import make_fixture_task
 from doppelnb.tasks import load_task
 

@@ -154,7 +154,7 @@ def test_embed_respects_lock(tmp_path, capsys):
        "`RunLockedError` naming the folder and the first process's pid, before anything is pretrained, probed or written")
 def test_experiment_respects_lock(data, tmp_path, monkeypatch):
     from doppelnb import experiments as X
-    from doppelnb.pretrain import PretrainConfig
+    from doppelnb.config import PretrainConfig
     tasks, cache = [T.load_task(data / "toy")], tmp_path / "cache"
     out = cache / "dg"
     for f in ("ensure_pretrained", "score_features", "supervised_upper_bound"):
@@ -853,7 +853,8 @@ def test_disk_full_is_one_line(tiny_run, tmp_path, capsys, monkeypatch):
 @fault("checkpoint", "`--resume` with a larger `--steps` (step or cosine schedule already under way)",
        "refused before training, saying the learning rate would jump and how to continue; a constant rate extends")
 def test_resume_with_more_steps_is_refused(tmp_path, capsys, optimizer):
-    from doppelnb.pretrain import lr_factor, pretrain_cli
+    from doppelnb.config import lr_factor
+    from doppelnb.pretrain import pretrain_cli
     out = tmp_path / "run"
     pretrain_cli([*TINY, "--steps", "4", "--optimizer", optimizer, "--out", str(out)])
     before = (out / "last.pt").read_bytes()

@@ -90,7 +90,8 @@ def test_runs_on_the_models_device():
 def test_pretraining_checkpoint_loads(tmp_path):
     "A `doppelnb_pretrain` checkpoint (format, config with the front end) loads through load_model."
     from doppelnb.model import build_encoder
-    from doppelnb.pretrain import CHECKPOINT_FORMAT, PretrainConfig
+    from doppelnb.checkpoint import CHECKPOINT_FORMAT
+    from doppelnb.config import PretrainConfig
     enc = build_encoder("small_cnn", seed=0, channels=(8, 16))
     cfg = PretrainConfig(encoder="small_cnn", encoder_kwargs={"channels": [8, 16]}).to_dict()
     torch.save(dict(format=CHECKPOINT_FORMAT, encoder="small_cnn", encoder_kwargs={"channels": [8, 16]},
