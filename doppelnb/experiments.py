@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .checkpoint import load_checkpoint, read_checkpoint
+from .checkpoint import load_checkpoint
 from .evaluate import (FIG_DPI, FIG_WIDTH, cached_logmels, embed_logmels, encoder_features,
                                logmel_stats_features, majority_rate, paired_differences, prediction_scores,
                                score_features)
@@ -24,7 +24,7 @@ from .files import atomic_write, read_json
 from .model import build_encoder
 from .config import delta_control, PretrainConfig
 from .pretrain import ensure_pretrained, read_metrics
-from .run import config_differences, RESUMABLE
+from .run import config_differences, RESUMABLE, RunFolder
 from .runlock import run_lock
 from .synth import view_distance_by_delta
 from .tasks import Task, group_kfold
@@ -71,7 +71,7 @@ class ExperimentRun:
         if self.mode == "random":
             return build_encoder(self.config.encoder, seed=self.config.seed,
                                  **self.config.encoder_kwargs).eval()
-        if self.mode == "pretrain": return load_checkpoint(self.out / "last.pt")[0]
+        if self.mode == "pretrain": return load_checkpoint(RunFolder(self.out).last)[0]
         return None
 
     def features(self, task: Task) -> np.ndarray:
@@ -122,7 +122,7 @@ def run_experiment(name: str, config: PretrainConfig | None, tasks, k: int = 5, 
     # the run folder's lock: pretraining below takes it again
     with run_lock(out, f"experiment {name}"):
         pretrain_s = _pretrained(name, config, out, progress) if mode == "pretrain" else 0.0
-        step = read_checkpoint(out / "last.pt")["step"] if mode == "pretrain" else 0
+        step = RunFolder(out).read_last(None)["step"] if mode == "pretrain" else 0
         init = None if mode == "logmel" else [config.encoder, config.encoder_kwargs, config.seed]
         run = ExperimentRun(name, config, mode, out, folds, pretrain_s=pretrain_s)
         def compute():

@@ -21,6 +21,7 @@ import torch
 from .files import atomic_write, write_wav
 from .config import config_parser, delta_control, PretrainConfig
 from .pretrain import config_from_args
+from .run import RunFolder
 from .runlock import RunLockError, run_lock
 from .synth import DELTA_GRID, delta_grid_pairs, plot_delta_grid
 
@@ -186,7 +187,7 @@ def _run_main(cfg: MainConfig, out: Path, log, command: str | None = None) -> di
     t0 = time.perf_counter(); tasks, data_status = prepare_tasks(cfg, log); tick("data", t0)
     t0 = time.perf_counter(); runs = pretrain_runs(cfg); tick("pretrain", t0)
     # (model, checkpoint), read once
-    loaded = {k: load_pretrained(v / "last.pt") for k, v in runs.items()}
+    loaded = {k: load_pretrained(RunFolder(v).last) for k, v in runs.items()}
     t0 = time.perf_counter(); scores, paired = evaluate_runs(cfg, {k: m for k, (m, _) in loaded.items()},
                                                              tasks); tick("evaluate", t0)
 

@@ -23,7 +23,8 @@ from .checkpoint import load_weights, read_checkpoint, set_rng_state
 from .config import FRONTENDS, PretrainConfig, config_parser, make_optimizer, read_config
 from .files import atomic_write
 from .model import build_model, check_device, get_loss
-from .run import RunLog, _readable_kept, checkpoint, config_differences, lock_run, prepare_run
+from .run import (RunFolder, RunLog, _readable_kept, checkpoint, config_differences, lock_run,
+                          prepare_run)
 from .runlock import RunLockError
 from .streams import AudioViews, SynthViews, ViewStream, make_loader
 
@@ -215,7 +216,7 @@ def pretrain(config: PretrainConfig | dict | None = None, resume: bool = False, 
                            world, stream.rank_batch)
             if stopping:
                 log.close()
-                raise RunInterrupted(stop.signum, step + 1, Path(cfg.out) / "last.pt")
+                raise RunInterrupted(stop.signum, step + 1, RunFolder(cfg.out).last)
         log.close()
         if rank == 0 and cfg.steps > start: save_loss_curve(cfg.out)
         return dict(model=model, step=log.step, loss=loss.item(), seconds=log.elapsed, timings=log.timings,
@@ -243,7 +244,7 @@ def ensure_pretrained(cfg: PretrainConfig, callbacks=()) -> dict:
     """The run of `cfg` in `cfg.out`, trained only as far as needed: reused if finished, resumed if
     interrupted, started if absent; a run of another config there is a `ValueError`. Returns its checkpoint
     (`read_checkpoint`)."""
-    last = Path(cfg.out) / "last.pt"
+    last = RunFolder(cfg.out).last
     try: ckpt = read_checkpoint(last, kind="pretrain") if last.exists() else None
     # damaged: `pretrain(resume=True)` falls back or says why
     except ValueError: ckpt = None
@@ -260,7 +261,7 @@ def ensure_pretrained(cfg: PretrainConfig, callbacks=()) -> dict:
 def read_metrics(out) -> "pd.DataFrame":
     "A run's metrics.csv as a DataFrame."
     import pandas as pd
-    path = Path(out) / "metrics.csv"
+    path = RunFolder(out).metrics
     if not path.is_file(): raise ValueError(f"metrics: {path} not found")
     return pd.read_csv(path)
 
@@ -268,7 +269,7 @@ def plot_loss_curve(out, ax=None):
     "Loss (per-row mean) against step for the run in `out`, with the learning rate on a second axis."
     import matplotlib.pyplot as plt
     m = read_metrics(out)
-    cfg = json.loads((Path(out) / "config.json").read_text())
+    cfg = json.loads(RunFolder(out).config.read_text())
     if ax is None: _, ax = plt.subplots(figsize=(6, 3))
     ax.plot(m["step"], m["loss_avg"], marker=".", label="loss")
     ax.set(xlabel="step", ylabel=cfg["loss"],
@@ -283,7 +284,7 @@ def save_loss_curve(out):
     from matplotlib.figure import Figure
     fig = Figure(figsize=(6, 3))
     plot_loss_curve(out, fig.subplots())
-    atomic_write(Path(out) / "loss.png", lambda p: fig.savefig(p, format="png", dpi=100))
+    atomic_write(RunFolder(out).loss_plot, lambda p: fig.savefig(p, format="png", dpi=100))
 
 # %% ../nbs/05_pretrain.ipynb #f13bc621
 def config_from_args(args: dict, default_preset: str = "cpu") -> tuple[PretrainConfig, bool]:
@@ -297,9 +298,10 @@ def config_from_args(args: dict, default_preset: str = "cpu") -> tuple[PretrainC
     if config_file: base = read_config(config_file)
     if resume:
         out = Path(args.get("out", base.out))
-        if (out / "config.json").is_file(): base = read_config(out / "config.json")
-        elif (out / "last.pt").exists() or _readable_kept(out):
-            try: ckpt, source = read_checkpoint(out / "last.pt", kind="pretrain"), out / "last.pt"
+        folder = RunFolder(out)
+        if folder.config.is_file(): base = read_config(folder.config)
+        elif folder.has_checkpoint() or _readable_kept(out):
+            try: ckpt, source = folder.read_last(), folder.last
             except ValueError:
                 kept = _readable_kept(out)
                 if kept is None: raise

@@ -9,22 +9,51 @@ import csv
 import json
 import warnings
 from contextlib import ExitStack
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
-from .checkpoint import (CHECKPOINT_FORMAT, nonfinite_tensors, read_healthy_checkpoint, rng_state,
-                                 write_checkpoint)
+from .checkpoint import (CHECKPOINT_FORMAT, nonfinite_tensors, read_checkpoint,
+                                 read_healthy_checkpoint, rng_state, write_checkpoint)
 from .config import LEGACY_LOSS_OPTIONS, PretrainConfig, lr_factor
 from .files import atomic_write, checked_text
 from .runlock import RunLockError, run_lock
 from .synth import mixture_sizes, synth_mixture
 
 # %% auto #0
-__all__ = ['RESUMABLE', 'config_differences', 'read_log', 'prepare_run', 'RunLog', 'lock_run', 'checkpoint']
+__all__ = ['RESUMABLE', 'RunFolder', 'config_differences', 'read_log', 'prepare_run', 'RunLog', 'lock_run', 'checkpoint']
+
+# %% ../nbs/05b_run.ipynb #765af54d
+@dataclass(frozen=True)
+class RunFolder:
+    "The files of one pretraining run folder, each named once."
+    path: Path
+
+    def __post_init__(self): object.__setattr__(self, "path", Path(self.path))
+    @property
+    def last(self) -> Path: return self.path / "last.pt"
+    def kept(self, step: int) -> Path: return self.path / f"step_{step:07d}.pt"
+    def kept_checkpoints(self) -> list:
+        "The kept `step_*.pt` copies, oldest first."
+        return sorted(self.path.glob("step_*.pt"))
+    def diverged(self, step: int) -> Path: return self.path / f"diverged_step_{step:07d}.pt"
+    @property
+    def config(self) -> Path: return self.path / "config.json"
+    @property
+    def metrics(self) -> Path: return self.path / "metrics.csv"
+    @property
+    def monitor(self) -> Path: return self.path / "monitor.csv"
+    @property
+    def mixture(self) -> Path: return self.path / "mixture.json"
+    @property
+    def loss_plot(self) -> Path: return self.path / "loss.png"
+    def has_checkpoint(self) -> bool: return self.last.exists()
+    def read_last(self, kind: str | None = "pretrain") -> dict:
+        "The last checkpoint (`read_checkpoint`: a damaged one is a `ValueError` naming its fault)."
+        return read_checkpoint(self.last, kind=kind)
 
 # %% ../nbs/05b_run.ipynb #c813af62
 RESUMABLE = ("steps", "checkpoint_every", "keep_checkpoints", "log_every", "progress", "tensorboard",
@@ -66,7 +95,7 @@ def read_log(path, columns=None) -> list[list[str]]:
 def _readable_kept(out: Path) -> tuple[Path, dict] | None:
     """The newest kept `step_*.pt` of run folder `out` that reads as a checkpoint with finite weights, with
     its contents; None if there is none."""
-    for path in sorted(out.glob("step_*.pt"), reverse=True):
+    for path in reversed(RunFolder(out).kept_checkpoints()):
         try: return path, read_healthy_checkpoint(path, kind="pretrain")
         except ValueError: continue
     return None
@@ -92,7 +121,7 @@ def prepare_run(cfg: PretrainConfig, resume: bool, rank: int = 0, world: int = 1
     place. Rank 0 writes `config.json`."""
     out = Path(cfg.out)
     if out.exists() and not out.is_dir(): raise ValueError(f"out: {out} exists and is not a folder")
-    last = out / "last.pt"
+    folder = RunFolder(out); last = folder.last
     ckpt = None
     if last.exists():
         try: ckpt, source = read_healthy_checkpoint(last, kind="pretrain"), last
@@ -127,17 +156,17 @@ def prepare_run(cfg: PretrainConfig, resume: bool, rank: int = 0, world: int = 1
                           "an uninterrupted run from here on")
         if rank == 0:
             # a damaged log stops here, before anything is written
-            for log in ("metrics.csv", "monitor.csv"):
-                if (out / log).exists(): read_log(out / log, RunLog.COLUMNS if log == "metrics.csv" else None)
+            for log, columns in ((folder.metrics, RunLog.COLUMNS), (folder.monitor, None)):
+                if log.exists(): read_log(log, columns)
         ckpt["path"] = str(source)
     elif resume and rank == 0: print(f"resume: no checkpoint in {out}, starting from step 0", flush=True)
     if rank == 0:
         try:
             out.mkdir(parents=True, exist_ok=True)
-            atomic_write(out / "config.json", json.dumps(cfg.to_dict(), indent=2))
+            atomic_write(folder.config, json.dumps(cfg.to_dict(), indent=2))
             if cfg.source == "synth":   # the members a synth name stands for, and their share of a batch
                 parts = synth_mixture(cfg.synth, cfg.nebula)
-                atomic_write(out / "mixture.json", json.dumps(
+                atomic_write(folder.mixture, json.dumps(
                     [dict(p._asdict(), pairs_per_batch=n, events=cfg.events)
                      for p, n in zip(parts, mixture_sizes(parts, cfg.batch_size // world))], indent=1))
         except OSError as e: raise OSError(e.errno, f"out: cannot write to {out} ({e.strerror or e})") from e
@@ -155,14 +184,14 @@ class RunLog:
         self.cfg, self.rank, self.step, self.elapsed = cfg, rank, start, elapsed
         # window: (loss, data_s, step_s) since the last row
         self.window, self.timings = [], []
-        self.csv, self.bar, self.tb = Path(cfg.out) / "metrics.csv", None, None
+        self.csv, self.bar, self.tb = RunFolder(cfg.out).metrics, None, None
         if rank != 0: return
         kept = []
         # a resumed run: drop rows past its checkpoint
         if start and self.csv.exists():
             kept = [r for r in read_log(self.csv, self.COLUMNS) if int(r[0]) <= start]
         atomic_write(self.csv, lambda p: _write_rows(p, [self.COLUMNS, *kept]))
-        monitor = Path(cfg.out) / "monitor.csv"
+        monitor = RunFolder(cfg.out).monitor
         # the monitor's rows past the checkpoint go too (all, on a fresh start)
         if monitor.exists():
             kept = [r for r in read_log(monitor) if int(r[0]) <= start] if start else []
@@ -201,7 +230,7 @@ class RunLog:
     def monitor(self, step: int, values: dict):
         "Append `{metric: value}` measured at `step` to `monitor.csv` (long format) and TensorBoard (rank 0)."
         if self.rank != 0 or not values: return
-        path = Path(self.cfg.out) / "monitor.csv"
+        path = RunFolder(self.cfg.out).monitor
         new = not path.exists()
         with open(path, "a", newline="") as f:
             w = csv.writer(f)
@@ -258,21 +287,21 @@ def checkpoint(cfg, model, optimizer, scheduler, scaler, step, loss, elapsed, ra
         bad = nonfinite_tensors(state["state_dict"]) + nonfinite_tensors(state["head"] or {})
         try:
             if bad:
-                aside = Path(cfg.out) / f"diverged_step_{step:07d}.pt"
+                aside = RunFolder(cfg.out).diverged(step)
                 write_checkpoint(aside, state)
                 error = FloatingPointError(
                     f"step {step}: non-finite weights (NaN or inf) in {len(bad)} tensor(s), the run "
-                    f"diverged; its state is written aside to {aside}, {Path(cfg.out) / 'last.pt'} is "
+                    f"diverged; its state is written aside to {aside}, {RunFolder(cfg.out).last} is "
                     "left as it was (lower --lr or check the data)")
             else:
-                write_checkpoint(Path(cfg.out) / "last.pt", state)
-                if cfg.keep_checkpoints: write_checkpoint(Path(cfg.out) / f"step_{step:07d}.pt", state)
+                write_checkpoint(RunFolder(cfg.out).last, state)
+                if cfg.keep_checkpoints: write_checkpoint(RunFolder(cfg.out).kept(step), state)
         except OSError as e: error = e
     if world > 1:
         failed = torch.tensor([error is not None], dtype=torch.int32,
                               device="cuda" if dist.get_backend() == "nccl" else "cpu")
         dist.broadcast(failed, 0)
         if failed.item() and error is None:
-            raise OSError(f"checkpoint: rank 0 could not write {Path(cfg.out) / 'last.pt'} (see its error)")
+            raise OSError(f"checkpoint: rank 0 could not write {RunFolder(cfg.out).last} (see its error)")
     if error is not None: raise error
 

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from .bench import benchmark_pretrain
-from .checkpoint import load_pretrained, read_checkpoint, save_checkpoint
+from .checkpoint import load_pretrained, save_checkpoint
 from .evaluate import (FIG_DPI, FIG_WIDTH, encoder_features, fold_tasks, interval_text,
                                kfold_scores, linear_probe, paired_differences, plot_paired, score_encoder,
                                score_logmel_stats)
@@ -24,6 +24,7 @@ from .model import build_encoder, mean_max_pool
 from .files import atomic_write
 from .config import delta_control, PretrainConfig, unpaired_control
 from .pretrain import held_out_views, pretrain, twin_top1
+from .run import RunFolder
 from .runlock import RunLockError
 from .synth import synth_mixture
 from .tasks import group_split
@@ -140,7 +141,7 @@ def speedrun(name: str, cfg: PretrainConfig | None, base_steps: int, tasks, root
     record = dict(name=name, key=key, versions=_versions())
     if mode == "pretrain":
         plan, result = _train(name, cfg, out, base_steps, steps, root, monitor_points, tasks, log)
-        record.update(plan, train_seconds=read_checkpoint(out / "pretrain" / "last.pt")["elapsed"],
+        record.update(plan, train_seconds=RunFolder(out / "pretrain").read_last()["elapsed"],
                       final_loss=result["loss"])
     t0 = time.perf_counter()
     scores = _probe(name, mode, cfg, out, tasks, k, seed,
@@ -165,7 +166,7 @@ def _train(name, cfg, out, base_steps, steps, root, monitor_points, tasks, log) 
                       monitor_every=max(1, plan["steps"] // monitor_points),
                       checkpoint_every=max(1, min(plan["steps"], 100)))
     log(f"[{name}] {plan['steps']} steps (cost × {plan['cost_ratio'] or 1:.2f} of the base recipe)")
-    return plan, pretrain(run_cfg, resume=(out / "pretrain" / "last.pt").exists(),
+    return plan, pretrain(run_cfg, resume=RunFolder(out / "pretrain").has_checkpoint(),
                           callbacks=[probe_monitor(tasks)])
 
 def _probe(name, mode, cfg, out, tasks, k, seed, encoder=None) -> pd.DataFrame:
@@ -174,7 +175,7 @@ def _probe(name, mode, cfg, out, tasks, k, seed, encoder=None) -> pd.DataFrame:
     if mode == "logmel": return score_logmel_stats(tasks, k, seed).assign(method=name)
     if mode == "random": encoder = build_encoder(cfg.encoder, seed=cfg.seed, **cfg.encoder_kwargs).eval()
     elif encoder is None:
-        encoder = load_pretrained(out / "pretrain" / "last.pt")[0].encoder
+        encoder = load_pretrained(RunFolder(out / "pretrain").last)[0].encoder
         if cfg.channels_last: encoder = encoder.to(memory_format=torch.channels_last)
     return score_encoder(name, encoder, tasks, k, seed)
 
@@ -192,7 +193,7 @@ def score_new_tasks(out, cfg, key: dict, tasks, log=print, base_steps=None, moni
         raise ValueError(f"speedrun {record['name']!r}: {out} was probed on another version of {changed} "
                          "(other groups or clips); delete the folder to run it again")
     if new:
-        if key["mode"] == "pretrain" and not (out / "pretrain" / "last.pt").exists():
+        if key["mode"] == "pretrain" and not RunFolder(out / "pretrain").has_checkpoint():
             log(f"[{record['name']}] no checkpoint: pretraining again to probe {[t.name for t in new]}")
             _train(record["name"], cfg, out, base_steps, key["fixed_steps"], out.parent, monitor_points,
                    new, log)
@@ -507,7 +508,7 @@ def learning_curve(name: str, cfg: PretrainConfig, tasks, root="results/speedrun
     out = Path(root) / name
     run_cfg = replace(cfg, steps=at[-1], out=str(out), monitor_every=every, checkpoint_every=every)
     log(f"[{name}] learning curve at steps {at} (cost × {cost_ratio:.2f})")
-    pretrain(run_cfg, resume=(out / "last.pt").exists(),
+    pretrain(run_cfg, resume=RunFolder(out).has_checkpoint(),
              callbacks=[curve_probe(tasks, at, out, cfg.encoder_kwargs, k, seed)])
     scores = pd.read_csv(out / "curve.csv")
     return scores.assign(pairs=scores.step * cfg.batch_size,
