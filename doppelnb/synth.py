@@ -5,27 +5,20 @@
 # %% ../nbs/00_synth.ipynb #b8e1229c
 from __future__ import annotations
 
-import argparse
-import csv
 import fnmatch
-import io
 import math
-import os
 import re
-import shutil
 import sys
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, NamedTuple, Sequence
+from typing import Callable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from .files import WriteError, atomic_write, read_json, write_failure, write_wav
-from .runlock import LOCK_NAME, RunLockError, lock_is_stale, read_lock, run_lock
+from .files import read_json
 
 # %% auto #0
 __all__ = ['NEBULAE', 'NEBULA_FIELDS', 'PARAMETER_GROUPS', 'SYNTHS', 'PARAM_LOW', 'PARAM_HIGH', 'MIXTURES', 'NOISE_STREAM',
@@ -34,7 +27,7 @@ __all__ = ['NEBULAE', 'NEBULA_FIELDS', 'PARAMETER_GROUPS', 'SYNTHS', 'PARAM_LOW'
            'parameter_group', 'parameter_mask', 'parameter_scale', 'draw_params', 'check_delta', 'perturb',
            'MixturePart', 'register_mixture', 'synth_mixture', 'mixture_sizes', 'part_options', 'DoppelgangerBatch',
            'stream_seed', 'BatchStream', 'PairRenderer', 'DoppelgangerSynth', 'delta_grid_pairs', 'diagnostic_log_mel',
-           'plot_delta_grid', 'spectral_distance', 'view_distance_by_delta', 'write_pairs', 'pairs_cli']
+           'plot_delta_grid', 'spectral_distance', 'view_distance_by_delta']
 
 # %% ../nbs/00_synth.ipynb #5737dae8
 class TensorSynth(torch.nn.Module):
@@ -736,96 +729,3 @@ def view_distance_by_delta(n_pairs: int = 256, deltas: Sequence[float] = (0.0, *
     unrelated = gen.render_pairs(sources[:half], sources[half:2 * half], g)
     return pd.DataFrame(rows), float(spectral_distance(unrelated[:half], unrelated[half:],
                                                        gen.sample_rate).nanmean())
-
-# %% ../nbs/00_synth.ipynb #4a849d0f
-def _is_pair_file(name: str) -> bool: return name == "params.csv" or fnmatch.fnmatchcase(name, "pair_*.wav")
-
-def _pairs_folder_check(out_dir: Path, overwrite: bool):
-    """Refuse a folder that holds pairs (unless `overwrite`) or anything that is not a pair file (it would be
-    swapped away); a stale run lock (its process gone) is not worth keeping."""
-    entries = sorted(p.name for p in out_dir.iterdir()) if out_dir.is_dir() else []
-    stale = LOCK_NAME in entries and lock_is_stale(read_lock(out_dir, patience=0))
-    pairs = [e for e in entries if _is_pair_file(e)]
-    others = [e for e in entries if not _is_pair_file(e) and not (stale and e == LOCK_NAME)]
-    if pairs and not overwrite:
-        raise FileExistsError(f"out: {out_dir} already holds {len(pairs)} pair files (e.g. {pairs[0]}); "
-                              "pass --overwrite or choose another folder")
-    if others:
-        raise ValueError(f"out: {out_dir} holds {len(others)} file(s) that are not pairs (e.g. {others[0]}); "
-                                "write the pairs into a new or empty folder")
-
-def _render_pairs(folder: Path, gen: DoppelgangerSynth, n: int, seed: int):
-    "Write `n` pairs of `gen` and their `params.csv` into `folder`."
-    rows, index = [], 0
-    while len(rows) < 2 * n:
-        b = gen.batch(index); index += 1
-        for i in range(min(gen.batch_size, n - len(rows) // 2)):
-            k = len(rows) // 2
-            for view, audio, params in (("a", b.view_a[i], b.params_a[i]), ("b", b.view_b[i], b.params_b[i])):
-                name = f"pair_{k:04d}_{view}.wav"
-                write_wav(folder / name, audio, gen.sample_rate)
-                rows.append([name, k, view, gen.delta, seed] + [f"{x:.6g}" for x in params.tolist()])
-    table = io.StringIO(newline="")
-    w = csv.writer(table)
-    w.writerow(["file", "pair", "view", "delta", "seed"] + gen.names); w.writerows(rows)
-    atomic_write(folder / "params.csv", table.getvalue())
-
-def write_pairs(out_dir, n: int, delta: float = 0.25, seed: int = 0, overwrite: bool = False,
-                **synth_kwargs) -> Path:
-    """Render `n` doppelgänger pairs into `out_dir` as 16-bit WAV files plus `params.csv`; returns the CSV
-    path. The set is written into a temporary sibling folder and swapped in whole (two renames), under the
-    lock `.<name>.lock` of the parent folder: `out_dir` always holds one complete set, old or new."""
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"n: must be a positive integer, got {n!r}")
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ValueError(f"out: {out_dir} exists and is not a directory")
-    # fail fast; checked again under the lock
-    _pairs_folder_check(out_dir, overwrite)
-    gen = DoppelgangerSynth(delta=delta, batch_size=min(n, 64), seed=seed, **synth_kwargs)
-    final = out_dir.resolve(); parent, name = final.parent, final.name
-    with run_lock(parent, f"doppelnb_pairs {out_dir}", name=f".{name}.lock"):
-        olds = sorted(parent.glob(f".{name}.old-*"))
-        # killed between the two renames: the old set returns
-        if olds and not final.exists(): os.replace(olds.pop(), final)
-        # a killed run's
-        for left in olds + sorted(parent.glob(f".{name}.tmp-*")): shutil.rmtree(left, ignore_errors=True)
-        _pairs_folder_check(out_dir, overwrite)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=parent))
-        try:
-            try: _render_pairs(tmp, gen, n, seed)
-            except WriteError as e:
-                reason = write_failure(e)
-                raise WriteError(e.errno, f"cannot write the pairs into {out_dir}: {reason}") from None
-            # mkdtemp's folders are private
-            umask = os.umask(0); os.umask(umask); os.chmod(tmp, 0o777 & ~umask)
-            old = parent / f".{name}.old-{os.getpid()}"
-            # two renames: the old set stays whole until then
-            if final.exists(): os.replace(final, old)
-            os.replace(tmp, final)
-            if old.exists(): shutil.rmtree(old)
-        finally:
-            if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
-    return out_dir / "params.csv"
-
-def pairs_cli(argv=None):
-    "Command line: write doppelgänger pairs as WAV files plus a CSV of their parameters."
-    p = argparse.ArgumentParser(prog="doppelnb_pairs", description="Write doppelgänger pairs as WAV "
-                                "files plus a CSV of their parameters.")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--n", type=int, default=16, help="number of pairs")
-    p.add_argument("--delta", type=float, default=0.25, help="perturbation scale δ in [0, 1]")
-    p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default: 0)")
-    p.add_argument("--sample-rate", type=int, default=16000, help="Hz (default: 16000)")
-    p.add_argument("--duration", type=float, default=1.0, help="seconds per sound")
-    p.add_argument("--nebula", default="default", help=f"one of {NEBULAE} or a nebula JSON file")
-    p.add_argument("--keep-fixed", nargs="*", default=None,
-                   help=f"parameters, globs or groups {sorted(PARAMETER_GROUPS)} to leave unperturbed")
-    p.add_argument("--overwrite", action="store_true", help="replace pair files already in --out")
-    a = p.parse_args(argv)
-    try:
-        path = write_pairs(a.out, a.n, a.delta, a.seed, a.overwrite, sample_rate=a.sample_rate,
-                           duration=a.duration, nebula=a.nebula, keep_fixed=a.keep_fixed or None)
-    except (ValueError, OSError, RunLockError) as e:
-        p.exit(2, f"doppelnb_pairs: error: {e}\n")
-    print(f"wrote {a.n} pairs (δ = {a.delta}, seed {a.seed}) to {path.parent}")

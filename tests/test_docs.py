@@ -52,7 +52,7 @@ def test_docs_site_builds(site):
     synth = (out / "00_synth.html").read_text(encoding="utf-8")
     assert synth.count("<audio") >= 11 and "data:audio/wav;base64" in synth, "audio players are missing"
     assert "DoppelgangerSynth" in synth and "perturb" in synth
-    for module, name in (("synth", "perturb"), ("synth", "DoppelgangerSynth"), ("synth", "write_pairs"),
+    for module, name in (("synth", "perturb"), ("synth", "DoppelgangerSynth"), ("pairs", "write_pairs"),
                          ("main", "run_main"), ("hear", "get_timestamp_embeddings"), ("embed", "embed_cli")):
         assert f'id="{name}"' in (out / "api" / f"{module}.html").read_text(encoding="utf-8"), \
             f"{name} is missing from api/{module}.html"

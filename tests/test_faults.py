@@ -21,6 +21,7 @@ import torch
 from doppelnb import build_data as B
 from doppelnb import checkpoint as C
 from doppelnb import evaluate as E
+from doppelnb import pairs as PAIRS
 from doppelnb import synth as S
 from doppelnb import tasks as T
 from doppelnb.fixtures import make_fixture_task
@@ -514,8 +515,8 @@ def pair_digest(folder):
        "the folder holds the new set only: 4 WAVs and a `params.csv` that lists exactly them")
 def test_pairs_overwrite_replaces_the_whole_set(tmp_path):
     out = tmp_path / "pairs"
-    S.write_pairs(out, 4, seed=1, duration=0.25)
-    S.write_pairs(out, 2, seed=2, overwrite=True, duration=0.25)
+    PAIRS.write_pairs(out, 4, seed=1, duration=0.25)
+    PAIRS.write_pairs(out, 2, seed=2, overwrite=True, duration=0.25)
     table = pd.read_csv(out / "params.csv")
     assert sorted(p.name for p in out.glob("*.wav")) == sorted(table.file) and len(table) == 4
     assert (table.seed == 2).all()
@@ -527,7 +528,7 @@ def test_pairs_overwrite_replaces_the_whole_set(tmp_path):
 def test_pairs_killed_overwrite_keeps_the_old_set(tmp_path, monkeypatch):
     import soundfile
     out = tmp_path / "pairs"
-    S.write_pairs(out, 3, seed=1, duration=0.25)
+    PAIRS.write_pairs(out, 3, seed=1, duration=0.25)
     before = pair_digest(out)
     real, calls = soundfile.write, []
     def dying(*a, **k):
@@ -536,24 +537,24 @@ def test_pairs_killed_overwrite_keeps_the_old_set(tmp_path, monkeypatch):
         return real(*a, **k)
     monkeypatch.setattr(soundfile, "write", dying)
     with pytest.raises(KeyboardInterrupt):
-        S.write_pairs(out, 2, seed=2, overwrite=True, duration=0.25)
+        PAIRS.write_pairs(out, 2, seed=2, overwrite=True, duration=0.25)
     monkeypatch.setattr(soundfile, "write", real)
     assert pair_digest(out) == before
     os.replace(out, tmp_path / ".pairs.old-99")                   # as if killed between the two renames
     (tmp_path / ".pairs.tmp-xyz").mkdir()                         # and the new set's temporary folder left behind
     with pytest.raises(FileExistsError, match="--overwrite"):
-        S.write_pairs(out, 2, seed=2, duration=0.25)
+        PAIRS.write_pairs(out, 2, seed=2, duration=0.25)
     assert pair_digest(out) == before and sorted(p.name for p in tmp_path.iterdir()) == ["pairs"]
 
 
 @fault("doppelnb_pairs", "`--overwrite` on a folder that also holds other files",
        "refused, naming one of them: the swap would discard them; nothing changes")
 def test_pairs_refuse_a_folder_with_other_files(tmp_path):
-    S.write_pairs(tmp_path / "p", 1, seed=1, duration=0.25)
+    PAIRS.write_pairs(tmp_path / "p", 1, seed=1, duration=0.25)
     (tmp_path / "p" / "notes.txt").write_text("mine")
     before = pair_digest(tmp_path / "p")
     with pytest.raises(ValueError, match="not pairs.*notes.txt"):
-        S.write_pairs(tmp_path / "p", 1, seed=2, overwrite=True, duration=0.25)
+        PAIRS.write_pairs(tmp_path / "p", 1, seed=2, overwrite=True, duration=0.25)
     assert pair_digest(tmp_path / "p") == before
 
 
@@ -563,7 +564,7 @@ def test_pairs_respect_lock(tmp_path, capsys):
     other = hold_lock(tmp_path, name=".pairs.lock")
     try:
         with pytest.raises(SystemExit) as e:
-            S.pairs_cli(["--out", str(tmp_path / "pairs"), "--n", "1", "--duration", "0.25"])
+            PAIRS.pairs_cli(["--out", str(tmp_path / "pairs"), "--n", "1", "--duration", "0.25"])
         assert e.value.code == 2
         err = capsys.readouterr().err
         assert f"pid {other.pid}" in err and "pairs" in err and len(err.strip().splitlines()) == 1, err
@@ -928,7 +929,7 @@ if __name__ == "__main__":
 def test_pairs_write_failure_is_named(tmp_path):
     out = tmp_path / "pairs"
     code = ("import resource; resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000))\n"
-            "from doppelnb.synth import pairs_cli; pairs_cli()")
+            "from doppelnb.pairs import pairs_cli; pairs_cli()")
     r = subprocess.run([sys.executable, "-c", code, "--out", str(out), "--n", "2"], capture_output=True, text=True,
                        timeout=300)
     assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
@@ -940,7 +941,7 @@ def test_pairs_write_failure_is_named(tmp_path):
 @fault("pairs", "`doppelnb_pairs --out` a folder that holds only the stale `.lock` of a killed run",
        "the pairs are written (the stale lock is not kept); a live lock there is still refused, naming `.lock`")
 def test_pairs_over_a_stale_lock(tmp_path):
-    from doppelnb.synth import write_pairs
+    from doppelnb.pairs import write_pairs
     out = tmp_path / "pairs"; out.mkdir()
     dead = subprocess.Popen([sys.executable, "-c", "pass"]); dead.wait()
     (out / ".lock").write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(), "what": "killed"}))
