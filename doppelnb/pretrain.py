@@ -30,8 +30,9 @@ from .streams import AudioViews, SynthViews, ViewStream, make_loader
 
 # %% auto #0
 __all__ = ['MONITOR_BATCH', 'make_stream', 'setup_distributed', 'autocast', 'held_out_views', 'retrieval_top1', 'twin_top1',
-           'RunInterrupted', 'StopOnSignal', 'pretrain', 'format_config', 'ensure_pretrained', 'read_metrics',
-           'plot_loss_curve', 'save_loss_curve', 'config_from_args', 'pretrain_from_args', 'pretrain_cli']
+           'RunInterrupted', 'StopOnSignal', 'pretrain', 'close_loader', 'format_config', 'ensure_pretrained',
+           'read_metrics', 'plot_loss_curve', 'save_loss_curve', 'config_from_args', 'pretrain_from_args',
+           'pretrain_cli']
 
 # %% ../nbs/05_pretrain.ipynb #900dbfe6
 def make_stream(cfg: PretrainConfig, rank: int = 0, world: int = 1, device="cpu") -> ViewStream:
@@ -147,7 +148,7 @@ def pretrain(config: PretrainConfig | dict | None = None, resume: bool = False, 
     world = int(os.environ.get("WORLD_SIZE", 1))
     cfg.validate(world)
     rank, world, device, joined = setup_distributed(cfg.device)
-    held = ExitStack()
+    held, data = ExitStack(), None
     threads = torch.get_num_threads()
     try:
         stop = held.enter_context(StopOnSignal())     # Ctrl-C / SIGTERM: finish the step, checkpoint, stop
@@ -223,11 +224,18 @@ def pretrain(config: PretrainConfig | dict | None = None, resume: bool = False, 
                     out=Path(cfg.out), rank=rank)
     finally:
         torch.set_num_threads(threads)
-        held.close()
+        close_loader(data)       # its workers ignore signals: left to the garbage collector, an error's
+        held.close()             # traceback would keep them alive and the process would hang at exit
         if joined:
             # DDP sits in a reference cycle: free it while Python is alive, else gloo may abort at exit
             net = None; gc.collect()
             dist.destroy_process_group()
+
+def close_loader(data) -> None:
+    """Shut a DataLoader iterator's worker processes down now (a no-op without workers): they ignore SIGINT
+    and SIGTERM, so one that outlives its loop makes the process wait for it forever at exit."""
+    shutdown = getattr(data, "_shutdown_workers", None)
+    if shutdown is not None: shutdown()
 
 def format_config(cfg: PretrainConfig, world: int = 1, device="cpu") -> str:
     "The config as printed at the start of a run (settings that differ from the defaults marked with *)."

@@ -182,8 +182,8 @@ def _probe(name, mode, cfg, out, tasks, k, seed, encoder=None) -> pd.DataFrame:
 def score_new_tasks(out, cfg, key: dict, tasks, log=print, base_steps=None, monitor_points: int = 5):
     """The scores of a finished entry on `tasks`, probing it on the ones its record lacks (and adding those
     to `scores.csv` and `run.json`). A pretrained entry whose checkpoint is gone (results are committed,
-    checkpoints are not) is pretrained again from its plan first: the same seed and config give the same
-    network on CPU."""
+    checkpoints are not) or short of its planned steps (a re-run interrupted) is pretrained again, or
+    resumed, from its plan first: the same seed and config give the same network on CPU."""
     out = Path(out); record = json.loads((out / "run.json").read_text())
     scores = pd.read_csv(out / "scores.csv")
     have = [tuple(t) for t in record["key"]["tasks"]]
@@ -193,8 +193,11 @@ def score_new_tasks(out, cfg, key: dict, tasks, log=print, base_steps=None, moni
         raise ValueError(f"speedrun {record['name']!r}: {out} was probed on another version of {changed} "
                          "(other groups or clips); delete the folder to run it again")
     if new:
-        if key["mode"] == "pretrain" and not RunFolder(out / "pretrain").has_checkpoint():
-            log(f"[{record['name']}] no checkpoint: pretraining again to probe {[t.name for t in new]}")
+        folder, steps = RunFolder(out / "pretrain"), record.get("steps")
+        at = folder.read_last()["step"] if folder.has_checkpoint() else None
+        if key["mode"] == "pretrain" and (at is None or (steps and at < steps)):
+            where = "no checkpoint" if at is None else f"checkpoint at step {at} of {steps}"
+            log(f"[{record['name']}] {where}: pretraining (again) to probe {[t.name for t in new]}")
             _train(record["name"], cfg, out, base_steps, key["fixed_steps"], out.parent, monitor_points,
                    new, log)
             record["pretrained_again"] = time.strftime("%Y-%m-%dT%H:%M:%S")
