@@ -24,7 +24,8 @@ from .runlock import RunLockError, run_lock
 from .synth import mixture_sizes, synth_mixture
 
 # %% auto #0
-__all__ = ['RESUMABLE', 'RunFolder', 'config_differences', 'read_log', 'prepare_run', 'RunLog', 'lock_run', 'checkpoint']
+__all__ = ['RESUMABLE', 'RunFolder', 'config_differences', 'read_log', 'prepare_run', 'RunLog', 'lock_run', 'raise_on_every_rank',
+           'checkpoint']
 
 # %% ../nbs/05b_run.ipynb #765af54d
 @dataclass(frozen=True)
@@ -259,12 +260,16 @@ def lock_run(cfg: PretrainConfig, rank: int, world: int, stack: ExitStack):
         if error is None:
             try: stack.enter_context(run_lock(out, f"pretrain ({cfg.steps} steps)"))
             except RunLockError as e: error = e
+    raise_on_every_rank(error, world, RunLockError(f"out: rank 0 could not take the run lock of {cfg.out}"))
+
+def raise_on_every_rank(error: BaseException | None, world: int, elsewhere: BaseException):
+    """Rank 0's `error` (None: it succeeded) raised on every rank: rank 0 raises its own, the others
+    `elsewhere`, so no rank waits for a collective call that will never come."""
     if world > 1:
         failed = torch.tensor([error is not None], dtype=torch.int32,
                               device="cuda" if dist.get_backend() == "nccl" else "cpu")
         dist.broadcast(failed, 0)
-        if failed.item() and error is None:
-            raise RunLockError(f"out: rank 0 could not take the run lock of {cfg.out}")
+        if failed.item() and error is None: raise elsewhere
     if error is not None: raise error
 
 def checkpoint(cfg, model, optimizer, scheduler, scaler, step, loss, elapsed, rank, world, per_rank_batch):
@@ -297,11 +302,6 @@ def checkpoint(cfg, model, optimizer, scheduler, scaler, step, loss, elapsed, ra
                 write_checkpoint(RunFolder(cfg.out).last, state)
                 if cfg.keep_checkpoints: write_checkpoint(RunFolder(cfg.out).kept(step), state)
         except OSError as e: error = e
-    if world > 1:
-        failed = torch.tensor([error is not None], dtype=torch.int32,
-                              device="cuda" if dist.get_backend() == "nccl" else "cpu")
-        dist.broadcast(failed, 0)
-        if failed.item() and error is None:
-            raise OSError(f"checkpoint: rank 0 could not write {RunFolder(cfg.out).last} (see its error)")
-    if error is not None: raise error
+    raise_on_every_rank(error, world, OSError(f"checkpoint: rank 0 could not write {RunFolder(cfg.out).last} "
+                                              "(see its error)"))
 
