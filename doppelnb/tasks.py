@@ -123,7 +123,8 @@ def use_tasks(data, names) -> bool:
     """Whether a notebook cell should work on the tasks `names` under `data`: True when all are built and this
     is not read-back mode; otherwise say why not (what to build, or that read-back mode skips minutes of
     probing)."""
-    missing = [n for n in names if not is_built(Path(data) / n)]
+    from doppelnb.build_data import TASKS           # registered tasks may read another folder
+    missing = [n for n in names if not is_built(TASKS[n].path(data) if n in TASKS else Path(data) / n)]
     if missing:
         print(f"data not built: {', '.join(missing)} under {data}; build them with `bash scripts/main.sh` or "
               f"`doppelnb_build_data --root {data}` (this cell shows nothing until then)")
