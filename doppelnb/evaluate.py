@@ -328,14 +328,14 @@ def t_interval(values, level: float = 0.95) -> tuple[float, float, float]:
 
 def paired_differences(scores: pd.DataFrame, method: str, reference: str, metric: str = "accuracy",
                        level: float = 0.95) -> pd.DataFrame:
-    """Per task: the mean over folds of `method` − `reference` (same folds), its `level` Student-t interval
-    and the per-fold values."""
+    """Per task both were scored on: the mean over folds of `method` − `reference` (same folds), its `level`
+    Student-t interval and the per-fold values. A task only one of them has is left out (a task added to a
+    study after some of its runs); none in common is an error."""
     rows = []
     for task, g in scores.groupby("task", sort=False):
         a = g[g.method == method].set_index("fold")[metric]
         b = g[g.method == reference].set_index("fold")[metric]
-        if a.empty or b.empty:
-            raise ValueError(f"paired_differences: {task} lacks {method if a.empty else reference!r}")
+        if a.empty or b.empty: continue
         if not a.index.equals(b.index):
             raise ValueError(f"paired_differences: {method!r} and {reference!r} have different "
                              f"folds on {task}")
@@ -343,6 +343,10 @@ def paired_differences(scores: pd.DataFrame, method: str, reference: str, metric
         mean, low, high = t_interval(d, level)
         rows.append(dict(task=task, method=method, reference=reference, mean=mean, low=low, high=high,
                          folds=len(d), per_fold=" ".join(f"{x:+.3f}" for x in d)))
+    if not rows:
+        have = lambda m: sorted(set(scores.task[scores.method == m]))
+        raise ValueError(f"paired_differences: {method!r} (tasks {have(method)}) and {reference!r} (tasks "
+                         f"{have(reference)}) share no task")
     return pd.DataFrame(rows)
 
 # The docs site's page column (`scripts/docs.py site`: mkdocs-material, 1280-px window) is 648 px wide.
