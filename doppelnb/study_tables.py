@@ -50,10 +50,8 @@ class SeededStudy:
         """Per task: the mean over seeds of `method` − `reference` (each pair's mean paired difference over
         folds) with its `level` interval over seeds; `runs`: the pairs counted."""
         each = []
-        for a, b in self.seed_pairs(method, reference):
-            s = self.scores[self.scores.method.isin([a, b])]
-            both = [t for t, g in s.groupby("task", sort=False) if g.method.nunique() == 2]
-            each.append(paired_differences(s[s.task.isin(both)], a, b, level=level))
+        for a, b in self.seed_pairs(method, reference):     # on the tasks both runs have
+            each.append(paired_differences(self.scores[self.scores.method.isin([a, b])], a, b, level=level))
         if not each: return pd.DataFrame()
         rows = []
         for task, g in pd.concat(each, ignore_index=True).groupby("task", sort=False):
