@@ -32,9 +32,10 @@ from .tasks import group_split
 # %% auto #0
 __all__ = ['BASE', 'COST_KNOBS', 'MAIN_RECIPE', 'SEARCH', 'CONTROLS', 'ZOO_MEMBERS', 'MAIN_ENTRY', 'ZOO_COST', 'ZOO_RECIPE',
            'BOTH', 'ZOO_STUDY', 'PITCH_SAFE', 'PITCH_STUDY', 'PLANS', 'CURVE_POINTS', 'step_seconds', 'cost_signature',
-           'budget_steps', 'measured_ratios', 'probe_monitor', 'speedrun', 'score_new_tasks', 'collect', 'read_monitor',
-           'seeds_plan', 'run_plan', 'speedrun_cli', 'stats_retrieval', 'search_table', 'plot_monitor', 'control_pairs',
-           'curve_steps', 'curve_probe', 'learning_curve', 'plot_curves', 'curve_plan', 'StageFeatures', 'stage_scores']
+           'budget_steps', 'measured_ratios', 'probe_monitor', 'speedrun', 'run_encoder', 'score_new_tasks', 'collect',
+           'read_monitor', 'seeds_plan', 'run_plan', 'speedrun_cli', 'stats_retrieval', 'search_table', 'plot_monitor',
+           'control_pairs', 'curve_steps', 'curve_probe', 'learning_curve', 'plot_curves', 'curve_plan',
+           'StageFeatures', 'stage_scores']
 
 # %% ../nbs/12_speedrun.ipynb #f98ca574
 BASE = PretrainConfig(steps=100, batch_size=64, workers=1, device="cpu", progress=False, tensorboard=False,
@@ -174,10 +175,15 @@ def _probe(name, mode, cfg, out, tasks, k, seed, encoder=None) -> pd.DataFrame:
     run's memory format: channels-last convolutions round differently, enough to flip a clip)."""
     if mode == "logmel": return score_logmel_stats(tasks, k, seed).assign(method=name)
     if mode == "random": encoder = build_encoder(cfg.encoder, seed=cfg.seed, **cfg.encoder_kwargs).eval()
-    elif encoder is None:
-        encoder = load_pretrained(RunFolder(out / "pretrain").last)[0].encoder
-        if cfg.channels_last: encoder = encoder.to(memory_format=torch.channels_last)
+    elif encoder is None: encoder = run_encoder(out, cfg)[0]
     return score_encoder(name, encoder, tasks, k, seed)
+
+def run_encoder(out, cfg: PretrainConfig) -> tuple[nn.Module, dict]:
+    """Entry `out`'s encoder from its last checkpoint, in the run's memory format (channels-last convolutions
+    round differently, enough to flip a clip), and the checkpoint."""
+    model, ckpt = load_pretrained(RunFolder(Path(out) / "pretrain").last)
+    encoder = model.encoder.to(memory_format=torch.channels_last) if cfg.channels_last else model.encoder
+    return encoder, ckpt
 
 def score_new_tasks(out, cfg, key: dict, tasks, log=print, base_steps=None, monitor_points: int = 5):
     """The scores of a finished entry on `tasks`, probing it on the ones its record lacks (and adding those
