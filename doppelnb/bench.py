@@ -29,7 +29,8 @@ from .files import atomic_write
 from .model import DEFAULT_ENCODER, ENCODERS, build_encoder, build_model, check_device, get_loss
 from .fixtures import write_audio_folder
 from .config import _flag_kind, make_optimizer, PRECISIONS, PretrainConfig, SOURCES
-from .pretrain import autocast, make_stream, _message, pretrain
+from .learner import autocast
+from .pretrain import make_stream, _message, pretrain
 from .synth import DoppelgangerSynth, TensorSynth, build_synth, draw_params, synth_mixture
 
 # %% auto #0

@@ -23,8 +23,8 @@ from .features import DOPPELGANGER, random_patches
 from .files import atomic_write, read_json
 from .model import build_encoder
 from .config import delta_control, PretrainConfig
-from .pretrain import ensure_pretrained, read_metrics
-from .run import config_differences, RESUMABLE, RunFolder
+from .pretrain import ensure_pretrained
+from .run import config_differences, read_metrics, RESUMABLE, RunFolder
 from .runlock import run_lock
 from .synth import view_distance_by_delta
 from .tasks import Task, group_kfold

@@ -6,12 +6,7 @@
 from __future__ import annotations
 
 import gc
-import json
-import math
 import os
-import signal
-import threading
-import time
 from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
@@ -21,17 +16,16 @@ import torch.distributed as dist
 
 from .checkpoint import load_weights, read_checkpoint, set_rng_state
 from .config import FRONTENDS, PretrainConfig, config_parser, make_optimizer, read_config
-from .files import atomic_write
+from .learner import (Checkpoint, Distributed, FiniteLoss, Learner, LogMetrics, LossCurve,
+                              MixedPrecision, Monitor, RunInterrupted, StopOnSignal)
 from .model import build_model, check_device, get_loss
-from .run import (RunFolder, RunLog, _readable_kept, checkpoint, config_differences, lock_run,
-                          prepare_run)
+from .run import RunFolder, RunLog, _readable_kept, config_differences, lock_run, prepare_run
 from .runlock import RunLockError
 from .streams import AudioViews, SynthViews, ViewStream, make_loader
 
 # %% auto #0
-__all__ = ['MONITOR_BATCH', 'make_stream', 'setup_distributed', 'autocast', 'held_out_views', 'retrieval_top1', 'twin_top1',
-           'RunInterrupted', 'StopOnSignal', 'pretrain', 'close_loader', 'format_config', 'ensure_pretrained',
-           'read_metrics', 'plot_loss_curve', 'save_loss_curve', 'config_from_args', 'pretrain_from_args',
+__all__ = ['MONITOR_BATCH', 'make_stream', 'setup_distributed', 'held_out_views', 'retrieval_top1', 'twin_top1', 'pretrain',
+           'close_loader', 'format_config', 'ensure_pretrained', 'config_from_args', 'pretrain_from_args',
            'pretrain_cli']
 
 # %% ../nbs/05_pretrain.ipynb #900dbfe6
@@ -65,13 +59,6 @@ def setup_distributed(device: str = "auto") -> tuple[int, int, torch.device, boo
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo"); joined = True
     return rank, world, device, joined
 
-def autocast(precision: str, device: torch.device):
-    "The autocast context of a precision setting ('32': none)."
-    if precision == "16-mixed" and device.type != "cuda":
-        raise ValueError("precision: '16-mixed' needs a CUDA device; use 'bf16' on the CPU")
-    dtype = {"bf16": torch.bfloat16, "16-mixed": torch.float16}.get(precision)
-    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
-
 # %% ../nbs/05_pretrain.ipynb #5e84be5b
 # batch index of the held-out monitor pairs: never reached by training (indices count up from 0)
 MONITOR_BATCH = 2**32 - 2
@@ -103,132 +90,66 @@ def twin_top1(za: torch.Tensor, zb: torch.Tensor) -> float:
     sim, target = za @ zb.T, torch.arange(len(za))
     return float(((sim.argmax(1) == target).float().mean() + (sim.argmax(0) == target).float().mean()) / 2)
 
-# %% ../nbs/05_pretrain.ipynb #a7acbffc
-class RunInterrupted(KeyboardInterrupt):
-    "A run stopped by a signal after writing its checkpoint: `signum`, the `step` and the checkpoint `path`."
-    def __init__(self, signum: int, step: int, path: Path):
-        self.signum, self.step, self.path = signum, step, Path(path)
-        super().__init__(f"stopped by {signal.Signals(signum).name} after step {step}: {self.path} holds it; "
-                         f"continue with --resume --out {self.path.parent}")
-
-class StopOnSignal:
-    """A context manager: while active, SIGINT and SIGTERM ask the training loop to stop after its current
-    step (`signum` records the signal) instead of killing it; a second signal stops at once. Outside the main
-    thread, where Python cannot take signals, it changes nothing."""
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self): self.signum, self._previous = None, {}
-    def _request(self, signum, frame):
-        if self.signum is not None: raise KeyboardInterrupt    # asked twice: stop now
-        self.signum = signum
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            self._previous = {s: signal.signal(s, self._request) for s in self.SIGNALS}
-        return self
-    def __exit__(self, *exc):
-        for s, handler in self._previous.items(): signal.signal(s, handler)
-
-    def requested(self, world: int = 1) -> bool:
-        "Whether a stop was asked for, on any rank (every rank gets the same answer)."
-        if world > 1:
-            flag = torch.tensor([self.signum or 0], device="cuda" if dist.get_backend() == "nccl" else "cpu")
-            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-            if flag.item() and self.signum is None: self.signum = int(flag.item())
-        return self.signum is not None
-
 # %% ../nbs/05_pretrain.ipynb #0b9cfd40
-def pretrain(config: PretrainConfig | dict | None = None, resume: bool = False, callbacks=(),
+def pretrain(config: PretrainConfig | dict | None = None, resume: bool = False, probes=(), callbacks=(),
              **overrides) -> dict:
     """Pretrain an encoder with `config` (plus `overrides`); `resume` continues `out/last.pt` exactly. Returns
     the trained `model` (a `ContrastiveModel`), `step`, last `loss`, `seconds` and per-step `timings`
     `(data_s, step_s)` of this rank. Every `monitor_every` steps, rank 0 measures the held-out retrieval and
-    calls each of `callbacks` `(step, encoder) → dict`; their values go to `monitor.csv`."""
+    each of `probes` `(step, encoder) → dict` into `monitor.csv`; `callbacks` are more `Callback`s."""
     cfg = config if isinstance(config, PretrainConfig) else PretrainConfig.from_dict(config or {})
     cfg = replace(cfg, **overrides)
     world = int(os.environ.get("WORLD_SIZE", 1))
     cfg.validate(world)
     rank, world, device, joined = setup_distributed(cfg.device)
-    held, data = ExitStack(), None
+    held, data, learn = ExitStack(), None, None
     threads = torch.get_num_threads()
     try:
         stop = held.enter_context(StopOnSignal())     # Ctrl-C / SIGTERM: finish the step, checkpoint, stop
         if cfg.threads: torch.set_num_threads(cfg.threads)       # restored when the run ends
-        autocast(cfg.precision, device)                          # a precision the device cannot do fails here
+        precision = MixedPrecision(cfg.precision, device)        # a precision the device cannot do fails here
         if rank == 0 and cfg.progress: print(format_config(cfg, world, device), flush=True)
         # data: this rank's view stream (built first: a bad folder or δ fails before anything is written)
         stream = make_stream(cfg, rank, world, device)
         # one run per folder: rank 0 holds its lock to the end
         lock_run(cfg, rank, world, held)
         ckpt = prepare_run(cfg, resume, rank, world)
-        # model, loss, optimizer
         model = build_model(cfg.encoder, cfg.head, cfg.head_hidden, cfg.head_out, seed=cfg.seed,
                             **cfg.encoder_kwargs)
         memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         model = model.to(device, memory_format=memory_format)
         loss_fn = get_loss(cfg.loss, **cfg.loss_kwargs)
         optimizer, scheduler = make_optimizer(cfg, model)
-        scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "16-mixed")
         start, elapsed = 0, 0.0
         if ckpt is not None:
             load_weights(model, ckpt, ckpt["path"])
             optimizer.load_state_dict(ckpt["optimizer"]); scheduler.load_state_dict(ckpt["scheduler"])
-            scaler.load_state_dict(ckpt["scaler"])
+            precision.scaler.load_state_dict(ckpt["scaler"])
             if len(ckpt["rng"]) == world: set_rng_state(ckpt["rng"][rank])
             start, elapsed = ckpt["step"], ckpt["elapsed"]
-        net = model
-        if world > 1:
-            if cfg.sync_bn: net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(net)
-            net = torch.nn.parallel.DistributedDataParallel(
-                net, device_ids=[device.index] if device.type == "cuda" else None)
         stream.start_batch = start
         data = iter(make_loader(stream, cfg.workers, pin_memory=device.type == "cuda"))
         log = RunLog(cfg, rank, start, elapsed)
-        monitor_views = held_out_views(cfg, rank=rank) if cfg.monitor_every and rank == 0 else None
-        loss = torch.tensor(ckpt["loss"] if ckpt else float("nan"))
-        net.train()
-        # the loop
-        for step in range(start, cfg.steps):
-            t0 = time.perf_counter()
-            index, view_a, view_b = next(data)
-            if index != step: raise RuntimeError(f"data stream out of step: batch {index} at step {step}")
-            x = (torch.cat([view_a, view_b]).to(device, non_blocking=True)[:, None]
-                 .contiguous(memory_format=memory_format))
-            t1 = time.perf_counter()
-            with autocast(cfg.precision, device):
-                z = net(x)
-            loss = loss_fn(*z.float().chunk(2))
-            optimizer.zero_grad(set_to_none=True)
-            # DDP averages gradients; the loss's are already whole-batch
-            scaler.scale(loss * world).backward()
-            scaler.step(optimizer); scaler.update()
-            lr = scheduler.get_last_lr()[0]; scheduler.step()
-            if not math.isfinite(loss.item()):
-                raise FloatingPointError(f"loss is {loss.item()} at step {step + 1}; lower lr or "
-                                         f"check the data")
-            log.log(step + 1, loss.item(), lr, t1 - t0, time.perf_counter() - t0)
-            if monitor_views is not None and (step + 1) % cfg.monitor_every == 0:
-                values = dict(retrieval_top1=retrieval_top1(model.encoder, *monitor_views, device=device))
-                for callback in callbacks: values.update(callback(step + 1, model.encoder))
-                log.monitor(step + 1, values)
-            due = (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps
-            stopping = step + 1 < cfg.steps and stop.requested(world)
-            if due or stopping:
-                checkpoint(cfg, model, optimizer, scheduler, scaler, step + 1, loss.item(), log.elapsed, rank,
-                           world, stream.rank_batch)
-            if stopping:
-                log.close()
-                raise RunInterrupted(stop.signum, step + 1, RunFolder(cfg.out).last)
-        log.close()
-        if rank == 0 and cfg.steps > start: save_loss_curve(cfg.out)
-        return dict(model=model, step=log.step, loss=loss.item(), seconds=log.elapsed, timings=log.timings,
-                    out=Path(cfg.out), rank=rank)
+        measures = []
+        if cfg.monitor_every and rank == 0:
+            views = held_out_views(cfg, rank=rank)
+            def retrieval(step, encoder): return dict(retrieval_top1=retrieval_top1(encoder, *views, device))
+            measures = [retrieval, *probes]
+        learn = Learner(model, data, loss_fn, optimizer, scheduler, device, memory_format,
+                        callbacks=[precision, Distributed(device, cfg.sync_bn), FiniteLoss(), LogMetrics(log),
+                                   Monitor(log, cfg.monitor_every, measures),
+                                   Checkpoint(cfg, log, rank, world, stream.rank_batch, stop),
+                                   *([LossCurve(cfg.out)] if rank == 0 else []), *callbacks])
+        if ckpt is not None: learn.loss = torch.tensor(ckpt["loss"])
+        learn.fit(start, cfg.steps)
+        return dict(model=model, step=log.step, loss=learn.loss.item(), seconds=log.elapsed,
+                    timings=log.timings, out=Path(cfg.out), rank=rank)
     finally:
         torch.set_num_threads(threads)
         close_loader(data)       # its workers ignore signals: left to the garbage collector, an error's
         held.close()             # traceback would keep them alive and the process would hang at exit
         if joined:
-            # DDP sits in a reference cycle: free it while Python is alive, else gloo may abort at exit
-            net = None; gc.collect()
+            learn = None; gc.collect()      # DDP sits in a reference cycle: free it before gloo shuts down
             dist.destroy_process_group()
 
 def close_loader(data) -> None:
@@ -248,7 +169,7 @@ def format_config(cfg: PretrainConfig, world: int = 1, device="cpu") -> str:
     return "\n".join(lines)
 
 # %% ../nbs/05_pretrain.ipynb #dbd8c373
-def ensure_pretrained(cfg: PretrainConfig, callbacks=()) -> dict:
+def ensure_pretrained(cfg: PretrainConfig, probes=()) -> dict:
     """The run of `cfg` in `cfg.out`, trained only as far as needed: reused if finished, resumed if
     interrupted, started if absent; a run of another config there is a `ValueError`. Returns its checkpoint
     (`read_checkpoint`)."""
@@ -262,37 +183,8 @@ def ensure_pretrained(cfg: PretrainConfig, callbacks=()) -> dict:
             raise ValueError(f"{last} was trained with another config ({'; '.join(diff)}); choose another "
                              f"folder or delete it")
         if ckpt["step"] >= cfg.steps: return ckpt
-    pretrain(cfg, resume=last.exists(), callbacks=callbacks)
+    pretrain(cfg, resume=last.exists(), probes=probes)
     return read_checkpoint(last, kind="pretrain")
-
-# %% ../nbs/05_pretrain.ipynb #d2e97f76
-def read_metrics(out) -> "pd.DataFrame":
-    "A run's metrics.csv as a DataFrame."
-    import pandas as pd
-    path = RunFolder(out).metrics
-    if not path.is_file(): raise ValueError(f"metrics: {path} not found")
-    return pd.read_csv(path)
-
-def plot_loss_curve(out, ax=None):
-    "Loss (per-row mean) against step for the run in `out`, with the learning rate on a second axis."
-    import matplotlib.pyplot as plt
-    m = read_metrics(out)
-    cfg = json.loads(RunFolder(out).config.read_text())
-    if ax is None: _, ax = plt.subplots(figsize=(6, 3))
-    ax.plot(m["step"], m["loss_avg"], marker=".", label="loss")
-    ax.set(xlabel="step", ylabel=cfg["loss"],
-           title=f"{cfg['encoder']} on {cfg['source']} views, batch {cfg['batch_size']}")
-    lr_ax = ax.twinx(); lr_ax.plot(m["step"], m["lr"], c="gray", ls="--", lw=1)
-    lr_ax.set_ylabel("lr", color="gray")
-    ax.figure.tight_layout()
-    return ax.figure
-
-def save_loss_curve(out):
-    "Write `out/loss.png` (atomically), without touching pyplot's state."
-    from matplotlib.figure import Figure
-    fig = Figure(figsize=(6, 3))
-    plot_loss_curve(out, fig.subplots())
-    atomic_write(RunFolder(out).loss_plot, lambda p: fig.savefig(p, format="png", dpi=100))
 
 # %% ../nbs/05_pretrain.ipynb #f13bc621
 def config_from_args(args: dict, default_preset: str = "cpu") -> tuple[PretrainConfig, bool]:

@@ -25,7 +25,7 @@ from .synth import mixture_sizes, synth_mixture
 
 # %% auto #0
 __all__ = ['RESUMABLE', 'RunFolder', 'config_differences', 'read_log', 'prepare_run', 'RunLog', 'lock_run', 'raise_on_every_rank',
-           'checkpoint']
+           'checkpoint', 'read_metrics', 'plot_loss_curve', 'save_loss_curve']
 
 # %% ../nbs/05b_run.ipynb #765af54d
 @dataclass(frozen=True)
@@ -305,3 +305,32 @@ def checkpoint(cfg, model, optimizer, scheduler, scaler, step, loss, elapsed, ra
     raise_on_every_rank(error, world, OSError(f"checkpoint: rank 0 could not write {RunFolder(cfg.out).last} "
                                               "(see its error)"))
 
+
+# %% ../nbs/05b_run.ipynb #d2e97f76
+def read_metrics(out) -> "pd.DataFrame":
+    "A run's metrics.csv as a DataFrame."
+    import pandas as pd
+    path = RunFolder(out).metrics
+    if not path.is_file(): raise ValueError(f"metrics: {path} not found")
+    return pd.read_csv(path)
+
+def plot_loss_curve(out, ax=None):
+    "Loss (per-row mean) against step for the run in `out`, with the learning rate on a second axis."
+    import matplotlib.pyplot as plt
+    m = read_metrics(out)
+    cfg = json.loads(RunFolder(out).config.read_text())
+    if ax is None: _, ax = plt.subplots(figsize=(6, 3))
+    ax.plot(m["step"], m["loss_avg"], marker=".", label="loss")
+    ax.set(xlabel="step", ylabel=cfg["loss"],
+           title=f"{cfg['encoder']} on {cfg['source']} views, batch {cfg['batch_size']}")
+    lr_ax = ax.twinx(); lr_ax.plot(m["step"], m["lr"], c="gray", ls="--", lw=1)
+    lr_ax.set_ylabel("lr", color="gray")
+    ax.figure.tight_layout()
+    return ax.figure
+
+def save_loss_curve(out):
+    "Write `out/loss.png` (atomically), without touching pyplot's state."
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(6, 3))
+    plot_loss_curve(out, fig.subplots())
+    atomic_write(RunFolder(out).loss_plot, lambda p: fig.savefig(p, format="png", dpi=100))

@@ -168,7 +168,7 @@ def _train(name, cfg, out, base_steps, steps, root, monitor_points, tasks, log) 
                       checkpoint_every=max(1, min(plan["steps"], 100)))
     log(f"[{name}] {plan['steps']} steps (cost × {plan['cost_ratio'] or 1:.2f} of the base recipe)")
     return plan, pretrain(run_cfg, resume=RunFolder(out / "pretrain").has_checkpoint(),
-                          callbacks=[probe_monitor(tasks)])
+                          probes=[probe_monitor(tasks)])
 
 def _probe(name, mode, cfg, out, tasks, k, seed, encoder=None) -> pd.DataFrame:
     """Per-fold scores of entry `name` on `tasks`: its encoder (default: read from its last checkpoint, in the
@@ -518,7 +518,7 @@ def learning_curve(name: str, cfg: PretrainConfig, tasks, root="results/speedrun
     run_cfg = replace(cfg, steps=at[-1], out=str(out), monitor_every=every, checkpoint_every=every)
     log(f"[{name}] learning curve at steps {at} (cost × {cost_ratio:.2f})")
     pretrain(run_cfg, resume=RunFolder(out).has_checkpoint(),
-             callbacks=[curve_probe(tasks, at, out, cfg.encoder_kwargs, k, seed)])
+             probes=[curve_probe(tasks, at, out, cfg.encoder_kwargs, k, seed)])
     scores = pd.read_csv(out / "curve.csv")
     return scores.assign(pairs=scores.step * cfg.batch_size,
                          base_steps=(scores.step * cost_ratio).round().astype(int))

@@ -199,7 +199,7 @@ def test_registered_synth_is_reachable_from_the_command_line():
 
 
 def test_loader_workers_end_with_a_failed_run_whose_error_is_kept(tmp_path):
-    """A run that fails (here a monitor callback) leaves no DataLoader worker behind, even while the caller keeps
+    """A run that fails (here a monitor probe) leaves no DataLoader worker behind, even while the caller keeps
     the error, whose traceback holds the loop's frame: workers ignore SIGINT and SIGTERM, so one left over made
     the process wait for it forever at exit (a study hung after its last entry)."""
     import multiprocessing as mp
@@ -209,7 +209,7 @@ def test_loader_workers_end_with_a_failed_run_whose_error_is_kept(tmp_path):
     cfg = PretrainConfig(batch_size=8, steps=4, duration=0.5, patch_frames=48, encoder_kwargs={"channels": [8, 16]},
                          workers=1, monitor_every=2, progress=False, tensorboard=False, out=str(tmp_path / "run"))
     kept = None
-    try: pretrain(cfg, callbacks=[failing])
+    try: pretrain(cfg, probes=[failing])
     except RuntimeError as e: kept = e
     assert kept is not None and "callback failed" in str(kept)
     assert mp.active_children() == [], f"DataLoader workers still alive: {mp.active_children()}"
