@@ -5,7 +5,6 @@
 # %% ../nbs/09_bench.ipynb #bdf328be
 from __future__ import annotations
 
-import argparse
 import ctypes
 import importlib
 import json
@@ -15,6 +14,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import fields, replace
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from .augment import PRESETS, ViewPipeline
+from .cli import Flag, run_command
 from .evaluate import (check_out_folder, embed_logmels, evaluate_encoders, format_results,
                                resolve_tasks)
 from .features import DOPPELGANGER, LogMel
@@ -34,9 +35,10 @@ from .pretrain import make_stream, _message, pretrain
 from .synth import DoppelgangerSynth, TensorSynth, build_synth, draw_params, synth_mixture
 
 # %% auto #0
-__all__ = ['time_calls', 'check_bench_args', 'write_json', 'raw_render', 'benchmark_synth', 'synth_bench_cli', 'benchmark_views',
-           'views_bench_cli', 'benchmark_encoders', 'model_bench_cli', 'benchmark_embedding', 'eval_bench_cli',
-           'benchmark_pretrain', 'parse_variant', 'pretrain_bench_cli', 'gemm_gflops', 'profile_step']
+__all__ = ['DEFAULT_DEVICE', 'EncoderNames', 'BENCHMARKS', 'time_calls', 'check_bench_args', 'write_json', 'raw_render',
+           'benchmark_synth', 'bench_synth', 'benchmark_views', 'bench_views', 'benchmark_encoders', 'bench_model',
+           'benchmark_embedding', 'bench_eval', 'benchmark_pretrain', 'parse_variant', 'bench_pretrain', 'bench_cli',
+           'gemm_gflops', 'profile_step']
 
 # %% ../nbs/09_bench.ipynb #3e8c182a
 def time_calls(fn, repeats: int, warmup: int = 0, device="cpu") -> list[float]:
@@ -51,17 +53,22 @@ def time_calls(fn, repeats: int, warmup: int = 0, device="cpu") -> list[float]:
     return times
 
 # %% ../nbs/09_bench.ipynb #972a0f1f
-def check_bench_args(a, **minimums):
-    """Check a parsed benchmark command line `a`: each integer flag of `minimums` (a list or one value)
-    is at least its minimum, `a.device` exists here, the folder of `a.json` exists; a `ValueError` naming
-    the flag."""
+# the device a benchmark runs on unless told otherwise
+DEFAULT_DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+# a flag taking one or more names of ENCODERS
+EncoderNames = Annotated[list[str], Flag(choices=tuple(ENCODERS))]
+
+def check_bench_args(values: dict, **minimums):
+    """Check a benchmark command's arguments `values` (`{flag: value}`): each integer of `minimums` (a list or
+    one value) is at least its minimum, `device` exists here, the folder of `json` exists; a `ValueError`
+    naming the flag."""
     for name, least in minimums.items():
-        for v in (getattr(a, name) if isinstance(getattr(a, name), list) else [getattr(a, name)]):
+        for v in (values[name] if isinstance(values[name], list) else [values[name]]):
             if v is not None and v < least:
                 raise ValueError(f"--{name.replace('_', '-')}: at least {least}, got {v}")
-    if getattr(a, "device", None) is not None: check_device(a.device)
-    if getattr(a, "json", None) and not Path(a.json).absolute().parent.is_dir():
-        raise ValueError(f"--json: {a.json}: its folder does not exist")
+    if values.get("device") is not None: check_device(values["device"])
+    if values.get("json") and not Path(values["json"]).absolute().parent.is_dir():
+        raise ValueError(f"--json: {values['json']}: its folder does not exist")
 
 def write_json(path, data):
     "Write a benchmark's results as JSON to `path`, whole or not at all."
@@ -107,33 +114,25 @@ def benchmark_synth(batch_size: int = 128, repeats: int = 10, device="cpu", delt
                 rejected=gen.stats["rejected_silent"] + gen.stats["rejected_nonfinite"],
                 torch=torch.__version__)
 
-def synth_bench_cli(argv=None):
-    "Command line: print each synth's raw vs doppelgänger-pair rendering throughput."
-    p = argparse.ArgumentParser(
-        prog="doppelnb_bench_synth",
-        description="Raw synthesis vs doppelgänger-pair rendering throughput, side by side, per synth.")
-    p.add_argument("--synths", nargs="+", default=["voice"], metavar="SYNTH[:NEBULA]",
-                   help="synths of SYNTHS to time, each with an optional nebula (default: voice; 'zoo': "
-                   "every member of the zoo)")
-    p.add_argument("--batch-sizes", type=int, nargs="+", default=[128],
-                   help="sounds per batch (the pair generator renders half as many pairs)")
-    p.add_argument("--repeats", type=int, default=10, help="timed batches per batch size (default: 10)")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                   help="torch device (default: cuda if there is one, else cpu)")
-    p.add_argument("--json", help="also write the results to this JSON file")
-    a = p.parse_args(argv)
-    try:
-        check_bench_args(a, batch_sizes=2, repeats=1)
-        parts = [p for s in a.synths for p in synth_mixture(s)]
-    except ValueError as e: p.exit(2, f"doppelnb_bench_synth: error: {e}\n")
+def bench_synth(# synths of SYNTHS to time, each with an optional nebula ('zoo': every member of the zoo)
+                synths: Annotated[list[str], Flag(metavar="SYNTH[:NEBULA]")] = ["voice"],
+                # sounds per batch (the pair generator renders half as many pairs)
+                batch_sizes: list[int] = [128],
+                repeats: int = 10,               # timed batches per batch size
+                device: str = DEFAULT_DEVICE,    # torch device (default: cuda if there is one, else cpu)
+                json: str | None = None):        # also write the results to this JSON file
+    "Raw synthesis vs doppelgänger-pair rendering throughput, side by side, per synth."
+    check_bench_args(locals(), batch_sizes=2, repeats=1)
+    parts = [p for s in synths for p in synth_mixture(s)]
     results = []
-    for part, bs in ((part, bs) for part in parts for bs in a.batch_sizes):
-        r = benchmark_synth(bs, a.repeats, a.device, synth=part.synth, nebula=part.nebula); results.append(r)
+    for part, bs in ((part, bs) for part in parts for bs in batch_sizes):
+        r = benchmark_synth(bs, repeats, device, synth=part.synth, nebula=part.nebula); results.append(r)
         print(f"[{r['device']}, {r['threads']} threads] batch {bs} × 1 s @ 16 kHz: raw {r['synth']} "
               f"{r['raw_xrt']:,.0f}× realtime | pairs rendered {r['pairs_rendered_xrt']:,.0f}× (ratio "
               f"{r['ratio_rendered']:.3f}) | pairs delivered {r['pairs_delivered_xrt']:,.0f}× (ratio "
               f"{r['ratio_delivered']:.3f})", flush=True)
-    if a.json: write_json(a.json, results)
+    if json: write_json(json, results)
+    return results
 
 # %% ../nbs/09_bench.ipynb #9dd1a892
 def _load_factory(spec: str):
@@ -184,34 +183,25 @@ def benchmark_views(batch_size: int = 256, frames: int = 96, bands: int = 64, re
         result["ratio"] = total / result["encoder_ms"]
     return result
 
-def views_bench_cli(argv=None):
-    """Command line: time the view pipeline (mix-back + augmentations) on a batch of log-mel patches;
-    optionally against an encoder."""
-    p = argparse.ArgumentParser(prog="doppelnb_bench_views", description="Time the view pipeline (mix-back + "
-                                "augmentations) on a batch of log-mel patches, optionally against an "
-                                "encoder.")
-    p.add_argument("--batch-size", type=int, default=256, help="patches per batch (two per clip)")
-    p.add_argument("--frames", type=int, default=96, help="patch length in frames (default: 96)")
-    p.add_argument("--bands", type=int, default=64, help="mel bands of a patch (default: 64)")
-    p.add_argument("--repeats", type=int, default=20, help="timed batches (default: 20)")
-    p.add_argument("--warmup", type=int, default=3, help="untimed batches first (default: 3)")
-    p.add_argument("--preset", default="all", choices=PRESETS, help="view preset to time (default: all)")
-    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--encoder", default="doppelnb.model:SmallCNN",
-                   help="MODULE:CALLABLE returning an nn.Module that takes [batch, 1, frames, bands], e.g. "
-                        "doppelnb.model:<factory>")
-    p.add_argument("--json", help="also write the result to this JSON file")
-    a = p.parse_args(argv)
-    try:
-        if a.batch_size < 4 or a.batch_size % 2:
-            raise ValueError(f"batch-size: an even number >= 4, got {a.batch_size}")
-        check_bench_args(a, frames=1, bands=1, repeats=1, warmup=0, threads=1)
-        if a.threads is not None: torch.set_num_threads(a.threads)
-        encoder = _load_factory(a.encoder)() if a.encoder else None
-        r = benchmark_views(a.batch_size, a.frames, a.bands, a.repeats, a.warmup, a.device, a.preset, encoder)
-    except (ValueError, RuntimeError) as e:
-        p.exit(2, f"doppelnb_bench_views: error: {e}\n")
+def bench_views(batch_size: int = 256,     # patches per batch (two per clip)
+                frames: int = 96,          # patch length in frames
+                bands: int = 64,           # mel bands of a patch
+                repeats: int = 20,         # timed batches
+                warmup: int = 3,           # untimed batches first
+                preset: Annotated[str, Flag(choices=tuple(PRESETS))] = "all",  # view preset to time
+                device: str = "cpu",       # cpu or cuda
+                threads: int | None = None,  # torch CPU threads (default: torch's choice)
+                # MODULE:CALLABLE returning an nn.Module that takes [batch, 1, frames, bands]
+                encoder: str = "doppelnb.model:SmallCNN",
+                json: str | None = None):  # also write the result to this JSON file
+    """Time the view pipeline (mix-back + augmentations) on a batch of log-mel patches, optionally against an
+    encoder."""
+    if batch_size < 4 or batch_size % 2:
+        raise ValueError(f"batch-size: an even number >= 4, got {batch_size}")
+    check_bench_args(locals(), frames=1, bands=1, repeats=1, warmup=0, threads=1)
+    if threads is not None: torch.set_num_threads(threads)
+    model = _load_factory(encoder)() if encoder else None
+    r = benchmark_views(batch_size, frames, bands, repeats, warmup, device, preset, model)
     stages = ", ".join(f"{k} {v:.1f}" for k, v in r["stages_ms"].items())
     print(f"[{r['device']}, {r['threads']} threads] views ({r['preset']}) on {r['batch']} patches "
           f"{r['patch'][0]}×{r['patch'][1]}: {r['views_ms']:.1f} ms/batch, {r['patches_per_s']:,.0f} "
@@ -219,7 +209,8 @@ def views_bench_cli(argv=None):
     if "encoder_ms" in r:
         print(f"encoder {r['encoder']} forward+backward: {r['encoder_ms']:.1f} ms/batch; views / encoder = "
               f"{r['ratio']:.3f}")
-    if a.json: write_json(a.json, r)
+    if json: write_json(json, r)
+    return r
 
 # %% ../nbs/09_bench.ipynb #5fb8dc7f
 def _malloc_trim():
@@ -295,33 +286,24 @@ def _format_row(r: dict) -> str:
             f"{r['step_s']:7.3f} s/step | {r['patches_per_s']:8.1f} patches/s | peak "
             f"{r['peak_mem_MB']:8.1f} MB")
 
-def model_bench_cli(argv=None):
-    "Command line: forward + backward throughput and peak memory of the encoders."
-    p = argparse.ArgumentParser(
-        prog="doppelnb_bench_model",
-        description="Forward + backward throughput and peak memory of the encoders.")
-    p.add_argument("--encoders", nargs="+", default=list(ENCODERS), help=f"any of {list(ENCODERS)}")
-    p.add_argument("--batch-size", type=int, default=128, help="patches per step (default: 128)")
-    p.add_argument("--frames", type=int, default=96, help="patch length T (frames)")
-    p.add_argument("--mels", type=int, default=64, help="mel bands F")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                   help="torch device (default: cuda if there is one, else cpu)")
-    p.add_argument("--repeats", type=int, default=3, help="timed steps per encoder (default: 3)")
-    p.add_argument("--warmup", type=int, default=1, help="untimed steps first (default: 1)")
-    p.add_argument("--amp", action="store_true",
-                   help="autocast (bfloat16, or float16 with a GradScaler where bf16 is unsupported)")
-    p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--json", help="also write the results to this JSON file")
-    a = p.parse_args(argv)
-    try:
-        check_bench_args(a, batch_size=1, frames=1, mels=1, repeats=1, warmup=0, threads=1)
-        if a.threads: torch.set_num_threads(a.threads)
-        rows = benchmark_encoders(a.batch_size, a.encoders, a.device, a.repeats, a.warmup, a.amp,
-                                  a.channels_last, a.frames, a.mels)
-    except ValueError as e:
-        p.exit(2, f"doppelnb_bench_model: error: {e}\n")
-    if a.json: write_json(a.json, dict(torch=torch.__version__, results=rows))
+def bench_model(encoders: EncoderNames = list(ENCODERS),  # encoders to time
+                batch_size: int = 128,          # patches per step
+                frames: int = 96,               # patch length T (frames)
+                mels: int = 64,                 # mel bands F
+                device: str = DEFAULT_DEVICE,   # torch device (default: cuda if there is one, else cpu)
+                repeats: int = 3,               # timed steps per encoder
+                warmup: int = 1,                # untimed steps first
+                # autocast (bfloat16, or float16 with a GradScaler where bf16 is unsupported)
+                amp: bool = False,
+                channels_last: bool = False,    # channels-last memory format
+                threads: int | None = None,     # torch CPU threads (default: torch's choice)
+                json: str | None = None):       # also write the results to this JSON file
+    "Forward + backward throughput and peak memory of the encoders."
+    check_bench_args(locals(), batch_size=1, frames=1, mels=1, repeats=1, warmup=0, threads=1)
+    if threads: torch.set_num_threads(threads)
+    rows = benchmark_encoders(batch_size, encoders, device, repeats, warmup, amp, channels_last, frames, mels)
+    if json: write_json(json, dict(torch=torch.__version__, results=rows))
+    return rows
 
 # %% ../nbs/09_bench.ipynb #b97f5f1c
 def benchmark_embedding(names=None, n_clips: int = 128, seconds: float = 1.0, batch_size: int = 256,
@@ -342,27 +324,19 @@ def benchmark_embedding(names=None, n_clips: int = 128, seconds: float = 1.0, ba
                          clips_per_s=n_clips / best, threads=torch.get_num_threads()))
     return pd.DataFrame(rows)
 
-def eval_bench_cli(argv=None):
-    """Console script `doppelnb_bench_eval`: embedding throughput per encoder; with --probe, wall time of the
-    full probe over data/."""
-    p = argparse.ArgumentParser(prog="doppelnb_bench_eval",
-                                description="Embedding throughput and full-probe wall time on this machine.")
-    p.add_argument("--encoders", nargs="+", default=list(ENCODERS), choices=list(ENCODERS),
-                   help="encoders to time (default: all)")
-    p.add_argument("--clips", type=int, default=128, help="1-s clips embedded per encoder (default: 128)")
-    p.add_argument("--probe", action="store_true",
-                   help="also time the full probe of the default encoder over every task in --data")
-    p.add_argument("--data", default="data", help="folder of the built tasks for --probe (default: data)")
-    p.add_argument("--out", default=None, help="folder for the probe results (probe.csv); default: none")
-    args = p.parse_args(argv)
-    try:
-        check_bench_args(args, clips=1)
-        out = check_out_folder(args.out) if args.out else None
-        tasks = resolve_tasks(["all"], args.data) if args.probe else []
-    except ValueError as e: p.exit(2, f"doppelnb_bench_eval: error: {e}\n")
-    bench = benchmark_embedding(args.encoders, n_clips=args.clips)
+def bench_eval(encoders: EncoderNames = list(ENCODERS),  # encoders to time
+               clips: int = 128,          # 1-s clips embedded per encoder
+               # also time the full probe of the default encoder over every task in --data
+               probe: bool = False,
+               data: str = "data",        # folder of the built tasks for --probe
+               out: str | None = None):   # folder for the probe results (probe.csv); default: none
+    "Embedding throughput per encoder; with --probe, the wall time of the full probe over the built tasks."
+    check_bench_args(locals(), clips=1)
+    out = check_out_folder(out) if out else None
+    tasks = resolve_tasks(["all"], data) if probe else []
+    bench = benchmark_embedding(encoders, n_clips=clips)
     print(bench.round(1).to_string(index=False))
-    if args.probe:
+    if probe:
         t0 = time.perf_counter()
         results = evaluate_encoders(
             {f"{DEFAULT_ENCODER} (random init)": build_encoder(DEFAULT_ENCODER, seed=0)}, tasks,
@@ -372,7 +346,7 @@ def eval_bench_cli(argv=None):
         print(f"full probe ({len(tasks)} tasks, {sum(map(len, tasks))} clips, 3 seeds, linear + kNN, 2 "
               f"feature sets): {wall:.0f} s on {torch.get_num_threads()} threads")
         if out: atomic_write(out / "probe.csv", results.to_csv(index=False))
-    return 0
+    return bench
 
 # %% ../nbs/09_bench.ipynb #ac145b7e
 def benchmark_pretrain(source: str = "synth", steps: int = 20, warmup: int = 3, audio_dir=None,
@@ -424,67 +398,67 @@ def _bench_line(r: dict, target_steps: int) -> str:
             f"{r['workers']} workers | {r['steps_per_s']:.2f} steps/s | {r['pairs_per_s']:,.0f} pairs/s | "
             f"data wait {r['data_wait']:.1%} | {target_steps} steps ≈ {r['projected_hours']:.2f} h")
 
-def pretrain_bench_cli(argv=None):
-    """Command line: steps/s, pairs/s and data-wait fraction of the pretraining loop for the synthetic and
-    real-audio sources; with `--variants`, each variant (config knobs over the baseline flags) runs after the
-    baseline and prints its pairs/s ratio."""
-    p = argparse.ArgumentParser(prog="doppelnb_bench_pretrain", description="Steps/s, pairs/s and "
-                                "data-wait fraction of the pretraining loop per pair source; with "
-                                "--variants, each variant (config knobs over the baseline) runs after the "
-                                "baseline and prints its pairs/s ratio.")
-    p.add_argument("--sources", nargs="+", default=list(SOURCES), choices=SOURCES,
-                   help="pair sources to time (default: all)")
-    p.add_argument("--steps", type=int, default=20, help="timed training steps (default: 20)")
-    p.add_argument("--warmup", type=int, default=3, help="untimed steps first (default: 3)")
-    p.add_argument("--batch-size", type=int, default=64, help="pairs per step (default: 64)")
-    p.add_argument("--encoder", default="small_cnn", help="encoder (default: small_cnn)")
-    p.add_argument("--workers", type=int, default=1, help="DataLoader workers (default: 1)")
-    p.add_argument("--device", default="auto", help="torch device; auto: cuda if there is one (default)")
-    p.add_argument("--precision", default="32", choices=PRECISIONS, help="training precision (default: 32)")
-    p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
-    p.add_argument("--data-on", default="workers", choices=("workers", "device"),
-                   help="where views are built: CPU workers or the training device (default: workers)")
-    p.add_argument("--audio-dir", help="real-audio folder (default: generated WAVs in a temporary folder)")
-    p.add_argument("--variants", nargs="+", default=[], metavar="KNOB=VALUE[,KNOB=VALUE]",
-                   help="configurations to compare with the baseline (the flags above), e.g. "
-                        "'channels_last=true,precision=bf16' 'workers=2': each runs after the baseline, in "
-                        "this process, and prints its pairs/s ratio to it")
-    p.add_argument("--base", default="", metavar="KNOB=VALUE[,KNOB=VALUE]",
-                   help="more config knobs of the baseline (and so of every variant), e.g. "
-                        "'wave_augment=reference,head=true'")
-    p.add_argument("--rounds", type=int, default=1,
-                   help="alternate baseline and variants this many times; ratios per round, "
-                        "then the median (fairer on a machine shared with other jobs)")
-    p.add_argument("--target-steps", type=int, default=23_000,
-                   help="steps of a full run, for the projected time")
-    p.add_argument("--json", help="also write the results to this JSON file")
-    a = p.parse_args(argv)
+def bench_pretrain(
+        sources: Annotated[list[str], Flag(choices=tuple(SOURCES))] = list(SOURCES),  # pair sources to time
+        steps: int = 20,                 # timed training steps
+        warmup: int = 3,                 # untimed steps first
+        batch_size: int = 64,            # pairs per step
+        encoder: str = "small_cnn",      # encoder
+        workers: int = 1,                # DataLoader workers
+        device: str = "auto",            # torch device; auto: cuda if there is one
+        precision: Annotated[str, Flag(choices=tuple(PRECISIONS))] = "32",  # training precision
+        channels_last: bool = False,     # channels-last memory format
+        # where views are built: CPU workers or the training device
+        data_on: Annotated[str, Flag(choices=("workers", "device"))] = "workers",
+        audio_dir: str | None = None,    # real-audio folder (default: generated WAVs in a temporary folder)
+        # configurations to compare with the baseline (the flags above), e.g.
+        # 'channels_last=true,precision=bf16' 'workers=2': each runs after the baseline, in this process, and
+        # prints its pairs/s ratio to it
+        variants: Annotated[list[str], Flag(metavar="KNOB=VALUE[,KNOB=VALUE]")] = [],
+        # more config knobs of the baseline (and so of every variant), e.g. 'wave_augment=reference,head=true'
+        base: Annotated[str, Flag(metavar="KNOB=VALUE[,KNOB=VALUE]")] = "",
+        # alternate baseline and variants this many times; ratios per round, then the median (fairer on a
+        # machine shared with other jobs)
+        rounds: int = 1,
+        target_steps: int = 23_000,      # steps of a full run, for the projected time
+        json: str | None = None):        # also write the results to this JSON file
+    """Steps/s, pairs/s and data-wait fraction of the pretraining loop per pair source; with --variants, each
+    variant (config knobs over the baseline) runs after the baseline and prints its pairs/s ratio."""
+    check_bench_args(locals(), steps=1, warmup=0, batch_size=2, workers=0, rounds=1, target_steps=1)
+    named = [(v, parse_variant(v)) for v in variants]
+    common = {**dict(batch_size=batch_size, encoder=encoder, workers=workers, device=device,
+                     precision=precision, channels_last=channels_last, data_on=data_on),
+              **(parse_variant(base) if base else {})}      # --base wins over the flags it repeats
     rows = []
-    try:
-        check_bench_args(a, steps=1, warmup=0, batch_size=2, workers=0, rounds=1, target_steps=1)
-        variants = [(v, parse_variant(v)) for v in a.variants]
-        base = {**dict(batch_size=a.batch_size, encoder=a.encoder, workers=a.workers, device=a.device,
-                       precision=a.precision, channels_last=a.channels_last, data_on=a.data_on),
-                **(parse_variant(a.base) if a.base else {})}      # --base wins over the flags it repeats
-        for source, round_ in ((s, i) for s in a.sources for i in range(a.rounds)):
-            baseline = None
-            for name, overrides in [("baseline", {})] + variants:
-                r = benchmark_pretrain(source, a.steps, a.warmup, a.audio_dir, **{**base, **overrides})
-                r.update(variant=name, round=round_, projected_hours=a.target_steps / r["steps_per_s"] / 3600)
-                baseline = baseline or r
-                r["ratio"] = r["pairs_per_s"] / baseline["pairs_per_s"]
-                rows.append(r)
-                tail = "" if r is baseline else f" | {name}: × {r['ratio']:.2f} vs baseline"
-                print(_bench_line(r, a.target_steps) + tail, flush=True)
-    except (ValueError, OSError) as e:
-        p.exit(2, f"doppelnb_bench_pretrain: error: {_message(e)}\n")
-    if a.rounds > 1:
+    for source, round_ in ((s, i) for s in sources for i in range(rounds)):
+        baseline = None
+        for name, overrides in [("baseline", {})] + named:
+            r = benchmark_pretrain(source, steps, warmup, audio_dir, **{**common, **overrides})
+            r.update(variant=name, round=round_, projected_hours=target_steps / r["steps_per_s"] / 3600)
+            baseline = baseline or r
+            r["ratio"] = r["pairs_per_s"] / baseline["pairs_per_s"]
+            rows.append(r)
+            tail = "" if r is baseline else f" | {name}: × {r['ratio']:.2f} vs baseline"
+            print(_bench_line(r, target_steps) + tail, flush=True)
+    if rounds > 1:
         summary = (pd.DataFrame(rows).groupby(["source", "variant"], sort=False)[["pairs_per_s", "ratio"]]
                    .median())
         for (source, name), r in summary.iterrows():
-            print(f"median of {a.rounds} rounds | {source:>5} | {name}: {r.pairs_per_s:,.0f} pairs/s, × "
+            print(f"median of {rounds} rounds | {source:>5} | {name}: {r.pairs_per_s:,.0f} pairs/s, × "
                   f"{r.ratio:.2f} vs baseline")
-    if a.json: write_json(a.json, rows)
+    if json: write_json(json, rows)
+    return rows
+
+# %% ../nbs/09_bench.ipynb #e8777675
+# kind → benchmark function; `doppelnb_bench KIND` runs one
+BENCHMARKS = dict(synth=bench_synth, views=bench_views, model=bench_model, eval=bench_eval,
+                  pretrain=bench_pretrain)
+
+def bench_cli(argv=None):
+    "Command line `doppelnb_bench KIND`: run the benchmark `BENCHMARKS[KIND]` with its flags."
+    run_command(BENCHMARKS, argv, "doppelnb_bench", errors=(ValueError, OSError, RuntimeError),
+                message=_message, description="Time one stage on this machine: synthesis, views, encoders, "
+                "embedding or the whole pretraining loop (doppelnb_bench KIND --help: its flags).")
 
 # %% ../nbs/09_bench.ipynb #prof0cd1
 def _clock(fn, times: dict, stage: str):

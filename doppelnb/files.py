@@ -8,10 +8,14 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['WRITE_FAILURES', 'read_json', 'checked_text', 'write_failure', 'WriteError', 'atomic_write', 'wav_bytes', 'write_wav']
+__all__ = ['WRITE_FAILURES', 'read_json', 'checked_text', 'write_failure', 'WriteError', 'atomic_write', 'recover_folder',
+           'staged_folder', 'wav_bytes', 'write_wav']
 
 # %% ../nbs/00c_files.ipynb #bd095e68
 def read_json(path, what: str):
@@ -70,6 +74,32 @@ def atomic_write(path, data):
         raise WriteError(e.errno, f"cannot write {path}: {write_failure(e)}") from e
     finally:
         if tmp.exists(): tmp.unlink()
+
+# %% ../nbs/00c_files.ipynb #c46ce153
+def recover_folder(final) -> None:
+    """Undo what a killed `staged_folder` left beside `final`: its old copy moved back if `final` is gone,
+    the rest of its temporary folders deleted (call it holding the parent's lock)."""
+    final = Path(final); parent, name = final.parent, final.name
+    olds = sorted(parent.glob(f".{name}.old-*"))
+    if olds and not final.exists(): os.replace(olds.pop(), final)      # killed between the two renames
+    for left in olds + sorted(parent.glob(f".{name}.tmp-*")): shutil.rmtree(left, ignore_errors=True)
+
+@contextmanager
+def staged_folder(final):
+    """A temporary sibling folder to write `final`'s new contents into; it replaces `final` whole when the
+    block succeeds and is deleted when it fails (call it holding the parent's lock)."""
+    final = Path(final); parent, name = final.parent, final.name
+    recover_folder(final)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=parent))
+    try:
+        yield tmp
+        umask = os.umask(0); os.umask(umask); os.chmod(tmp, 0o777 & ~umask)   # mkdtemp's folders are private
+        old = parent / f".{name}.old-{os.getpid()}"
+        if final.exists(): os.replace(final, old)      # two renames: the old folder stays whole until then
+        os.replace(tmp, final)
+        if old.exists(): shutil.rmtree(old)
+    finally:
+        if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
 
 # %% ../nbs/00c_files.ipynb #8dfac244
 def wav_bytes(audio, sample_rate: int) -> bytes:

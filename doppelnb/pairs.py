@@ -9,12 +9,9 @@ import argparse
 import csv
 import fnmatch
 import io
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
-from .files import WriteError, atomic_write, write_failure, write_wav
+from .files import WriteError, atomic_write, recover_folder, staged_folder, write_failure, write_wav
 from .runlock import LOCK_NAME, RunLockError, lock_is_stale, read_lock, run_lock
 from .synth import NEBULAE, PARAMETER_GROUPS, SYNTHS, DoppelgangerSynth
 from . import zoo  # noqa: F401  (registers the zoo's synths, which --synth names)
@@ -68,29 +65,15 @@ def write_pairs(out_dir, n: int, delta: float = 0.25, seed: int = 0, overwrite: 
     # fail fast; checked again under the lock
     _pairs_folder_check(out_dir, overwrite)
     gen = DoppelgangerSynth(delta=delta, batch_size=min(n, 64), seed=seed, **synth_kwargs)
-    final = out_dir.resolve(); parent, name = final.parent, final.name
-    with run_lock(parent, f"doppelnb_pairs {out_dir}", name=f".{name}.lock"):
-        olds = sorted(parent.glob(f".{name}.old-*"))
-        # killed between the two renames: the old set returns
-        if olds and not final.exists(): os.replace(olds.pop(), final)
-        # a killed run's
-        for left in olds + sorted(parent.glob(f".{name}.tmp-*")): shutil.rmtree(left, ignore_errors=True)
+    final = out_dir.resolve()
+    with run_lock(final.parent, f"doppelnb_pairs {out_dir}", name=f".{final.name}.lock"):
+        recover_folder(final)                   # a killed run's leftovers (its old set comes back)
         _pairs_folder_check(out_dir, overwrite)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=parent))
-        try:
+        with staged_folder(final) as tmp:
             try: _render_pairs(tmp, gen, n, seed)
             except WriteError as e:
                 reason = write_failure(e)
                 raise WriteError(e.errno, f"cannot write the pairs into {out_dir}: {reason}") from None
-            # mkdtemp's folders are private
-            umask = os.umask(0); os.umask(umask); os.chmod(tmp, 0o777 & ~umask)
-            old = parent / f".{name}.old-{os.getpid()}"
-            # two renames: the old set stays whole until then
-            if final.exists(): os.replace(final, old)
-            os.replace(tmp, final)
-            if old.exists(): shutil.rmtree(old)
-        finally:
-            if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
     return out_dir / "params.csv"
 
 def pairs_cli(argv=None):

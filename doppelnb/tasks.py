@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 import shutil
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +18,7 @@ import pandas as pd
 import torch
 
 from .features import load_audio
-from .files import checked_text
+from .files import checked_text, staged_folder
 from .readback import read_back
 from .runlock import run_lock
 
@@ -97,19 +95,9 @@ def task_folder(root, name: str, overwrite: bool = False):
                                  f"overwrite=True "
                                  "(doppelnb_build_data --overwrite)") from None
             print(f"{name}: {final} is already built (pass overwrite=True to rebuild)"); yield None; return
-        # from a killed build: we hold the lock
-        for left in root.glob(f".{name}.tmp-*"): shutil.rmtree(left, ignore_errors=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=root))
-        try:
+        with staged_folder(final) as tmp:          # replaces `final` whole when the build succeeds
             yield tmp
             if not is_built(tmp): raise RuntimeError(f"{name}: the builder wrote no metadata.csv")
-            old = root / f".{name}.old-{os.getpid()}"
-            # two renames: the old task stays whole until the new one is in place
-            if final.exists(): os.replace(final, old)
-            os.replace(tmp, final)
-            if old.exists(): shutil.rmtree(old)
-        finally:
-            if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
 
 def write_metadata(folder, rows: list[dict], columns: list[str]) -> pd.DataFrame:
     """Write `metadata.csv` (rows sorted by file) and return it; the last file a builder writes, so its

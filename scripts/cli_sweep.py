@@ -51,22 +51,22 @@ cases = {
  "doppelnb_speedrun": [["--base-steps", "0", "--root", str(T/"s")], ["--only", "bogus", "--root", str(T/"s")], ["--curve", "bogus", "--root", str(T/"s")],
    ["--root", str(T/"file.txt")], ["--data", str(T/"nope"), "--root", str(T/"s"), "--base-steps", "1"], ["--plan", "bogus", "--root", str(T/"s")]],
  "doppelnb_build_data": [["--tasks", "bogus"], ["--root", str(T/"file.txt"), "--tasks", "notes"]],
- "doppelnb_bench_synth": [["--synths", "bogus"], ["--synths", "zoo-organ"], ["--batch-sizes", "0"], ["--repeats", "0"], ["--device", "cuda:99"], ["--json", "/proc/x/y.json", "--batch-sizes", "1", "--repeats", "1"]],
- "doppelnb_bench_views": [["--batch-size", "0"], ["--frames", "0"], ["--preset", "none", "--device", "cuda:99"], ["--encoder", "nope:nope"], ["--repeats", "0"]],
- "doppelnb_bench_model": [["--encoders", "bogus"], ["--batch-size", "0"], ["--device", "cuda:99"]],
- "doppelnb_bench_pretrain": [["--steps", "0"], ["--variants", "bogus=1"], ["--device", "cuda:99"], ["--base", "x"]],
+ "doppelnb_bench synth": [["--synths", "bogus"], ["--synths", "zoo-organ"], ["--batch-sizes", "0"], ["--repeats", "0"], ["--device", "cuda:99"], ["--json", "/proc/x/y.json", "--batch-sizes", "1", "--repeats", "1"]],
+ "doppelnb_bench views": [["--batch-size", "0"], ["--frames", "0"], ["--preset", "none", "--device", "cuda:99"], ["--encoder", "nope:nope"], ["--repeats", "0"]],
+ "doppelnb_bench model": [["--encoders", "bogus"], ["--batch-size", "0"], ["--device", "cuda:99"]],
+ "doppelnb_bench pretrain": [["--steps", "0"], ["--variants", "bogus=1"], ["--device", "cuda:99"], ["--base", "x"]],
  "doppelnb_hear": [["nosuchtask", "--data", str(T/"data"), "--out", str(T/"h")],
    ["toy", "--data", str(T/"data"), "--folds", "2", "--out", str(T/"h")],
    ["toy", "--data", str(T/"data"), "--checkpoint", str(T/"bad.pt"), "--out", str(T/"h")],
    ["toy", "--data", str(T/"data"), "--grid", "bogus", "--out", str(T/"h")],
    ["toy", "--data", str(T/"data"), "--out", str(T/"file.txt")]],
- "doppelnb_bench_eval": [["--encoders", "small_cnn", "--clips", "0"], ["--probe", "--data", str(T/"nope")], ["--clips", "-5"]],
+ "doppelnb_bench eval": [["--encoders", "small_cnn", "--clips", "0"], ["--probe", "--data", str(T/"nope")], ["--clips", "-5"]],
 }
 only, bad_cases = sys.argv[1:], 0
 for cmd, argss in cases.items():
     if only and cmd not in only: continue
     for args in argss:
-        try: r = subprocess.run([V + cmd, *args], capture_output=True, text=True, timeout=240, cwd=T)
+        try: r = subprocess.run([V + cmd.split()[0], *cmd.split()[1:], *args], capture_output=True, text=True, timeout=240, cwd=T)
         except subprocess.TimeoutExpired: print("TIMEOUT", cmd, args); continue
         err = r.stderr.strip()
         bad = "Traceback" in err or r.returncode != 2 or (len(err.splitlines()) > 2 and "usage:" not in err)

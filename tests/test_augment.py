@@ -10,7 +10,7 @@ import torch
 
 from doppelnb.augment import (Compression, GaussianBlur, GaussianNoise, MixBack, RandomResizedCrop, RandomShift, SpecAugment,
                               ViewPipeline, PRESETS, mix_back, sample_backgrounds)
-from doppelnb.bench import views_bench_cli as bench_cli
+from doppelnb.bench import bench_cli
 from doppelnb.features import DOPPELGANGER, FONSECA, to_linear
 from conftest import ROOT
 
@@ -184,7 +184,7 @@ def test_bad_patch_shapes(x):
 
 # ---------------------------------------------------------------- benchmark command line
 def test_bench_cli_small_run_writes_json(tmp_path, capsys):
-    r = bench_cli(["--batch-size", "8", "--repeats", "1", "--warmup", "0", "--json", str(tmp_path / "b.json"), "--encoder", "torch.nn:PReLU"])
+    r = bench_cli(["views", "--batch-size", "8", "--repeats", "1", "--warmup", "0", "--json", str(tmp_path / "b.json"), "--encoder", "torch.nn:PReLU"])
     printed = capsys.readouterr().out
     assert "patches/s" in printed and "views / encoder" in printed
     saved = json.loads((tmp_path / "b.json").read_text())
@@ -200,7 +200,7 @@ def test_bench_cli_small_run_writes_json(tmp_path, capsys):
                                         (["--encoder", "torch.nn:NoSuchEncoder"], "no attribute"), (["--threads", "0"], "threads")])
 def test_bench_cli_bad_input(args, word, capsys):
     with pytest.raises(SystemExit) as info:
-        bench_cli(["--batch-size", "8", "--repeats", "1"] + args)  # later options override earlier ones
+        bench_cli(["views", "--batch-size", "8", "--repeats", "1"] + args)  # later options override earlier ones
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert word in err and "Traceback" not in err

@@ -957,12 +957,12 @@ def test_pairs_over_a_stale_lock(tmp_path):
 
 
 @pytest.mark.parametrize("command, args, culprit", [
-    ("doppelnb_bench_synth", ["--batch-sizes", "128", "0"], "--batch-sizes: at least 2, got 0"),
-    ("doppelnb_bench_synth", ["--device", "cuda:99"], "device: 'cuda:99'"),
-    ("doppelnb_bench_views", ["--frames", "0"], "--frames: at least 1, got 0"),
-    ("doppelnb_bench_model", ["--device", "cuda:99"], "device: 'cuda:99'"),
-    ("doppelnb_bench_model", ["--json", "no/such/folder/r.json"], "--json: no/such/folder/r.json"),
-    ("doppelnb_bench_eval", ["--clips", "-5"], "--clips: at least 1, got -5")])
+    ("doppelnb_bench", ["synth", "--batch-sizes", "128", "0"], "--batch-sizes: at least 2, got 0"),
+    ("doppelnb_bench", ["synth", "--device", "cuda:99"], "device: 'cuda:99'"),
+    ("doppelnb_bench", ["views", "--frames", "0"], "--frames: at least 1, got 0"),
+    ("doppelnb_bench", ["model", "--device", "cuda:99"], "device: 'cuda:99'"),
+    ("doppelnb_bench", ["model", "--json", "no/such/folder/r.json"], "--json: no/such/folder/r.json"),
+    ("doppelnb_bench", ["eval", "--clips", "-5"], "--clips: at least 1, got -5")])
 @fault("bench", "a benchmark command with a count below its minimum (`--clips -5`, `--frames 0`, a batch size 0), a "
        "`--device` this machine lacks, or `--json` in a missing folder",
        "exit status 2, one line naming the flag, before anything is timed (was: a torch traceback, or timing with "

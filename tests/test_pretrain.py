@@ -164,17 +164,17 @@ def test_disk_full_keeps_previous_checkpoint(tmp_path, capsys, monkeypatch):
 
 
 def test_bench_pretrain_prints_variant_ratio(tmp_path, capsys):
-    "doppelnb_bench_pretrain runs the baseline and each variant in one invocation and prints each variant's pairs/s ratio."
-    from doppelnb.bench import pretrain_bench_cli
+    "doppelnb_bench pretrain runs the baseline and each variant in one invocation and prints each variant's pairs/s ratio."
+    from doppelnb.bench import bench_cli
     out = tmp_path / "bench.json"
-    pretrain_bench_cli(["--sources", "synth", "--steps", "3", "--warmup", "1", "--batch-size", "8", "--workers", "0", "--device", "cpu",
+    bench_cli(["pretrain", "--sources", "synth", "--steps", "3", "--warmup", "1", "--batch-size", "8", "--workers", "0", "--device", "cpu",
                         "--variants", "channels_last=true", "--json", str(out)])
     printed = capsys.readouterr().out
     assert "channels_last=true: × " in printed and "vs baseline" in printed, printed
     rows = json.loads(out.read_text())
     assert [r["variant"] for r in rows] == ["baseline", "channels_last=true"] and rows[0]["ratio"] == 1.0
     with pytest.raises(SystemExit) as e:
-        pretrain_bench_cli(["--sources", "synth", "--variants", "chanels_last=true"])
+        bench_cli(["pretrain", "--sources", "synth", "--variants", "chanels_last=true"])
     assert e.value.code == 2 and "not KNOB=VALUE" in capsys.readouterr().err
 
 

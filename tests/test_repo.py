@@ -58,9 +58,9 @@ def test_every_console_script_answers_help():
 def test_benchmark_commands_exit_cleanly(tmp_path):
     "The model and view benchmarks print their numbers and exit 0 (a returned object must not become the exit status)."
     from conftest import run_cli
-    r = run_cli("doppelnb_bench_model", "--encoders", "small_cnn", "--batch-size", 4, "--repeats", 1, "--warmup", 0, check=True)
+    r = run_cli("doppelnb_bench", "model", "--encoders", "small_cnn", "--batch-size", 4, "--repeats", 1, "--warmup", 0, check=True)
     assert "patches/s" in r.stdout
-    r = run_cli("doppelnb_bench_views", "--batch-size", 8, "--repeats", 1, "--warmup", 0, check=True)
+    r = run_cli("doppelnb_bench", "views", "--batch-size", 8, "--repeats", 1, "--warmup", 0, check=True)
     assert "views / encoder" in r.stdout
 
 

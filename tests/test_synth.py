@@ -67,7 +67,7 @@ def test_pairs_cli_unwritable_output(tmp_path):
 
 
 def test_bench_cli_prints_throughput_and_ratio(tmp_path):
-    result = run_cli("doppelnb_bench_synth", "--synths", "voice", "modal", "--batch-sizes", 16, "--repeats", 1,
+    result = run_cli("doppelnb_bench", "synth", "--synths", "voice", "modal", "--batch-sizes", 16, "--repeats", 1,
                      "--device", "cpu", "--json", tmp_path / "b.json", check=True)
     assert "raw voice" in result.stdout and "raw modal" in result.stdout and "ratio" in result.stdout
     import json
