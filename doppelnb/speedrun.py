@@ -31,11 +31,11 @@ from .tasks import group_split
 
 # %% auto #0
 __all__ = ['BASE', 'COST_KNOBS', 'MAIN_RECIPE', 'SEARCH', 'CONTROLS', 'ZOO_MEMBERS', 'MAIN_ENTRY', 'ZOO_COST', 'ZOO_RECIPE',
-           'BOTH', 'ZOO_STUDY', 'PITCH_SAFE', 'PITCH_STUDY', 'PLANS', 'CURVE_POINTS', 'step_seconds', 'cost_signature',
-           'budget_steps', 'measured_ratios', 'probe_monitor', 'speedrun', 'run_encoder', 'score_new_tasks', 'collect',
-           'read_monitor', 'seeds_plan', 'run_plan', 'speedrun_cli', 'stats_retrieval', 'search_table', 'plot_monitor',
-           'control_pairs', 'curve_steps', 'curve_probe', 'learning_curve', 'plot_curves', 'curve_plan',
-           'StageFeatures', 'stage_scores']
+           'BOTH', 'ZOO_STUDY', 'PITCH_SAFE', 'PITCH_PATH', 'PITCH_STUDY', 'PLANS', 'CURVE_POINTS', 'step_seconds',
+           'cost_signature', 'budget_steps', 'measured_ratios', 'probe_monitor', 'speedrun', 'run_encoder',
+           'score_new_tasks', 'collect', 'read_monitor', 'seeds_plan', 'run_plan', 'speedrun_cli', 'stats_retrieval',
+           'search_table', 'plot_monitor', 'control_pairs', 'curve_steps', 'curve_probe', 'learning_curve',
+           'plot_curves', 'curve_plan', 'StageFeatures', 'stage_scores']
 
 # %% ../nbs/12_speedrun.ipynb #f98ca574
 BASE = PretrainConfig(steps=100, batch_size=64, workers=1, device="cpu", progress=False, tensorboard=False,
@@ -349,10 +349,14 @@ ZOO_STUDY = {**seeds_plan(MAIN_ENTRY, MAIN_RECIPE, controls=BOTH),
                 in seeds_plan(f"{MAIN_ENTRY}-zoo-{m}", {**ZOO_RECIPE, "synth": f"zoo-{m}"}).items()}}
 # recipes that keep pitch, three seeds each beside δ = 1 controls, at the steps of the main recipe (whose
 # three seeds are in ZOO_STUDY): the waveform augmentations without their ±2-semitone pitch shift, and that
-# with twins that share their pitch exactly (Voice's pitch group unperturbed)
+# with twins that share their pitch exactly (Voice's pitch group unperturbed), and with twins that share every
+# parameter that sets the sounding pitch (the note, the VCO tunings, their modulation depths and every route
+# into a VCO's pitch)
 PITCH_SAFE = {**MAIN_RECIPE, "wave_augment": "pitch-safe", "steps_as": (MAIN_ENTRY, 1.0)}
+PITCH_PATH = ["pitch", "vco_*.tuning", "vco_*.mod_depth", "mod_matrix.*->vco_*_pitch"]
 PITCH_STUDY = {**seeds_plan(f"{MAIN_ENTRY}-pitchsafe", PITCH_SAFE),
-               **seeds_plan(f"{MAIN_ENTRY}-pitchsafe-pitch0", {**PITCH_SAFE, "keep_fixed": ["pitch"]})}
+               **seeds_plan(f"{MAIN_ENTRY}-pitchsafe-pitch0", {**PITCH_SAFE, "keep_fixed": ["pitch"]}),
+               **seeds_plan(f"{MAIN_ENTRY}-pitchsafe-pitchpath0", {**PITCH_SAFE, "keep_fixed": PITCH_PATH})}
 PLANS = {"search": SEARCH, "zoo": ZOO_STUDY, "pitch": PITCH_STUDY}   # doppelnb_speedrun --plan NAME
 
 def run_plan(plan: dict, base_steps: int, tasks, root="results/speedrun", base: PretrainConfig = BASE,
