@@ -52,16 +52,18 @@ def add_function_arguments(p: argparse.ArgumentParser, fn) -> argparse.ArgumentP
         kind, flag, many = _flag_type(hints.get(name, str))
         flag, default = flag or Flag(), param.default
         help = helps.get(name) or ""
-        shown = default is not inspect.Parameter.empty and default not in (None, False, "", [], ())
+        shown = not (default is inspect.Parameter.empty or default is None or default is False
+                     or (isinstance(default, (str, list, tuple)) and not default))
         if shown and "default:" not in help:
             help += f" (default: {' '.join(map(str, default)) if many else default})"
-        kw = dict(help=help.strip() or None, default=None if default is inspect.Parameter.empty else default)
+        required = default is inspect.Parameter.empty
+        kw = dict(help=help.strip() or None, default=None if required else default)
         if kind is bool: kw.update(action=argparse.BooleanOptionalAction)
         else:
             kw.update(type=kind, choices=flag.choices, metavar=flag.metavar)
             if many: kw.update(nargs="+")
         if flag.positional: p.add_argument(name, **{k: v for k, v in kw.items() if k != "default"})
-        else: p.add_argument("--" + name.replace("_", "-"), **kw)
+        else: p.add_argument("--" + name.replace("_", "-"), **kw, **({"required": True} if required else {}))
     return p
 
 # %% ../nbs/00g_cli.ipynb #a70c4274
@@ -76,12 +78,13 @@ def commands_parser(commands: dict, prog: str, description: str | None = None) -
                                               description=doc), fn)
     return p
 
-def run_command(commands: dict, argv, prog: str, errors=(ValueError, OSError), message=str,
+def run_command(commands, argv, prog: str, errors=(ValueError, OSError), message=str,
                 description: str | None = None):
-    """Parse `argv` with `commands_parser` and call the chosen command; one of `errors` exits with status 2
-    and `prog KIND: error: message(e)`. Returns the command's result."""
-    p = commands_parser(commands, prog, description)
+    """Parse `argv` for `commands` (a function, or `{kind: function}` for `prog KIND`) and call the chosen
+    function; one of `errors` exits with status 2 and `prog [KIND]: error: message(e)`. Returns its result."""
+    if callable(commands): commands, p = {None: commands}, command_parser(commands, prog, description)
+    else: p = commands_parser(commands, prog, description)
     args = vars(p.parse_args(argv))
-    name = args.pop("command")
+    name = args.pop("command", None)
     try: return commands[name](**args)
-    except errors as e: p.exit(2, f"{prog} {name}: error: {message(e)}\n")
+    except errors as e: p.exit(2, f"{prog}{'' if name is None else ' ' + name}: error: {message(e)}\n")

@@ -5,18 +5,19 @@
 # %% ../nbs/08_embed.ipynb #2341e853
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from .cli import Flag, run_command
 from .features import load_audio
 from .files import atomic_write
 from .hear import (chunked_logmel, get_timestamp_embeddings, load_model, packaged_weights,
@@ -26,7 +27,8 @@ from .streams import AUDIO_EXTENSIONS
 from .runlock import RunLockError, run_lock
 
 # %% auto #0
-__all__ = ['EXTENSIONS', 'INDEX_COLUMNS', 'KINDS', 'find_audio', 'embedding_path', 'embed_batch', 'embed_folder', 'embed_cli']
+__all__ = ['EXTENSIONS', 'INDEX_COLUMNS', 'KINDS', 'find_audio', 'embedding_path', 'embed_batch', 'embed_folder', 'embed_command',
+           'embed_cli']
 
 # %% ../nbs/08_embed.ipynb #5f45a203
 # MP3 too: libsndfile (soundfile) reads it
@@ -193,26 +195,24 @@ def embed_folder(audio_dir, out, checkpoint: str = "", kind: str = "scene", batc
         return index
 
 # %% ../nbs/08_embed.ipynb #ddabcc27
+def embed_command(
+        # folder of audio files (searched recursively)
+        audio_dir: Annotated[str, Flag(positional=True, metavar="AUDIO_DIR")],
+        # output folder (created; a killed run's is resumed)
+        out: Annotated[str, Flag(positional=True, metavar="OUT")],
+        # encoder checkpoint (main job or doppelnb_pretrain); default: the shipped encoder
+        checkpoint: str = "",
+        # scene: one row per file; timestamp: one row per 50 ms
+        kind: Annotated[str, Flag(choices=KINDS)] = "scene",
+        batch_files: int = 16,    # files embedded together
+        device: str = "cpu",      # torch device, e.g. cuda
+        quiet: bool = False):     # no progress bar
+    """Embed every audio file under AUDIO_DIR (WAV, FLAC, OGG, AIFF, MP3; recursive) into OUT:
+    embeddings/<file>.npy, index.csv, scene.npy (one row per file of scene_files.txt, in its order).
+    Resumable: run it again to finish a killed run. Exit status 1 if any file failed."""
+    return embed_folder(audio_dir, out, checkpoint, kind, batch_files, device, progress=not quiet)
+
 def embed_cli(argv=None):
-    "Command line: `doppelnb_embed AUDIO_DIR OUT [--kind scene|timestamp] [--checkpoint PATH]`."
-    p = argparse.ArgumentParser(prog="doppelnb_embed", description="Embed every audio file under AUDIO_DIR "
-                                "(WAV, FLAC, "
-                                "OGG, AIFF, MP3; recursive) into OUT: embeddings/<file>.npy, "
-                                "index.csv, scene.npy (one row per file of scene_files.txt, in its order). "
-                                "Resumable: run it again to finish a killed run. Exit status 1 if any "
-                                "file failed.")
-    p.add_argument("audio_dir", metavar="AUDIO_DIR", help="folder of audio files (searched recursively)")
-    p.add_argument("out", metavar="OUT", help="output folder (created; a killed run's is resumed)")
-    p.add_argument("--checkpoint", default="",
-                   help="encoder checkpoint (main job or doppelnb_pretrain); default: the shipped encoder")
-    p.add_argument("--kind", default="scene", choices=KINDS,
-                   help="scene: one row per file; timestamp: one row per 50 ms")
-    p.add_argument("--batch-files", type=int, default=16, help="files embedded together (default 16)")
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    a = p.parse_args(argv)
-    try:
-        index = embed_folder(a.audio_dir, a.out, a.checkpoint, a.kind, a.batch_files, a.device,
-                             progress=not a.quiet)
-    except (ValueError, OSError, RunLockError) as e: p.exit(2, f"doppelnb_embed: error: {e}\n")
+    "Command line `doppelnb_embed AUDIO_DIR OUT` (`embed_command`); exit status 1 if any file failed."
+    index = run_command(embed_command, argv, "doppelnb_embed", errors=(ValueError, OSError, RunLockError))
     if (index.status != "ok").any(): sys.exit(1)

@@ -5,19 +5,19 @@
 # %% ../nbs/00f_pairs.ipynb #dc5a907e
 from __future__ import annotations
 
-import argparse
 import csv
 import fnmatch
 import io
 from pathlib import Path
 
+from .cli import run_command
 from .files import WriteError, atomic_write, recover_folder, staged_folder, write_failure, write_wav
 from .runlock import LOCK_NAME, RunLockError, lock_is_stale, read_lock, run_lock
-from .synth import NEBULAE, PARAMETER_GROUPS, SYNTHS, DoppelgangerSynth
+from .synth import SYNTHS, DoppelgangerSynth
 from . import zoo  # noqa: F401  (registers the zoo's synths, which --synth names)
 
 # %% auto #0
-__all__ = ['write_pairs', 'pairs_cli']
+__all__ = ['write_pairs', 'pairs_command', 'pairs_cli']
 
 # %% ../nbs/00f_pairs.ipynb #6174841a
 def _is_pair_file(name: str) -> bool: return name == "params.csv" or fnmatch.fnmatchcase(name, "pair_*.wav")
@@ -76,32 +76,27 @@ def write_pairs(out_dir, n: int, delta: float = 0.25, seed: int = 0, overwrite: 
                 raise WriteError(e.errno, f"cannot write the pairs into {out_dir}: {reason}") from None
     return out_dir / "params.csv"
 
+def pairs_command(out: str,                     # output folder
+                  n: int = 16,                  # number of pairs
+                  delta: float = 0.25,          # perturbation scale δ in [0, 1]
+                  seed: int = 0,                # seed of every random draw
+                  sample_rate: int = 16000,     # Hz
+                  duration: float = 1.0,        # seconds per sound
+                  # the synthesizer, one of SYNTHS (a mixture streams pairs in pretraining; one synth writes
+                  # them here)
+                  synth: str = "voice",
+                  nebula: str = "default",      # Voice's nebula: one of NEBULAE or a nebula JSON file
+                  # parameters, globs or groups (e.g. pitch, timbre, envelope) to leave unperturbed
+                  keep_fixed: list[str] | None = None,
+                  overwrite: bool = False):     # replace pair files already in --out
+    "Write doppelgänger pairs as WAV files plus a CSV of their parameters."
+    if synth not in SYNTHS:
+        raise ValueError(f"synth: unknown synthesizer {synth!r}; choose one of {sorted(SYNTHS)}")
+    path = write_pairs(out, n, delta, seed, overwrite, sample_rate=sample_rate, duration=duration, synth=synth,
+                       nebula=nebula, keep_fixed=keep_fixed or None)
+    print(f"wrote {n} pairs of {synth} (δ = {delta}, seed {seed}) to {path.parent}")
+    return path
+
 def pairs_cli(argv=None):
-    "Command line: write doppelgänger pairs as WAV files plus a CSV of their parameters."
-    p = argparse.ArgumentParser(prog="doppelnb_pairs", description="Write doppelgänger pairs as WAV "
-                                "files plus a CSV of their parameters.")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--n", type=int, default=16, help="number of pairs")
-    p.add_argument("--delta", type=float, default=0.25, help="perturbation scale δ in [0, 1]")
-    p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default: 0)")
-    p.add_argument("--sample-rate", type=int, default=16000, help="Hz (default: 16000)")
-    p.add_argument("--duration", type=float, default=1.0, help="seconds per sound")
-    p.add_argument("--synth", default="voice",
-                   help=f"the synthesizer: one of {sorted(SYNTHS)} (default: voice; a mixture streams "
-                        "pairs in pretraining, one synth writes them here)")
-    p.add_argument("--nebula", default="default",
-                   help=f"Voice's nebula: one of {NEBULAE} or a nebula JSON file")
-    p.add_argument("--keep-fixed", nargs="*", default=None,
-                   help=f"parameters, globs or groups (Voice's: {sorted(PARAMETER_GROUPS)}) to leave "
-                        "unperturbed")
-    p.add_argument("--overwrite", action="store_true", help="replace pair files already in --out")
-    a = p.parse_args(argv)
-    try:
-        if a.synth not in SYNTHS:
-            raise ValueError(f"synth: unknown synthesizer {a.synth!r}; choose one of {sorted(SYNTHS)}")
-        path = write_pairs(a.out, a.n, a.delta, a.seed, a.overwrite, sample_rate=a.sample_rate,
-                           duration=a.duration, synth=a.synth, nebula=a.nebula,
-                           keep_fixed=a.keep_fixed or None)
-    except (ValueError, OSError, RunLockError) as e:
-        p.exit(2, f"doppelnb_pairs: error: {e}\n")
-    print(f"wrote {a.n} pairs of {a.synth} (δ = {a.delta}, seed {a.seed}) to {path.parent}")
+    "Command line `doppelnb_pairs` (`pairs_command`)."
+    run_command(pairs_command, argv, "doppelnb_pairs", errors=(ValueError, OSError, RunLockError))

@@ -5,11 +5,11 @@
 # %% ../nbs/12_speedrun.ipynb #b5b531e0
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Annotated
 
 import pandas as pd
 import torch
@@ -22,6 +22,7 @@ from .evaluate import (FIG_DPI, FIG_WIDTH, encoder_features, fold_tasks, interva
                                score_logmel_stats)
 from .model import build_encoder, mean_max_pool
 from .files import atomic_write
+from .cli import Flag, run_command
 from .config import delta_control, PretrainConfig, unpaired_control
 from .pretrain import held_out_views, pretrain, twin_top1
 from .run import RunFolder
@@ -33,9 +34,9 @@ from .tasks import group_split
 __all__ = ['BASE', 'COST_KNOBS', 'MAIN_RECIPE', 'SEARCH', 'CONTROLS', 'ZOO_MEMBERS', 'MAIN_ENTRY', 'ZOO_COST', 'ZOO_RECIPE',
            'BOTH', 'ZOO_STUDY', 'PITCH_SAFE', 'PITCH_PATH', 'PITCH_STUDY', 'PLANS', 'CURVE_POINTS', 'step_seconds',
            'cost_signature', 'budget_steps', 'measured_ratios', 'probe_monitor', 'speedrun', 'run_encoder',
-           'score_new_tasks', 'collect', 'read_monitor', 'seeds_plan', 'run_plan', 'speedrun_cli', 'stats_retrieval',
-           'search_table', 'plot_monitor', 'control_pairs', 'curve_steps', 'curve_probe', 'learning_curve',
-           'plot_curves', 'curve_plan', 'StageFeatures', 'stage_scores']
+           'score_new_tasks', 'collect', 'read_monitor', 'seeds_plan', 'run_plan', 'speedrun_command', 'speedrun_cli',
+           'stats_retrieval', 'search_table', 'plot_monitor', 'control_pairs', 'curve_steps', 'curve_probe',
+           'learning_curve', 'plot_curves', 'curve_plan', 'StageFeatures', 'stage_scores']
 
 # %% ../nbs/12_speedrun.ipynb #f98ca574
 BASE = PretrainConfig(steps=100, batch_size=64, workers=1, device="cpu", progress=False, tensorboard=False,
@@ -383,38 +384,36 @@ def run_plan(plan: dict, base_steps: int, tasks, root="results/speedrun", base: 
         scores.append(speedrun(name, cfg, base_steps, tasks, root, mode=mode, log=log, **kwargs))
     return pd.concat(scores, ignore_index=True)
 
-def speedrun_cli(argv=None):
-    """Command line: run a plan of `PLANS` (the recipe search `SEARCH` by default) at a budget of
-    `--base-steps` CPU-default steps per entry, cached under `--root`."""
-    p = argparse.ArgumentParser(prog="doppelnb_speedrun", description="Run the recipe search (SEARCH in "
-                                "nbs/12_speedrun.ipynb) or another plan of PLANS at a budget of --base-steps "
-                                "CPU-default steps per entry, each run cached under --root.")
-    p.add_argument("--base-steps", type=int, default=800, help="CPU-default steps each entry's compute buys")
-    p.add_argument("--root", default="results/speedrun", help="folder of the cached runs")
-    p.add_argument("--data", default="data", help="folder of the built tasks")
-    p.add_argument("--plan", default="search", choices=sorted(PLANS),
-                   help="which plan to run: the recipe search (SEARCH), the synth zoo study (ZOO_STUDY) or "
-                        "the recipes that keep pitch (PITCH_STUDY)")
-    p.add_argument("--only", nargs="*", help="entries of the plan to run (default: all)")
-    p.add_argument("--curve", metavar="ENTRY",
-                   help="instead: the learning curve of this finished entry and of its δ = 1 control, "
-                   "scored at CURVE_POINTS CPU-default steps (runs under ROOT/curves/)")
-    a = p.parse_args(argv)
-    fail = lambda message: p.exit(2, f"doppelnb_speedrun: error: {message}\n")
+def speedrun_command(
+        base_steps: int = 800,             # CPU-default steps each entry's compute buys
+        root: str = "results/speedrun",    # folder of the cached runs
+        data: str = "data",                # folder of the built tasks
+        # which plan to run: the recipe search (SEARCH), the synth zoo study (ZOO_STUDY) or the recipes that
+        # keep pitch (PITCH_STUDY)
+        plan: Annotated[str, Flag(choices=tuple(sorted(PLANS)))] = "search",
+        only: list[str] | None = None,     # entries of the plan to run (default: all)
+        # instead: the learning curve of this finished entry and of its δ = 1 control, scored at CURVE_POINTS
+        # CPU-default steps (runs under ROOT/curves/)
+        curve: Annotated[str | None, Flag(metavar="ENTRY")] = None):
+    """Run the recipe search (SEARCH in nbs/12_speedrun.ipynb) or another plan of PLANS at a budget of
+    --base-steps CPU-default steps per entry, each run cached under --root."""
     # every argument is checked before any work
-    if a.base_steps < 1: fail(f"--base-steps: a positive number of steps, got {a.base_steps}")
-    unknown = [n for n in a.only or [] if n not in PLANS[a.plan]]
-    if unknown: fail(f"--only: not entries of the {a.plan} plan: {unknown} (see nbs/12_speedrun.ipynb)")
-    if Path(a.root).exists() and not Path(a.root).is_dir(): fail(f"--root: {a.root} is not a folder")
-    try:
-        curve = curve_plan(a.curve, root=a.root) if a.curve else None
-        tasks = fold_tasks(a.data)
-        if curve:
-            (cfg, ratio) = curve
-            for name, run_cfg in ((a.curve, cfg), (f"{a.curve} ~ctrl", delta_control(cfg))):
-                learning_curve(name, run_cfg, tasks, Path(a.root) / "curves", cost_ratio=ratio)
-        else: run_plan(PLANS[a.plan], a.base_steps, tasks, a.root, only=a.only)
-    except (ValueError, OSError, RunLockError) as e: fail(e)
+    if base_steps < 1: raise ValueError(f"--base-steps: a positive number of steps, got {base_steps}")
+    unknown = [n for n in only or [] if n not in PLANS[plan]]
+    if unknown:
+        raise ValueError(f"--only: not entries of the {plan} plan: {unknown} (see nbs/12_speedrun.ipynb)")
+    if Path(root).exists() and not Path(root).is_dir(): raise ValueError(f"--root: {root} is not a folder")
+    found = curve_plan(curve, root=root) if curve else None
+    tasks = fold_tasks(data)
+    if found:
+        cfg, ratio = found
+        for name, run_cfg in ((curve, cfg), (f"{curve} ~ctrl", delta_control(cfg))):
+            learning_curve(name, run_cfg, tasks, Path(root) / "curves", cost_ratio=ratio)
+    else: run_plan(PLANS[plan], base_steps, tasks, root, only=only)
+
+def speedrun_cli(argv=None):
+    "Command line `doppelnb_speedrun` (`speedrun_command`)."
+    run_command(speedrun_command, argv, "doppelnb_speedrun", errors=(ValueError, OSError, RunLockError))
 
 # %% ../nbs/12_speedrun.ipynb #48ed9e3c
 def stats_retrieval(cfg: PretrainConfig, n: int = 256) -> float:
