@@ -23,20 +23,18 @@ from .evaluate import (FIG_DPI, FIG_WIDTH, encoder_features, fold_tasks, interva
 from .model import build_encoder, mean_max_pool
 from .files import atomic_write
 from .cli import Flag, run_command
-from .config import delta_control, PretrainConfig, unpaired_control
+from .plans import CONTROLS, PLANS, SEARCH
+from .config import delta_control, PretrainConfig
 from .pretrain import held_out_views, pretrain, twin_top1
 from .run import RunFolder
 from .runlock import RunLockError
-from .synth import synth_mixture
 from .tasks import group_split
 
 # %% auto #0
-__all__ = ['BASE', 'COST_KNOBS', 'MAIN_RECIPE', 'SEARCH', 'CONTROLS', 'ZOO_MEMBERS', 'MAIN_ENTRY', 'ZOO_COST', 'ZOO_RECIPE',
-           'BOTH', 'ZOO_STUDY', 'PITCH_SAFE', 'PITCH_PATH', 'PITCH_STUDY', 'PLANS', 'CURVE_POINTS', 'step_seconds',
-           'cost_signature', 'budget_steps', 'measured_ratios', 'probe_monitor', 'speedrun', 'run_encoder',
-           'score_new_tasks', 'collect', 'read_monitor', 'seeds_plan', 'run_plan', 'speedrun_command', 'speedrun_cli',
-           'stats_retrieval', 'search_table', 'plot_monitor', 'control_pairs', 'curve_steps', 'curve_probe',
-           'learning_curve', 'plot_curves', 'curve_plan', 'StageFeatures', 'stage_scores']
+__all__ = ['BASE', 'COST_KNOBS', 'CURVE_POINTS', 'step_seconds', 'cost_signature', 'budget_steps', 'measured_ratios',
+           'probe_monitor', 'speedrun', 'run_encoder', 'score_new_tasks', 'collect', 'read_monitor', 'run_plan',
+           'speedrun_command', 'speedrun_cli', 'stats_retrieval', 'search_table', 'plot_monitor', 'control_pairs',
+           'curve_steps', 'curve_probe', 'learning_curve', 'plot_curves', 'curve_plan', 'StageFeatures', 'stage_scores']
 
 # %% ../nbs/12_speedrun.ipynb #f98ca574
 BASE = PretrainConfig(steps=100, batch_size=64, workers=1, device="cpu", progress=False, tensorboard=False,
@@ -245,121 +243,6 @@ def read_monitor(root, name: str) -> pd.DataFrame:
     return m.pivot_table(index="step", columns="metric", values="value").reset_index()
 
 # %% ../nbs/12_speedrun.ipynb #0880e0f0
-# the main job's recipe (the `speedrun` preset of 05_pretrain without its run length): the entries built on it
-MAIN_RECIPE = dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05, wave_augment="reference", body=3,
-                   threads=1, channels_last=True, precision="bf16")
-
-SEARCH = {  # name: overrides of BASE (the CPU default recipe); "~ctrl" runs the δ = 1 control of the entry
-            # before it, same steps
-    "random init": dict(mode="random"),
-    "logmel stats": dict(mode="logmel"),
-    "ntxent-head-adamw": dict(loss="nt_xent", head=True, optimizer="adamw"),
-    "ntxent-head-adamw ~ctrl": {},
-    "ntxent-head-adamw-d0.05": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05),
-    "ntxent-head-adamw-d0.05-pitch5": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05,
-                                           delta_scale={"pitch": 5.0}),
-    "ntxent-head-adamw-d0.05-wave": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05,
-                                         wave_augment="reference"),
-    "ntxent-head-adamw-d0.05-wave ~ctrl": {},
-    "ntxent-head-adamw-d0.10": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.10),
-    "ntxent-head-adamw-d0-wave (augmentations only)": dict(loss="nt_xent", head=True, optimizer="adamw",
-                                                           delta=0.0, wave_augment="reference"),
-    "ntxent-head-adamw-d0.05-wave-mix": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05,
-                                             wave_augment="reference", nebula="default+drum"),
-    "ntxent-head-adamw-d0.05-wave-fast": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05,
-                                              wave_augment="reference", threads=1, channels_last=True,
-                                              precision="bf16"),
-    "ntxent-head-adamw-d0.05-wave-fast ~ctrl": {},
-    "vicreg-head-adamw-d0.05-wave": dict(loss="vicreg", head=True, optimizer="adamw", delta=0.05,
-                                         wave_augment="reference"),
-    "ntxent-head-adamw-d0.05-body": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05, body=3),
-    "ntxent-head-adamw-d0.05-body ~ctrl": {},
-    "ntxent-head-adamw-d0.05-wave-body": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05,
-                                              wave_augment="reference", body=3),
-    "ntxent-head-adamw-d0.05-wave-body ~ctrl": {},
-    "ntxent-head-adamw-d0.05-wave-body-fast": MAIN_RECIPE,
-    "ntxent-head-adamw-d0.05-wave-body-fast ~ctrl": {},
-    "ntxent-head-adamw-d0.05-wave-body-fast-tau0.1": {**MAIN_RECIPE, "loss_kwargs": dict(tau=0.1)},
-    "ntxent-head-adamw-d0.05-wave-body-fast-tau0.5": {**MAIN_RECIPE, "loss_kwargs": dict(tau=0.5)},
-    "ntxent-head-adamw-d0.02": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.02),
-    "vicreg-head-adamw-d0.05": dict(loss="vicreg", head=True, optimizer="adamw", delta=0.05),
-    "align-unif-sgd-d0.05": dict(delta=0.05),
-    "ntxent-head-adamw-d0.05-mix": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05,
-                                        nebula="default+drum"),
-    "ntxent-head-adamw-d0.05-b128": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05,
-                                         batch_size=128),
-    "ntxent-head-adamw-d0.05-fonseca": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05,
-                                            views="fonseca"),
-    "base (align-unif, sgd)": {},
-    "base (align-unif, sgd) ~ctrl": {},
-    "ntxent-head-adamw-d0.05-safe-body-fast": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05,
-                                                   wave_augment="timbre-safe", body=3, threads=1,
-                                                   channels_last=True, precision="bf16"),
-    "ntxent-head-adamw-d0.05-safe-body-fast ~ctrl": {},
-    "ntxent-head-adamw-d0.05-s1": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05, seed=1),
-    "ntxent-head-adamw-d0.02-s1": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.02, seed=1),
-    "ntxent-head-adamw-d0.05-wave-s1": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05,
-                                            wave_augment="reference", seed=1),
-    "ntxent-head-adamw-d0.05-wave-mix-s1": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05,
-                                                wave_augment="reference", nebula="default+drum", seed=1),
-    # twins share their timbre (δ 0 on every parameter but pitch and duration) and differ in pitch (2 δ)
-    "ntxent-head-adamw-d0.05-timbre0": dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05,
-                                            delta_scale={"timbre": 0.0, "pitch": 2.0}),
-    "ntxent-head-adamw-d0.05-safe-body-fast-timbre0": dict(loss="nt_xent", head=True, optimizer="adamw",
-                                                           delta=0.05,
-                                                           delta_scale={"timbre": 0.0, "pitch": 2.0},
-                                                           wave_augment="timbre-safe", body=3, threads=1,
-                                                           channels_last=True, precision="bf16"),
-    # the nebula mixture on the main job's recipe at three pretraining seeds, and that recipe at seeds 1, 2
-    "ntxent-head-adamw-d0.05-wave-body-fast-s1": {**MAIN_RECIPE, "seed": 1},
-    "ntxent-head-adamw-d0.05-wave-body-fast-mix": {**MAIN_RECIPE, "nebula": "default+drum"},
-    "ntxent-head-adamw-d0.05-wave-body-fast-mix-s1": {**MAIN_RECIPE, "nebula": "default+drum", "seed": 1},
-    "ntxent-head-adamw-d0.05-wave-body-fast-s2": {**MAIN_RECIPE, "seed": 2},
-    "ntxent-head-adamw-d0.05-wave-body-fast-mix-s2": {**MAIN_RECIPE, "nebula": "default+drum", "seed": 2},
-}
-
-CONTROLS = {"~ctrl": delta_control, "~unpaired": unpaired_control}   # a plan entry 'NAME SUFFIX': the
-                                                                   # control of the entry before it
-
-def seeds_plan(name: str, overrides: dict, seeds=(0, 1, 2), controls=("~ctrl",)) -> dict:
-    """Entries of `overrides` at each pretraining seed (`name`, `name-s1`, …), each followed by its controls
-    (suffixes of `CONTROLS`)."""
-    plan = {}
-    for seed in seeds:
-        entry = name + (f"-s{seed}" if seed else "")
-        plan[entry] = {**overrides, "seed": seed} if seed else dict(overrides)
-        plan |= {f"{entry} {control}": {} for control in controls}
-    return plan
-
-# the members of the named mixture `zoo` (00d_synths), as `zoo-NAME` leaves them out: a synth, or a nebula
-ZOO_MEMBERS = tuple(dict.fromkeys(p.nebula if p.nebula != "default" else p.synth
-                                  for p in synth_mixture("zoo")))
-MAIN_ENTRY = "ntxent-head-adamw-d0.05-wave-body-fast"     # the main recipe's entry of SEARCH
-# the synth zoo (00d_synths) at equal compute, three seeds each, beside δ = 1 controls: the main recipe on
-# Voice, on the zoo, on clips of up to three events, and on the zoo without each member (leave-one-out). In
-# the loop the zoo makes × 0.96 of Voice's pairs/s and 3-event clips × 0.34 (09_bench, side by side, three
-# alternating rounds): the zoo and its leave-one-outs take the Voice entry's steps, 3-event clips a third
-ZOO_COST = {"zoo": 1.0, "zoo-ev3": 0.34}   # steps as a fraction of the Voice entry's
-ZOO_RECIPE = {**MAIN_RECIPE, "synth": "zoo", "steps_as": (MAIN_ENTRY, ZOO_COST["zoo"])}
-BOTH = ("~ctrl", "~unpaired")          # in a mixture the δ = 1 control still pairs sounds of one member
-ZOO_STUDY = {**seeds_plan(MAIN_ENTRY, MAIN_RECIPE, controls=BOTH),
-             **seeds_plan(f"{MAIN_ENTRY}-zoo", ZOO_RECIPE, controls=BOTH),
-             **seeds_plan(f"{MAIN_ENTRY}-zoo-ev3", {**ZOO_RECIPE, "events": 3,
-                                                    "steps_as": (MAIN_ENTRY, ZOO_COST["zoo-ev3"])}),
-             **{entry: overrides for m in ZOO_MEMBERS for entry, overrides
-                in seeds_plan(f"{MAIN_ENTRY}-zoo-{m}", {**ZOO_RECIPE, "synth": f"zoo-{m}"}).items()}}
-# recipes that keep pitch, three seeds each beside δ = 1 controls, at the steps of the main recipe (whose
-# three seeds are in ZOO_STUDY): the waveform augmentations without their ±2-semitone pitch shift, and that
-# with twins that share their pitch exactly (Voice's pitch group unperturbed), and with twins that share every
-# parameter that sets the sounding pitch (the note, the VCO tunings, their modulation depths and every route
-# into a VCO's pitch)
-PITCH_SAFE = {**MAIN_RECIPE, "wave_augment": "pitch-safe", "steps_as": (MAIN_ENTRY, 1.0)}
-PITCH_PATH = ["pitch", "vco_*.tuning", "vco_*.mod_depth", "mod_matrix.*->vco_*_pitch"]
-PITCH_STUDY = {**seeds_plan(f"{MAIN_ENTRY}-pitchsafe", PITCH_SAFE),
-               **seeds_plan(f"{MAIN_ENTRY}-pitchsafe-pitch0", {**PITCH_SAFE, "keep_fixed": ["pitch"]}),
-               **seeds_plan(f"{MAIN_ENTRY}-pitchsafe-pitchpath0", {**PITCH_SAFE, "keep_fixed": PITCH_PATH})}
-PLANS = {"search": SEARCH, "zoo": ZOO_STUDY, "pitch": PITCH_STUDY}   # doppelnb_speedrun --plan NAME
-
 def run_plan(plan: dict, base_steps: int, tasks, root="results/speedrun", base: PretrainConfig = BASE,
              only=None, log=print) -> pd.DataFrame:
     """Run (or read back) every entry of `plan` in order; `only`: a subset of names. Returns all per-fold
