@@ -92,8 +92,8 @@ def pairs_command(out: str,                     # output folder
     "Write doppelgänger pairs as WAV files plus a CSV of their parameters."
     if synth not in SYNTHS:
         raise ValueError(f"synth: unknown synthesizer {synth!r}; choose one of {sorted(SYNTHS)}")
-    path = write_pairs(out, n, delta, seed, overwrite, sample_rate=sample_rate, duration=duration, synth=synth,
-                       nebula=nebula, keep_fixed=keep_fixed or None)
+    path = write_pairs(out, n, delta, seed, overwrite, sample_rate=sample_rate, duration=duration,
+                       synth=synth, nebula=nebula, keep_fixed=keep_fixed or None)
     print(f"wrote {n} pairs of {synth} (δ = {delta}, seed {seed}) to {path.parent}")
     return path
 
