@@ -5,7 +5,6 @@
 # %% ../nbs/05_pretrain.ipynb #c1ada8dc
 from __future__ import annotations
 
-import gc
 import os
 from contextlib import ExitStack
 from dataclasses import replace
@@ -102,7 +101,7 @@ def pretrain(config: PretrainConfig | dict | None = None, resume: bool = False, 
     world = int(os.environ.get("WORLD_SIZE", 1))
     cfg.validate(world)
     rank, world, device, joined = setup_distributed(cfg.device)
-    held, data, learn = ExitStack(), None, None
+    held, data = ExitStack(), None
     threads = torch.get_num_threads()
     try:
         stop = held.enter_context(StopOnSignal())     # Ctrl-C / SIGTERM: finish the step, checkpoint, stop
@@ -148,9 +147,8 @@ def pretrain(config: PretrainConfig | dict | None = None, resume: bool = False, 
         torch.set_num_threads(threads)
         close_loader(data)       # its workers ignore signals: left to the garbage collector, an error's
         held.close()             # traceback would keep them alive and the process would hang at exit
-        if joined:
-            learn = None; gc.collect()      # DDP sits in a reference cycle: free it before gloo shuts down
-            dist.destroy_process_group()
+        # (the DDP wrapper was freed when fit ended: the learner's `Distributed` callback)
+        if joined: dist.destroy_process_group()
 
 def close_loader(data) -> None:
     """Shut a DataLoader iterator's worker processes down now (a no-op without workers): they ignore SIGINT
