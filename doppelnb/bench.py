@@ -32,7 +32,8 @@ from .fixtures import write_audio_folder
 from .config import _flag_kind, make_optimizer, PRECISIONS, PretrainConfig, SOURCES
 from .learner import autocast
 from .pretrain import make_stream, _message, pretrain
-from .synth import DoppelgangerSynth, TensorSynth, build_synth, draw_params, synth_mixture
+from .synth import DoppelgangerSynth
+from .synth_space import TensorSynth, build_synth, draw_params, synth_mixture
 
 # %% auto #0
 __all__ = ['DEFAULT_DEVICE', 'EncoderNames', 'BENCHMARKS', 'time_calls', 'check_bench_args', 'write_json', 'raw_render',

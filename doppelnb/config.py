@@ -17,7 +17,8 @@ from .augment import PRESETS
 from .features import DOPPELGANGER, FONSECA
 from .files import read_json
 from .model import ENCODERS, LOSSES, get_loss, loss_defaults
-from .synth import MAX_DURATION, MIXTURES, NEBULAE, SYNTHS, check_delta, mixture_sizes, synth_mixture
+from .synth import MAX_DURATION
+from .synth_space import MIXTURES, NEBULAE, SYNTHS, check_delta, mixture_sizes, synth_mixture
 from .wave_augment import WAVE_PRESETS
 from . import zoo  # noqa: F401  (registers the synth zoo's members and mixture, which configs name)
 
@@ -68,8 +69,9 @@ class PretrainConfig:
                                     "synth parameters, globs or groups (pitch, envelopes, …) "
                                     "left unperturbed")
     perturb_only: list | None = _knob(None, "perturb only these synth parameters, globs or groups")
-    synth: str = _knob("voice", f"synthesizer: one of {sorted(SYNTHS)} (doppelnb.synth.register_synth adds "
-                       f"one) or a named mixture of {sorted(MIXTURES)}; several joined by '+', each "
+    synth: str = _knob("voice", f"synthesizer: one of {sorted(SYNTHS)} "
+                       f"(doppelnb.synth_space.register_synth adds one) or a named mixture of "
+                       f"{sorted(MIXTURES)}; several joined by '+', each "
                        "name[:nebula][*weight][@δ], and '-name' after a named mixture leaving a member out "
                        "(e.g. 'zoo-texture', 'voice*2+modal@0.1')")
     nebula: str = _knob("default", f"nebula (parameter ranges) of the synth: one of {NEBULAE} for Voice, a "

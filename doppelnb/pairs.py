@@ -13,7 +13,8 @@ from pathlib import Path
 from .cli import run_command
 from .files import WriteError, atomic_write, recover_folder, staged_folder, write_failure, write_wav
 from .runlock import LOCK_NAME, RunLockError, lock_is_stale, read_lock, run_lock
-from .synth import SYNTHS, DoppelgangerSynth
+from .synth import DoppelgangerSynth
+from .synth_space import SYNTHS
 from . import zoo  # noqa: F401  (registers the zoo's synths, which --synth names)
 
 # %% auto #0

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from .config import delta_control, unpaired_control
-from .synth import synth_mixture
+from .synth_space import synth_mixture
 
 # %% auto #0
 __all__ = ['MAIN_RECIPE', 'SEARCH', 'CONTROLS', 'ZOO_MEMBERS', 'MAIN_ENTRY', 'ZOO_COST', 'ZOO_RECIPE', 'BOTH', 'ZOO_STUDY',

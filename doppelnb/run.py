@@ -21,7 +21,7 @@ from .checkpoint import (CHECKPOINT_FORMAT, nonfinite_tensors, read_checkpoint,
 from .config import LEGACY_LOSS_OPTIONS, PretrainConfig, lr_factor
 from .files import atomic_write, checked_text
 from .runlock import RunLockError, run_lock
-from .synth import mixture_sizes, synth_mixture
+from .synth_space import mixture_sizes, synth_mixture
 
 # %% auto #0
 __all__ = ['RESUMABLE', 'RunFolder', 'config_differences', 'read_log', 'prepare_run', 'RunLog', 'lock_run', 'raise_on_every_rank',

@@ -14,8 +14,8 @@ from torch.utils.data import DataLoader
 from .augment import ViewPipeline
 from .body import apply_body, draw_body
 from .features import DOPPELGANGER, AudioFileError, LogMel, load_audio, random_patches
-from .synth import (BatchStream, DoppelgangerSynth, mixture_sizes, part_options, stream_seed,
-                            synth_mixture)
+from .synth import BatchStream, DoppelgangerSynth, stream_seed
+from .synth_space import mixture_sizes, part_options, synth_mixture
 from .zoo import event_clips
 from .wave_augment import WaveAugment
 

@@ -11,8 +11,8 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
-from .synth import (TensorSynth, delta_grid_pairs, diagnostic_log_mel, lookup_synth, register_mixture,
-                            register_synth)
+from .synth import delta_grid_pairs, diagnostic_log_mel
+from .synth_space import TensorSynth, lookup_synth, register_mixture, register_synth
 
 # %% auto #0
 __all__ = ['N_FFT', 'HOP', 'MODE_RATIOS', 'ZOO', 'lin', 'expo', 'midi_hz', 'envelope', 'delayed_noise', 'slow_noise',

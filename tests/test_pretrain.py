@@ -179,10 +179,10 @@ def test_bench_pretrain_prints_variant_ratio(tmp_path, capsys):
 
 
 def test_registered_synth_is_reachable_from_the_command_line():
-    "A synthesizer registered in one place (doppelnb.synth.register_synth) is a value of doppelnb_pretrain --synth."
+    "A synthesizer registered in one place (doppelnb.synth_space.register_synth) is a value of doppelnb_pretrain --synth."
     from doppelnb.config import config_parser
     from doppelnb.pretrain import config_from_args, make_stream
-    from doppelnb.synth import SYNTHS, import_torchsynth, register_synth
+    from doppelnb.synth_space import SYNTHS, import_torchsynth, register_synth
     class OtherVoice(import_torchsynth()[1].Voice): pass
     register_synth("other_voice", lambda: OtherVoice, ("default", "drum"), SYNTHS["voice"].groups)
     try:

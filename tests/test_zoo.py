@@ -11,7 +11,7 @@ import torch
 from conftest import ROOT
 from doppelnb.pretrain import pretrain_cli
 from doppelnb.streams import SynthViews
-from doppelnb.synth import parameter_mask
+from doppelnb.synth_space import parameter_mask
 
 TINY = ["--batch-size", "16", "--duration", "0.5", "--patch-frames", "48", "--encoder-kwargs", '{"channels": [8, 16]}',
         "--log-every", "1", "--no-progress", "--no-tensorboard", "--workers", "0"]
