@@ -11,6 +11,7 @@ import json
 import tempfile
 import threading
 import time
+import typing
 from contextlib import nullcontext
 from dataclasses import fields, replace
 from pathlib import Path
@@ -22,14 +23,14 @@ import torch
 from torch import nn
 
 from .augment import PRESETS, ViewPipeline
-from .cli import Flag, run_command
+from .cli import Flag, flag_type, run_command
 from .evaluate import (check_out_folder, embed_logmels, evaluate_encoders, format_results,
                                resolve_tasks)
 from .features import DOPPELGANGER, LogMel
 from .files import atomic_write
 from .model import DEFAULT_ENCODER, ENCODERS, build_encoder, build_model, check_device, get_loss
 from .fixtures import write_audio_folder
-from .config import _flag_kind, make_optimizer, PRECISIONS, PretrainConfig, SOURCES
+from .config import make_optimizer, PRECISIONS, PretrainConfig, SOURCES
 from .learner import autocast
 from .pretrain import make_stream, _message, pretrain
 from .synth import DoppelgangerSynth
@@ -375,22 +376,23 @@ def benchmark_pretrain(source: str = "synth", steps: int = 20, warmup: int = 3, 
 def parse_variant(spec: str) -> dict:
     """`'channels_last=true,precision=bf16'` → `{'channels_last': True, 'precision': 'bf16'}`: config knobs,
     each value read as its `PretrainConfig` field's type (true/false, numbers, JSON for dicts, text)."""
-    kinds, out = {f.name: _flag_kind(f) for f in fields(PretrainConfig)}, {}
+    hints = typing.get_type_hints(PretrainConfig)
+    kinds, out = {f.name: flag_type(hints[f.name]) for f in fields(PretrainConfig)}, {}
     for item in filter(None, (s.strip() for s in spec.split(","))):
         key, eq, value = item.partition("=")
         key = key.strip().replace("-", "_")
         if not eq or key not in kinds:
             raise ValueError(f"variants: {item!r} is not KNOB=VALUE with a knob of PretrainConfig")
-        kind, value = kinds[key], value.strip()
+        (kind, _, many), value = kinds[key], value.strip()
+        kind = list if many else kind
         try:
-            if kind == "bool":
+            if kind is bool:
                 if value.lower() not in ("true", "false", "1", "0"): raise ValueError(value)
                 out[key] = value.lower() in ("true", "1")
-            elif kind in ("json", "list"): out[key] = json.loads(value)
+            elif kind in (dict, list): out[key] = json.loads(value)
             else: out[key] = kind(value)
         except ValueError:
-            raise ValueError(
-                f"variants: {key}={value!r} is not a valid {getattr(kind, '__name__', kind)}") from None
+            raise ValueError(f"variants: {key}={value!r} is not a valid {kind.__name__}") from None
     if not out: raise ValueError(f"variants: an empty variant {spec!r}")
     return out
 

@@ -5,18 +5,16 @@
 # %% ../nbs/04b_build_data.ipynb #fd1426cf
 from __future__ import annotations
 
-import argparse
 import hashlib
 import re
 import struct
 import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Annotated, Callable
 
 import numpy as np
 import pandas as pd
@@ -24,6 +22,7 @@ import soundfile as sf
 import torch
 from tqdm.auto import tqdm
 
+from .cli import Flag, run_command
 from .features import AudioFileError, load_audio
 from .files import write_wav
 from .runlock import RunLockError, run_lock
@@ -34,7 +33,7 @@ from .tasks import (MissingDependencyError, SAMPLE_RATE, Task, check_root, load_
 __all__ = ['SOUNDFONTS', 'NOTE_FAMILIES', 'PITCH_CLASSES', 'UNISON_RANGE', 'KEYWORDS', 'ESPEAK_ACCENTS', 'ESPEAK_VARIANTS',
            'FLITE_VOICES', 'FESTIVAL_VOICES', 'KEYWORD_PACKAGES', 'FOLEY_SOURCES', 'FOLEY_RULES', 'TASKS', 'write_midi',
            'build_notes', 'build_unison', 'place_word', 'build_keywords', 'foley_label', 'foley_group', 'build_foley',
-           'TaskSpec', 'register_task', 'task_spec', 'task_packages', 'build_tasks', 'build_cli']
+           'TaskSpec', 'register_task', 'task_spec', 'task_packages', 'build_tasks', 'build_command', 'build_cli']
 
 # %% ../nbs/04b_build_data.ipynb #b6c592a8
 SOUNDFONTS = {  # group name: (file, Debian package)
@@ -428,24 +427,24 @@ def build_tasks(tasks=None, root="data", full: bool = False, overwrite: bool = F
             out[spec.name] = done[folder]
     return out
 
-def build_cli(argv=None):
-    "Console script `doppelnb_build_data`: build downstream tasks into data/<task>/."
-    p = argparse.ArgumentParser(prog="doppelnb_build_data", description="Build doppelnb's "
-                                "downstream tasks offline from Debian packages: instrument notes, spoken "
-                                "keywords, game foley.",
-                                epilog="Debian packages: "
-                                    + "; ".join(f"{t}: {' '.join(s.packages)}" for t, s in TASKS.items()))
-    p.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS),
-                   help="tasks to build (default: all)")
-    p.add_argument("--root", default="data", help="folder that receives <task>/ (default: data)")
-    p.add_argument("--full", action="store_true", help="the larger version of each task")
-    p.add_argument("--overwrite", action="store_true", help="rebuild tasks that are already built")
-    args = p.parse_args(argv)
-    try: built = build_tasks(args.tasks, args.root, args.full, args.overwrite)
-    except (MissingDependencyError, RunLockError, ValueError) as e:
-        print(f"doppelnb_build_data: {e}", file=sys.stderr); return 2
+def build_command(
+        # tasks to build (default: all)
+        tasks: Annotated[list[str] | None, Flag(choices=tuple(TASKS))] = None,
+        root: str = "data",                  # folder that receives <task>/
+        full: bool = False,                  # the larger version of each task
+        overwrite: bool = False):            # rebuild tasks that are already built
+    "Build downstream tasks into `root`/<task>/ and say what each holds."
+    built = build_tasks(tasks or list(TASKS), root, full, overwrite)
     for name, (path, seconds) in built.items():
-        task = task_spec(name).load(args.root)
+        task = task_spec(name).load(root)
         print(f"{name}: {path} — {len(task)} clips, {len(task.classes)} classes, {len(set(task.groups))} "
               f"groups ({seconds:.0f} s)")
     return 0
+
+def build_cli(argv=None):
+    "Console script `doppelnb_build_data` (`build_command`); returns its exit status."
+    packages = "; ".join(f"{t}: {' '.join(s.packages)}" for t, s in TASKS.items())
+    return run_command(build_command, argv, "doppelnb_build_data", exit=False,
+                       errors=(MissingDependencyError, RunLockError, ValueError),
+                       description="Build doppelnb's downstream tasks offline from Debian packages: "
+                       f"instrument notes, spoken keywords, game foley. Debian packages: {packages}.")

@@ -6,7 +6,10 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import inspect
+import json
+import sys
 import types
 import typing
 from dataclasses import dataclass
@@ -14,7 +17,7 @@ from dataclasses import dataclass
 from fastcore.docments import docments
 
 # %% auto #0
-__all__ = ['Flag', 'command_parser', 'add_function_arguments', 'commands_parser', 'run_command']
+__all__ = ['Flag', 'flag_type', 'add_function_arguments', 'command_parser', 'commands_parser', 'run_command']
 
 # %% ../nbs/00g_cli.ipynb #69cb509a
 @dataclass(frozen=True)
@@ -24,7 +27,7 @@ class Flag:
     metavar: str | None = None
     positional: bool = False
 
-def _flag_type(hint):
+def flag_type(hint):
     "(base type, Flag or None, takes a list) of a resolved annotation."
     flag = None
     if typing.get_origin(hint) is typing.Annotated:
@@ -32,42 +35,68 @@ def _flag_type(hint):
         flag = next((e for e in extra if isinstance(e, Flag)), None)
     if typing.get_origin(hint) in (typing.Union, types.UnionType):      # `X | None`: an optional X
         hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    if hint in (list, tuple): return str, flag, True                    # a bare `list`: of strings
     if typing.get_origin(hint) in (list, tuple):
         return (typing.get_args(hint) or (str,))[0], flag, True
     return hint, flag, False
 
-def command_parser(fn, prog: str | None = None, description: str | None = None) -> argparse.ArgumentParser:
-    """An argparse parser with one flag `--name-with-dashes` per parameter of `fn`, typed by its annotation
-    (`list[int]`: one or more values, `bool`: `--x`/`--no-x`, `X | None`: an optional X,
-    `Annotated[X, Flag(...)]`: choices, metavar, positional); the help is the comment after the parameter,
-    plus its default."""
-    p = argparse.ArgumentParser(prog=prog, description=description or inspect.getdoc(fn))
-    add_function_arguments(p, fn)
-    return p
+_REQUIRED = inspect.Parameter.empty
 
-def add_function_arguments(p: argparse.ArgumentParser, fn) -> argparse.ArgumentParser:
-    "Add one argument per parameter of `fn` to parser `p` (see `command_parser`)."
-    hints, helps = typing.get_type_hints(fn, include_extras=True), docments(fn)
-    for name, param in inspect.signature(fn).parameters.items():
-        kind, flag, many = _flag_type(hints.get(name, str))
-        flag, default = flag or Flag(), param.default
-        help = helps.get(name) or ""
-        shown = not (default is inspect.Parameter.empty or default is None or default is False
-                     or (isinstance(default, (str, list, tuple)) and not default))
-        if shown and "default:" not in help:
+def _parameters(obj, defaults=None):
+    """(name, annotation, help, default) of each parameter of function `obj`, or of each field of dataclass
+    `obj` (its default from the instance `defaults` if given; help from `metadata['help']`, else the
+    comment)."""
+    hints, helps = typing.get_type_hints(obj, include_extras=True), docments(obj)
+    if not dataclasses.is_dataclass(obj):
+        for name, param in inspect.signature(obj).parameters.items():
+            yield name, hints.get(name, str), helps.get(name) or "", param.default
+        return
+    for f in dataclasses.fields(obj):
+        if defaults is not None: default = getattr(defaults, f.name)
+        elif f.default is not dataclasses.MISSING: default = f.default
+        elif f.default_factory is not dataclasses.MISSING: default = f.default_factory()
+        else: default = _REQUIRED
+        yield f.name, hints[f.name], f.metadata.get("help") or helps.get(f.name) or "", default
+
+def add_function_arguments(p: argparse.ArgumentParser, fn, exclude=(), defaults=None,
+                           only_given: bool = False) -> argparse.ArgumentParser:
+    """Add one argument per parameter of `fn` (a function, or a dataclass: one per field) to parser `p` (see
+    `command_parser`), but those in `exclude`. `only_given`: a flag not given is left out of the parsed values
+    (for overrides on top of a preset), and a list may be given empty; `defaults`: a dataclass instance whose
+    values the help shows."""
+    for name, hint, help, default in _parameters(fn, defaults):
+        if name in exclude: continue
+        kind, flag, many = flag_type(hint)
+        flag = flag or Flag()
+        shown = not (default is _REQUIRED or default is None or default is False
+                     or (isinstance(default, (str, list, tuple, dict)) and not default))
+        if shown and "(default:" not in help:
             help += f" (default: {' '.join(map(str, default)) if many else default})"
-        required = default is inspect.Parameter.empty
-        kw = dict(help=help.strip() or None, default=None if required else default)
+        required = default is _REQUIRED and not only_given
+        kw = dict(help=help.strip() or None,
+                  default=argparse.SUPPRESS if only_given else None if required else default)
         if kind is bool: kw.update(action=argparse.BooleanOptionalAction)
+        elif kind is dict: kw.update(type=json.loads, metavar="JSON")
         else:
             kw.update(type=kind, choices=flag.choices, metavar=flag.metavar)
-            if many: kw.update(nargs="+")
+            if many: kw.update(nargs="*" if only_given else "+")
         if flag.positional: p.add_argument(name, **{k: v for k, v in kw.items() if k != "default"})
         else: p.add_argument("--" + name.replace("_", "-"), **kw, **({"required": True} if required else {}))
     return p
 
+def command_parser(fn, prog: str | None = None, description: str | None = None,
+                   exclude=()) -> argparse.ArgumentParser:
+    """An argparse parser with one flag `--name-with-dashes` per parameter of `fn` (but those in `exclude`),
+    typed by its annotation (`list[int]`: one or more values, `bool`: `--x`/`--no-x`, `X | None`: an
+    optional X, `dict`: a JSON object, `Annotated[X, Flag(...)]`: choices, metavar, positional); the help is
+    the comment after the parameter, plus its default."""
+    p = argparse.ArgumentParser(prog=prog, description=description or inspect.getdoc(fn))
+    add_function_arguments(p, fn, exclude)
+    return p
+
 # %% ../nbs/00g_cli.ipynb #a70c4274
-def commands_parser(commands: dict, prog: str, description: str | None = None) -> argparse.ArgumentParser:
+def commands_parser(commands: dict, prog: str, description: str | None = None,
+                    exclude=()) -> argparse.ArgumentParser:
     "A parser with one subcommand per `{name: function}` of `commands`, each generated by `command_parser`."
     p = argparse.ArgumentParser(prog=prog, description=description)
     sub = p.add_subparsers(dest="command", required=True, metavar="KIND",
@@ -75,16 +104,23 @@ def commands_parser(commands: dict, prog: str, description: str | None = None) -
     for name, fn in commands.items():
         doc = inspect.getdoc(fn) or ""
         add_function_arguments(sub.add_parser(name, help=doc.splitlines()[0] if doc else None,
-                                              description=doc), fn)
+                                              description=doc), fn, exclude)
     return p
 
 def run_command(commands, argv, prog: str, errors=(ValueError, OSError), message=str,
-                description: str | None = None):
+                description: str | None = None, given: dict | None = None, exit: bool = True):
     """Parse `argv` for `commands` (a function, or `{kind: function}` for `prog KIND`) and call the chosen
-    function; one of `errors` exits with status 2 and `prog [KIND]: error: message(e)`. Returns its result."""
-    if callable(commands): commands, p = {None: commands}, command_parser(commands, prog, description)
-    else: p = commands_parser(commands, prog, description)
+    function with the parsed values and `given` (keyword arguments that are not flags, such as the command
+    line to record). One of `errors` prints `prog [KIND]: error: message(e)` and exits with status 2
+    (`exit=False`: returns 2, for a console script that returns its status). Returns the function's result."""
+    given = given or {}
+    if callable(commands): commands, p = {None: commands}, command_parser(commands, prog, description, given)
+    else: p = commands_parser(commands, prog, description, given)
     args = vars(p.parse_args(argv))
     name = args.pop("command", None)
-    try: return commands[name](**args)
-    except errors as e: p.exit(2, f"{prog}{'' if name is None else ' ' + name}: error: {message(e)}\n")
+    try: return commands[name](**args, **given)
+    except errors as e:
+        line = f"{prog}{'' if name is None else ' ' + name}: error: {message(e)}\n"
+        if exit: p.exit(2, line)
+        sys.stderr.write(line)
+        return 2

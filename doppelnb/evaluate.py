@@ -5,13 +5,12 @@
 # %% ../nbs/06_eval.ipynb #0aaa3f6c
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 import time
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
@@ -20,6 +19,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .checkpoint import encoder_name_of, load_checkpoint, save_checkpoint
+from .cli import Flag, run_command
 from .features import DOPPELGANGER, LogMel, LogMelConfig
 from .files import atomic_write
 from .model import DEFAULT_ENCODER, ENCODERS, build_encoder
@@ -32,7 +32,8 @@ __all__ = ['C_GRID', 'K_GRID', 'PROBES', 'FIG_WIDTH', 'FIG_DPI', 'task_logmels',
            'majority_rate', 'task_rows', 'summarize', 'evaluate_encoders', 'evaluate_encoder', 'cached_logmels',
            'fold_tasks', 'kfold_scores', 'encoder_features', 'score_features', 'score_encoder', 'score_logmel_stats',
            't_interval', 'paired_differences', 'plot_paired', 'across_runs', 'fold_table', 'interval_text',
-           'interval_table', 'discover_tasks', 'resolve_tasks', 'check_out_folder', 'eval_cli', 'format_results']
+           'interval_table', 'discover_tasks', 'resolve_tasks', 'check_out_folder', 'evaluate_command', 'eval_cli',
+           'format_results']
 
 # %% ../nbs/06_eval.ipynb #9cb31e5d
 def task_logmels(task: Task, frontend: LogMel | None = None, progress: bool = True) -> list:
@@ -472,77 +473,77 @@ def _write_csv(df: pd.DataFrame, path: Path):
     "Write `df` to `path` atomically (`atomic_write`): no reader sees half a table, no failure leaves one."
     atomic_write(path, lambda tmp: df.to_csv(tmp, index=False))
 
-def _check_eval_args(args):
+def _check_eval_args(test_fraction, seeds, batch_size, encoder):
     "Every number and name of `doppelnb_eval`'s arguments, checked before any work."
-    if not 0 < args.test_fraction < 1:
-        raise ValueError(f"--test-fraction: must lie in (0, 1), got {args.test_fraction}")
-    if any(s < 0 for s in args.seeds): raise ValueError(f"--seeds: must be >= 0, got {args.seeds}")
-    if args.batch_size < 1:
-        raise ValueError(f"--batch-size: must be a positive integer, got {args.batch_size}")
-    if args.encoder is not None and args.encoder not in ENCODERS:
-        raise ValueError(f"--encoder: unknown encoder {args.encoder!r}; choose from {sorted(ENCODERS)}")
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"--test-fraction: must lie in (0, 1), got {test_fraction}")
+    if any(s < 0 for s in seeds): raise ValueError(f"--seeds: must be >= 0, got {seeds}")
+    if batch_size < 1:
+        raise ValueError(f"--batch-size: must be a positive integer, got {batch_size}")
+    if encoder is not None and encoder not in ENCODERS:
+        raise ValueError(f"--encoder: unknown encoder {encoder!r}; choose from {sorted(ENCODERS)}")
 
-def eval_cli(argv=None):
-    """Console script `doppelnb_eval`: linear and k-NN probes of a checkpoint (or random-init encoder) on
-    tasks, into the folder `--out`. Arguments, tasks, checkpoint and output are checked before any clip is
-    embedded; each finished task is written at once to `scores.partial.csv`, which replaces `scores.csv` when
-    all are done."""
-    p = argparse.ArgumentParser(
-        prog="doppelnb_eval", description="Linear and k-NN evaluation of a frozen encoder on group-disjoint "
-        "splits of real tasks; the scores go to OUT/scores.csv.")
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--checkpoint", help="checkpoint to score (a run's last.pt, or any file save_checkpoint "
-                     "wrote)")
-    src.add_argument("--random", action="store_true",
-                     help="only the baselines: random-init --encoder and log-mel statistics")
-    p.add_argument("--encoder", default=None,
-                   help=f"architecture ({', '.join(sorted(ENCODERS))}); default {DEFAULT_ENCODER}, or the "
-                   f"checkpoint's")
-    p.add_argument("--tasks", nargs="+", default=["all"],
-                   help="task folder names under --data, optionally name:label_column; 'all' (default): "
-                   "every built task")
-    p.add_argument("--data", default="data", help="folder of the built tasks (default: data)")
-    p.add_argument("--out", default="results/eval",
-                   help="output folder: scores.csv (scores.partial.csv while it runs); default results/eval")
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2],
-                   help="split seeds: one group-disjoint train/test split each (default: 0 1 2)")
-    p.add_argument("--test-fraction", type=float, default=0.25,
-                   help="share of each task's groups held out for testing (default: 0.25)")
-    p.add_argument("--probes", nargs="+", default=["linear", "knn"], choices=list(PROBES),
-                   help="probes fitted on the frozen embeddings (default: linear knn)")
-    p.add_argument("--batch-size", type=int, default=256, help="patches embedded at once (default: 256)")
-    args = p.parse_args(argv)
+def evaluate_command(
+        # checkpoint to score (a run's last.pt, or any file save_checkpoint wrote)
+        checkpoint: str | None = None,
+        # instead of --checkpoint: only the baselines, random-init --encoder and log-mel statistics
+        random: bool = False,
+        # architecture, a name of doppelnb.model.ENCODERS (default: the checkpoint's, else small_cnn)
+        encoder: str | None = None,
+        # task folder names under --data, optionally name:label_column; 'all': every built task
+        tasks: list[str] = ["all"],
+        data: str = "data",              # folder of the built tasks
+        out: str = "results/eval",       # output folder: scores.csv (scores.partial.csv while it runs)
+        seeds: list[int] = [0, 1, 2],    # split seeds: one group-disjoint train/test split each
+        test_fraction: float = 0.25,     # share of each task's groups held out for testing
+        # probes fitted on the frozen embeddings
+        probes: Annotated[list[str], Flag(choices=tuple(PROBES))] = ["linear", "knn"],
+        batch_size: int = 256):          # patches embedded at once
+    """Linear and k-NN probes of a checkpoint (or the baselines alone) on tasks, into the folder `out`.
+    Arguments, tasks, checkpoint and output are checked before any clip is embedded; each finished task is
+    written at once to `scores.partial.csv`, which replaces `scores.csv` when all are done (an error notes
+    what it kept)."""
     t0, partial, rows, kept = time.perf_counter(), None, [], []
     def keep(task, task_rows):
         _write_csv(summarize(rows + task_rows), partial)
         rows.extend(task_rows); kept.append(task.name)      # what the partial file holds
     try:
-        _check_eval_args(args)
-        folder = check_out_folder(args.out)
+        if (checkpoint is None) == (not random):
+            raise ValueError("--checkpoint/--random: give exactly one (a checkpoint to score, or --random "
+                             "for the baselines alone)")
+        _check_eval_args(test_fraction, seeds, batch_size, encoder)
+        folder = check_out_folder(out)
         out, partial = folder / "scores.csv", folder / "scores.partial.csv"
         with run_lock(folder, "doppelnb_eval"):
-            tasks = resolve_tasks(args.tasks, args.data)
-            for task in tasks: check_task(task, args.test_fraction, args.seeds, probes=args.probes)
-            common = dict(seeds=args.seeds, test_fraction=args.test_fraction, probes=args.probes,
-                          batch_size=args.batch_size, on_task=keep)
-            if args.checkpoint:
-                encoder, ckpt = load_checkpoint(args.checkpoint, args.encoder)
-                results = evaluate_encoder(encoder, tasks, name=f"{ckpt['encoder']} "
-                                           f"({Path(args.checkpoint).name})",
+            tasks = resolve_tasks(tasks, data)
+            for task in tasks: check_task(task, test_fraction, seeds, probes=probes)
+            common = dict(seeds=seeds, test_fraction=test_fraction, probes=probes, batch_size=batch_size,
+                          on_task=keep)
+            if checkpoint:
+                model, ckpt = load_checkpoint(checkpoint, encoder)
+                results = evaluate_encoder(model, tasks, name=f"{ckpt['encoder']} ({Path(checkpoint).name})",
                                            encoder_name=ckpt["encoder"],
                                            encoder_kwargs=ckpt.get("encoder_kwargs"), **common)
             else:
-                arch = args.encoder or DEFAULT_ENCODER
+                arch = encoder or DEFAULT_ENCODER
                 results = evaluate_encoders({f"{arch} (random init)": build_encoder(arch, seed=0)}, tasks,
                                             **common)
             _write_csv(results, out)
             partial.unlink(missing_ok=True)
     except (ValueError, RunLockError, OSError) as e:
-        said = f"; the finished task(s) {kept} are kept in {partial}" if kept else ""
-        print(f"doppelnb_eval: error: {e}{said}", file=sys.stderr); return 2
+        if kept: e.add_note(f"the finished task(s) {kept} are kept in {partial}")
+        raise
     print(format_results(results).to_string())
     print(f"wrote {out} ({len(results)} rows) in {time.perf_counter() - t0:.0f} s")
     return 0
+
+def eval_cli(argv=None):
+    "Console script `doppelnb_eval` (`evaluate_command`); returns its exit status."
+    return run_command(evaluate_command, argv, "doppelnb_eval", exit=False,
+                       errors=(ValueError, RunLockError, OSError),
+                       message=lambda e: "; ".join([str(e), *getattr(e, "__notes__", ())]),
+                       description="Linear and k-NN evaluation of a frozen encoder on group-disjoint "
+                       "splits of real tasks; the scores go to OUT/scores.csv.")
 
 def format_results(results: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
     "A readable pivot: one row per task × probe, one column per method, cells 'mean ± std' (in %)."

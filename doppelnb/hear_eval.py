@@ -5,7 +5,6 @@
 # %% ../nbs/13_hear_eval.ipynb #ef124db7
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -16,12 +15,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
 import torch
 
 from .checkpoint import load_checkpoint, weights_digest
+from .cli import Flag, run_command
 from .evaluate import check_out_folder, fold_table, interval_table, paired_differences
 from .features import load_audio
 from .files import atomic_write, write_wav
@@ -34,7 +35,7 @@ from .tasks import Task, group_kfold, is_built, load_task
 # %% auto #0
 __all__ = ['HEAR_PINS', 'HEAREVAL', 'SAMPLE_RATE', 'PREDICTION_FILES', 'GRIDS', 'default_env', 'hear_env', 'check_hear_task',
            'to_hear_task', 'task_digest', 'model_tag', 'write_embeddings', 'run_predictions', 'hear_models',
-           'resolve_hear_tasks', 'hear_scores', 'results_text', 'hear_cli']
+           'resolve_hear_tasks', 'hear_scores', 'results_text', 'hear_command', 'hear_cli']
 
 # %% ../nbs/13_hear_eval.ipynb #8d5b41a3
 # the predictions runner's dependency closure on Python 3.11 (torch borrowed, see hear_env)
@@ -320,48 +321,47 @@ def results_text(scores: pd.DataFrame) -> str:
             "interval])\n\n" + markdown_table(interval_table(diffs)))
 
 # %% ../nbs/13_hear_eval.ipynb #0e13e281
-def hear_cli(argv=None):
-    "Console script `doppelnb_hear`."
-    p = argparse.ArgumentParser(
-        prog="doppelnb_hear",
-        description="Score a checkpoint and its random-init twin with hear-eval-kit's predictions runner on "
-        "HEAR-format scene tasks (or tasks built under --data, converted with their group-disjoint folds).")
-    p.add_argument("tasks", nargs="+", metavar="TASK",
-                   help="a HEAR task folder (with task_metadata.json) or the name of a task built under "
-                   "--data")
-    p.add_argument("--checkpoint", default="", help="checkpoint to score (default: the shipped encoder)")
-    p.add_argument("--out", default="results/hear",
-                   help="output folder: scores.csv, results.md, run.json, embeddings/, tasks/ "
-                   "(default: results/hear)")
-    p.add_argument("--data", default="data", help="folder of the tasks this project builds (default: data)")
-    p.add_argument("--folds", type=int, default=5, help="folds of a converted task (default: 5)")
-    p.add_argument("--grid", default="fast", choices=GRIDS,
-                   help="heareval's hyperparameter grid (default: fast; the official one is 'default')")
-    p.add_argument("--grid-points", type=int, default=1,
-                   help="grid points tried on the first fold (default: 1; heareval's own default is 8)")
-    p.add_argument("--env", default=None,
-                   help="folder of the evaluation environment (default: $DOPPELNB_HEAR_ENV or "
-                   f"{default_env()})")
-    a = p.parse_args(argv)
+def hear_command(
+        # a HEAR task folder (with task_metadata.json) or the name of a task built under --data
+        tasks: Annotated[list[str], Flag(metavar="TASK", positional=True)],
+        checkpoint: str = "",            # checkpoint to score (default: the shipped encoder)
+        # output folder: scores.csv, results.md, run.json, embeddings/, tasks/
+        out: str = "results/hear",
+        data: str = "data",              # folder of the tasks this project builds
+        folds: int = 5,                  # folds of a converted task
+        # heareval's hyperparameter grid (the official one is 'default')
+        grid: Annotated[str, Flag(choices=GRIDS)] = "fast",
+        grid_points: int = 1,            # grid points tried on the first fold (heareval's own default is 8)
+        # folder of the evaluation environment (default: $DOPPELNB_HEAR_ENV or ~/.cache/doppelnb/hear-venv)
+        env: str | None = None,
+        command: list | None = None):    # the command line recorded in run.json
+    """Score a checkpoint and its random-init twin with heareval's predictions runner on `tasks`, into the
+    folder `out` (scores.csv, results.md, run.json); returns the results text."""
     t0 = time.perf_counter()
-    try:
-        if a.folds < 3: raise ValueError(f"--folds: at least 3 (test, validation, train), got {a.folds}")
-        if a.grid_points < 1: raise ValueError(f"--grid-points: at least 1, got {a.grid_points}")
-        models = hear_models(a.checkpoint)
-        out = check_out_folder(a.out)
-        with run_lock(out, "doppelnb_hear"):
-            tasks = resolve_hear_tasks(a.tasks, a.data, out, a.folds)
-            scores = hear_scores(tasks, models, out, a.env, a.grid, a.grid_points)
-            text = results_text(scores)
-            atomic_write(out / "scores.csv", scores.to_csv(index=False))
-            atomic_write(out / "results.md", text)
-            atomic_write(out / "run.json", json.dumps(dict(
-                command=["doppelnb_hear", *(sys.argv[1:] if argv is None else argv)],
-                tasks=[str(t) for t in tasks],
-                checkpoint=a.checkpoint or str(packaged_weights()), grid=a.grid, grid_points=a.grid_points,
-                folds=a.folds, seconds=round(time.perf_counter() - t0, 1), heareval=HEAREVAL,
-                environment=environment_info()), indent=2))
-    except (ValueError, OSError, RunLockError, RuntimeError) as e:
-        p.exit(2, f"doppelnb_hear: error: {e}\n")
+    if folds < 3: raise ValueError(f"--folds: at least 3 (test, validation, train), got {folds}")
+    if grid_points < 1: raise ValueError(f"--grid-points: at least 1, got {grid_points}")
+    models = hear_models(checkpoint)
+    out = check_out_folder(out)
+    with run_lock(out, "doppelnb_hear"):
+        tasks = resolve_hear_tasks(tasks, data, out, folds)
+        scores = hear_scores(tasks, models, out, env, grid, grid_points)
+        text = results_text(scores)
+        atomic_write(out / "scores.csv", scores.to_csv(index=False))
+        atomic_write(out / "results.md", text)
+        atomic_write(out / "run.json", json.dumps(dict(
+            command=command, tasks=[str(t) for t in tasks],
+            checkpoint=checkpoint or str(packaged_weights()), grid=grid, grid_points=grid_points,
+            folds=folds, seconds=round(time.perf_counter() - t0, 1), heareval=HEAREVAL,
+            environment=environment_info()), indent=2))
     print(text)
     print(f"wrote {out}/scores.csv in {time.perf_counter() - t0:.0f} s")
+    return text
+
+def hear_cli(argv=None):
+    "Console script `doppelnb_hear` (`hear_command`)."
+    argv = sys.argv[1:] if argv is None else list(argv)
+    run_command(hear_command, argv, "doppelnb_hear", errors=(ValueError, OSError, RunLockError, RuntimeError),
+                given=dict(command=["doppelnb_hear", *argv]),
+                description="Score a checkpoint and its random-init twin with hear-eval-kit's predictions "
+                "runner on HEAR-format scene tasks (or tasks built under --data, converted with their "
+                "group-disjoint folds).")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from .cli import add_function_arguments
 from .files import atomic_write, write_wav
 from .config import config_parser, delta_control, PretrainConfig
 from .pretrain import config_from_args
@@ -284,19 +285,13 @@ def main_parser() -> argparse.ArgumentParser:
                       "control, score both with group-disjoint k-fold probes beside random init and log-mel "
                       "statistics, and write tables, figures, the checkpoint and a model card to --out. "
                       "Pretraining knobs default to the 'speedrun' preset.")
-    p.add_argument("--out", help=f"results folder (default: {defaults.out!r})")
-    p.add_argument("--data", help=f"downstream task folders (default: {defaults.data!r})")
-    p.add_argument("--tasks", nargs="+", help=f"tasks to build and probe (default: {defaults.tasks})")
-    p.add_argument("--folds", type=int, help=f"group-disjoint folds per task (default: {defaults.folds})")
-    p.add_argument("--no-build", action="store_true", help="use only tasks already built under --data")
-    return p
+    return add_function_arguments(p, MainConfig, exclude=("pretrain",), defaults=defaults, only_given=True)
 
 def main_cli(argv=None):
     "Command line: run the main job and print its results tables."
     p = main_parser()
     a = vars(p.parse_args(argv))
     own = {k: a.pop(k) for k in MAIN_OPTIONS if k in a}
-    if a.pop("no_build", False): own["build"] = False
     try:
         pcfg, _ = config_from_args(a, default_preset="speedrun")
         defaults = MainConfig().pretrain
