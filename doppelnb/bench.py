@@ -28,7 +28,8 @@ from .evaluate import (check_out_folder, embed_logmels, evaluate_encoders, forma
                                resolve_tasks)
 from .features import DOPPELGANGER, LogMel
 from .files import atomic_write
-from .model import DEFAULT_ENCODER, ENCODERS, build_encoder, build_model, check_device, get_loss
+from .model import DEFAULT_ENCODER, ENCODERS, build_encoder, build_model, check_device
+from .losses import get_loss
 from .fixtures import write_audio_folder
 from .config import make_optimizer, PRECISIONS, PretrainConfig, SOURCES
 from .learner import autocast

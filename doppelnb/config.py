@@ -16,7 +16,8 @@ from .augment import PRESETS
 from .cli import add_function_arguments
 from .features import DOPPELGANGER, FONSECA
 from .files import read_json
-from .model import ENCODERS, LOSSES, get_loss, loss_defaults
+from .model import ENCODERS
+from .losses import LOSSES, get_loss, loss_defaults
 from .synth import MAX_DURATION
 from .synth_space import MIXTURES, NEBULAE, SYNTHS, check_delta, mixture_sizes, synth_mixture
 from .wave_augment import WAVE_PRESETS

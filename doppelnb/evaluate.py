@@ -27,13 +27,11 @@ from .runlock import RunLockError, run_lock
 from .tasks import Task, group_kfold, group_split, is_built, load_task
 
 # %% auto #0
-__all__ = ['C_GRID', 'K_GRID', 'PROBES', 'FIG_WIDTH', 'FIG_DPI', 'task_logmels', 'clip_patches', 'embed_logmels', 'embed_task',
-           'logmel_stats_features', 'prediction_scores', 'linear_probe', 'knn_probe', 'check_task', 'evaluate_features',
-           'majority_rate', 'task_rows', 'summarize', 'evaluate_encoders', 'evaluate_encoder', 'cached_logmels',
-           'fold_tasks', 'kfold_scores', 'encoder_features', 'score_features', 'score_encoder', 'score_logmel_stats',
-           't_interval', 'paired_differences', 'plot_paired', 'across_runs', 'fold_table', 'interval_text',
-           'interval_table', 'discover_tasks', 'resolve_tasks', 'check_out_folder', 'evaluate_command', 'eval_cli',
-           'format_results']
+__all__ = ['C_GRID', 'K_GRID', 'PROBES', 'task_logmels', 'clip_patches', 'embed_logmels', 'embed_task', 'logmel_stats_features',
+           'prediction_scores', 'linear_probe', 'knn_probe', 'check_task', 'evaluate_features', 'majority_rate',
+           'task_rows', 'summarize', 'evaluate_encoders', 'evaluate_encoder', 'cached_logmels', 'fold_tasks',
+           'kfold_scores', 'encoder_features', 'score_features', 'score_encoder', 'score_logmel_stats',
+           'discover_tasks', 'resolve_tasks', 'check_out_folder', 'evaluate_command', 'eval_cli', 'format_results']
 
 # %% ../nbs/06_eval.ipynb #9cb31e5d
 def task_logmels(task: Task, frontend: LogMel | None = None, progress: bool = True) -> list:
@@ -317,111 +315,6 @@ def score_encoder(method: str, encoder: nn.Module, tasks, k: int = 5, seed: int 
 def score_logmel_stats(tasks, k: int = 5, seed: int = 0, method: str = "logmel stats") -> pd.DataFrame:
     "Per-fold scores of the hand-crafted baseline."
     return score_features(method, lambda t: logmel_stats_features(cached_logmels(t)), tasks, k, seed)
-
-# %% ../nbs/06_eval.ipynb #e1118e35
-def t_interval(values, level: float = 0.95) -> tuple[float, float, float]:
-    "Mean of `values` and its `level` Student-t interval `(mean, low, high)` (NaN bounds for one value)."
-    from scipy import stats
-    d = np.asarray(values, dtype=float)
-    half = (stats.t.ppf((1 + level) / 2, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1
-            else np.nan)
-    return d.mean(), d.mean() - half, d.mean() + half
-
-def paired_differences(scores: pd.DataFrame, method: str, reference: str, metric: str = "accuracy",
-                       level: float = 0.95) -> pd.DataFrame:
-    """Per task both were scored on: the mean over folds of `method` − `reference` (same folds), its `level`
-    Student-t interval and the per-fold values. A task only one of them has is left out (a task added to a
-    study after some of its runs); none in common is an error."""
-    rows = []
-    for task, g in scores.groupby("task", sort=False):
-        a = g[g.method == method].set_index("fold")[metric]
-        b = g[g.method == reference].set_index("fold")[metric]
-        if a.empty or b.empty: continue
-        if not a.index.equals(b.index):
-            raise ValueError(f"paired_differences: {method!r} and {reference!r} have different "
-                             f"folds on {task}")
-        d = (a - b).to_numpy()
-        mean, low, high = t_interval(d, level)
-        rows.append(dict(task=task, method=method, reference=reference, mean=mean, low=low, high=high,
-                         folds=len(d), per_fold=" ".join(f"{x:+.3f}" for x in d)))
-    if not rows:
-        have = lambda m: sorted(set(scores.task[scores.method == m]))
-        raise ValueError(f"paired_differences: {method!r} (tasks {have(method)}) and {reference!r} (tasks "
-                         f"{have(reference)}) share no task")
-    return pd.DataFrame(rows)
-
-# The docs site's page column (`scripts/docs.py site`: mkdocs-material, 1280-px window) is 648 px wide.
-# Figures are drawn 630 px wide at 100 dpi (about 640 px as a notebook saves them): the page shows them at
-# their own size, 8-pt text stays 11 px tall, and legends go below the panels.
-FIG_WIDTH, FIG_DPI = 6.3, 100
-
-def plot_paired(diffs: pd.DataFrame, title: str = "", prefix: str = ""):
-    """Paired differences (`paired_differences` rows) as a forest plot as wide as the docs' page column: one
-    row per comparison ('method', or 'method − reference' where there are several references; `prefix` of a
-    method written '…'), one panel per task on a shared axis, the mean in points with its 95 % interval,
-    coloured where the interval excludes 0 (blue above, red below)."""
-    import matplotlib.pyplot as plt
-    several = diffs.reference.nunique() > 1
-    rows = (diffs.method + " − " + diffs.reference) if several else diffs.method
-    tasks, labels = list(dict.fromkeys(diffs.task)), list(dict.fromkeys(rows))
-    fig, axes = plt.subplots(1, len(tasks), figsize=(FIG_WIDTH, 0.8 + 0.16 * len(labels)), dpi=FIG_DPI,
-                             sharex=True, sharey=True, squeeze=False, layout="constrained")
-    row = {m: len(labels) - 1 - i for i, m in enumerate(labels)}       # the first comparison on top
-    for ax, task in zip(axes[0], tasks):
-        d = diffs[diffs.task == task]
-        y = rows[diffs.task == task].map(row).to_numpy()
-        colour = ["C0" if lo > 0 else "C3" if hi < 0 else "0.55" for lo, hi in zip(d.low, d.high)]
-        ax.hlines(y, 100 * d.low, 100 * d.high, colors=colour, lw=1.3)
-        ax.scatter(100 * d["mean"], y, c=colour, s=14, zorder=3)
-        ax.axvline(0, color="0.25", lw=0.8)
-        ax.set_title(task, fontsize=9); ax.tick_params(labelsize=8); ax.grid(axis="x", lw=0.4, alpha=0.4)
-    short = [("…" + m[len(prefix):]) if prefix and m.startswith(prefix) and m != prefix else m
-             for m in labels]
-    axes[0][0].set_yticks([row[m] for m in labels], short, fontsize=8)
-    axes[0][0].set_ylim(-0.6, len(labels) - 0.4)
-    fig.supxlabel("accuracy difference, points (mean over folds, 95 % interval)", fontsize=8)
-    note = f"… = {prefix}" if any(s != m for s, m in zip(short, labels)) else ""
-    fig.suptitle(" · ".join(t for t in (title, note) if t), fontsize=9)
-    return fig
-
-# %% ../nbs/06_eval.ipynb #5d8866ce
-def across_runs(scores: pd.DataFrame, pairs, label: tuple | None = None,
-                level: float = 0.95) -> pd.DataFrame:
-    """Per task: the mean over run pairs `[(method, reference), …]` (e.g. one per pretraining seed) of each
-    pair's mean paired difference over folds, with a `level` Student-t interval over the pairs; rows named
-    `label` `(method, reference)` (default: the first pair's)."""
-    pairs = list(pairs)
-    each = pd.concat([paired_differences(scores, a, b, level=level) for a, b in pairs], ignore_index=True)
-    method, reference = label or pairs[0]
-    rows = []
-    for task, g in each.groupby("task", sort=False):
-        mean, low, high = t_interval(g["mean"], level)
-        rows.append(dict(task=task, method=method, reference=reference, mean=mean, low=low, high=high,
-                         runs=len(g), per_run=" ".join(f"{x:+.3f}" for x in g["mean"])))
-    return pd.DataFrame(rows)
-
-# %% ../nbs/06_eval.ipynb #6e38ab4d
-def fold_table(scores: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
-    """`metric` in %, mean ± std over folds: one row per method, one column per task, in the order of
-    `scores`."""
-    g = scores.groupby(["method", "task"], sort=False)[metric]
-    cell = (100 * g.mean()).map("{:.1f}".format) + " ± " + (100 * g.std(ddof=1)).map("{:.1f}".format)
-    return cell.unstack("task").reindex(index=list(dict.fromkeys(scores.method)),
-                                        columns=list(dict.fromkeys(scores.task)))
-
-def interval_text(mean: float, low: float, high: float) -> str:
-    """A difference with its interval in points: 'mean [low, high]' (inputs as fractions); 'mean [one value]'
-    where there is no interval."""
-    if np.isnan(low) or np.isnan(high): return f"{100 * mean:+.1f} [one value]"
-    return f"{100 * mean:+.1f} [{100 * low:+.1f}, {100 * high:+.1f}]"
-
-def interval_table(diffs: pd.DataFrame) -> pd.DataFrame:
-    """Paired differences (`paired_differences` rows) in points, 'mean [low, high]': one row per 'method −
-    reference', one column per task."""
-    t = diffs.assign(value=[interval_text(r.mean, r.low, r.high) for r in diffs.itertuples()],
-                     row=diffs.method + " − " + diffs.reference)
-    return t.pivot(index="row", columns="task", values="value").reindex(index=list(dict.fromkeys(t.row)),
-                                                                        columns=list(dict.fromkeys(t.task)))
 
 # %% ../nbs/06_eval.ipynb #f788b9bd
 def discover_tasks(data="data") -> list:

@@ -16,9 +16,9 @@ import pandas as pd
 import torch
 
 from .checkpoint import load_checkpoint
-from .evaluate import (FIG_DPI, FIG_WIDTH, cached_logmels, embed_logmels, encoder_features,
-                               logmel_stats_features, majority_rate, paired_differences, prediction_scores,
-                               score_features)
+from .evaluate import (cached_logmels, embed_logmels, encoder_features, logmel_stats_features,
+                               majority_rate, prediction_scores, score_features)
+from .study_tables import FIG_DPI, FIG_WIDTH, paired_differences
 from .features import DOPPELGANGER, random_patches
 from .files import atomic_write, read_json
 from .model import build_encoder
@@ -221,8 +221,8 @@ def compare(runs) -> pd.DataFrame:
     return pd.concat([r.scores for r in runs], ignore_index=True)
 
 def paired_rows(scores: pd.DataFrame, pairs, metric: str = "accuracy") -> pd.DataFrame:
-    """`evaluate.paired_differences` of each `(method, reference)` of `pairs` on the same folds, stacked: what
-    `evaluate.plot_paired` draws."""
+    """`study_tables.paired_differences` of each `(method, reference)` of `pairs` on the same folds, stacked:
+    what `study_tables.plot_paired` draws."""
     return pd.concat([paired_differences(scores, m, r, metric) for m, r in pairs], ignore_index=True)
 
 def run_times(runs) -> pd.DataFrame:

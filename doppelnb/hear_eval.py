@@ -23,7 +23,8 @@ import torch
 
 from .checkpoint import load_checkpoint, weights_digest
 from .cli import Flag, run_command
-from .evaluate import check_out_folder, fold_table, interval_table, paired_differences
+from .evaluate import check_out_folder
+from .study_tables import fold_table, interval_table, paired_differences
 from .features import load_audio
 from .files import atomic_write, write_wav
 from .hear import HearModel, get_scene_embeddings, hear_model, load_model, packaged_weights

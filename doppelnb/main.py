@@ -143,7 +143,8 @@ def evaluate_runs(cfg: MainConfig, models: dict, tasks: list):
     """Per-fold scores of the recipe, its control (`models`: `{'recipe' | 'control': ContrastiveModel}`),
     random init and log-mel statistics on the same folds; `(scores, paired)`."""
     import pandas as pd
-    from doppelnb.evaluate import paired_differences, score_encoder, score_logmel_stats
+    from doppelnb.evaluate import score_encoder, score_logmel_stats
+    from doppelnb.study_tables import paired_differences
     from doppelnb.model import build_encoder
     names, p = method_names(cfg), cfg.pretrain
     encoders = {names[k]: models[k].encoder for k in ("recipe", "control")}
@@ -180,7 +181,7 @@ def run_main(cfg: MainConfig | None = None, log=print, command: str | None = Non
 
 def _run_main(cfg: MainConfig, out: Path, log, command: str | None = None) -> dict:
     from doppelnb.checkpoint import load_pretrained, save_checkpoint
-    from doppelnb.evaluate import fold_table, interval_table, plot_paired
+    from doppelnb.study_tables import fold_table, interval_table, plot_paired
     (out / "pairs").mkdir(exist_ok=True)
     timings, started = {}, time.perf_counter()
     tick = lambda name, t0: timings.__setitem__(name, round(time.perf_counter() - t0, 1))

@@ -17,7 +17,8 @@ from .checkpoint import load_weights, read_checkpoint, set_rng_state
 from .config import FRONTENDS, PretrainConfig, config_parser, make_optimizer, read_config
 from .learner import (Checkpoint, Distributed, FiniteLoss, Learner, LogMetrics, LossCurve,
                               MixedPrecision, Monitor, RunInterrupted, StopOnSignal)
-from .model import build_model, check_device, get_loss
+from .model import build_model, check_device
+from .losses import get_loss
 from .run import RunFolder, RunLog, _readable_kept, config_differences, lock_run, prepare_run
 from .runlock import RunLockError
 from .streams import AudioViews, SynthViews, ViewStream, make_loader

@@ -17,9 +17,9 @@ from torch import nn
 
 from .bench import benchmark_pretrain
 from .checkpoint import load_pretrained, save_checkpoint
-from .evaluate import (FIG_DPI, FIG_WIDTH, encoder_features, fold_tasks, interval_text,
-                               kfold_scores, linear_probe, paired_differences, plot_paired, score_encoder,
+from .evaluate import (encoder_features, fold_tasks, kfold_scores, linear_probe, score_encoder,
                                score_logmel_stats)
+from .study_tables import FIG_DPI, FIG_WIDTH, interval_text, paired_differences, plot_paired
 from .model import build_encoder, mean_max_pool
 from .files import atomic_write
 from .cli import Flag, run_command

@@ -11,7 +11,8 @@ matplotlib.use("Agg")
 
 from doppelnb import experiments as X
 from doppelnb.checkpoint import read_checkpoint
-from doppelnb.evaluate import fold_table, interval_table, kfold_scores, plot_paired
+from doppelnb.evaluate import kfold_scores
+from doppelnb.study_tables import fold_table, interval_table, plot_paired
 from doppelnb.config import delta_control, PretrainConfig
 from doppelnb.fixtures import make_fixture_task
 from doppelnb.tasks import load_task

@@ -9,8 +9,8 @@ import torch
 import torch.multiprocessing as mp
 import torch.nn as nn
 
-from doppelnb.model import (ENCODERS, LOSSES, ContrastiveModel, ProjectionHead, align_uniform, as_patches, build_encoder,
-                            build_model, gather_with_grad, get_loss, nt_xent, world_size)
+from doppelnb.model import ENCODERS, ContrastiveModel, ProjectionHead, as_patches, build_encoder, build_model
+from doppelnb.losses import LOSSES, align_uniform, gather_with_grad, get_loss, nt_xent, world_size
 
 WORLD = 2
 N, D = 8, 16  # global pairs and embedding size of the distributed test
