@@ -8,12 +8,9 @@ from __future__ import annotations
 import ctypes
 import importlib
 import json
-import tempfile
 import threading
 import time
-import typing
 from contextlib import nullcontext
-from dataclasses import fields, replace
 from pathlib import Path
 from typing import Annotated
 
@@ -23,25 +20,19 @@ import torch
 from torch import nn
 
 from .augment import PRESETS, ViewPipeline
-from .cli import Flag, flag_type, run_command
+from .cli import Flag
 from .evaluate import (check_out_folder, embed_logmels, evaluate_encoders, format_results,
                                resolve_tasks)
 from .features import DOPPELGANGER, LogMel
 from .files import atomic_write
-from .model import DEFAULT_ENCODER, ENCODERS, build_encoder, build_model, check_device
-from .losses import get_loss
-from .fixtures import write_audio_folder
-from .config import make_optimizer, PRECISIONS, PretrainConfig, SOURCES
-from .learner import autocast
-from .pretrain import make_stream, _message, pretrain
+from .model import DEFAULT_ENCODER, ENCODERS, build_encoder, check_device
 from .synth import DoppelgangerSynth
 from .synth_space import TensorSynth, build_synth, draw_params, synth_mixture
 
 # %% auto #0
-__all__ = ['DEFAULT_DEVICE', 'EncoderNames', 'BENCHMARKS', 'time_calls', 'check_bench_args', 'write_json', 'raw_render',
-           'benchmark_synth', 'bench_synth', 'benchmark_views', 'bench_views', 'benchmark_encoders', 'bench_model',
-           'benchmark_embedding', 'bench_eval', 'benchmark_pretrain', 'parse_variant', 'bench_pretrain', 'bench_cli',
-           'gemm_gflops', 'profile_step']
+__all__ = ['DEFAULT_DEVICE', 'EncoderNames', 'time_calls', 'check_bench_args', 'write_json', 'raw_render', 'benchmark_synth',
+           'bench_synth', 'benchmark_views', 'bench_views', 'benchmark_encoders', 'bench_model', 'benchmark_embedding',
+           'bench_eval']
 
 # %% ../nbs/09_bench.ipynb #3e8c182a
 def time_calls(fn, repeats: int, warmup: int = 0, device="cpu") -> list[float]:
@@ -350,174 +341,3 @@ def bench_eval(encoders: EncoderNames = list(ENCODERS),  # encoders to time
               f"feature sets): {wall:.0f} s on {torch.get_num_threads()} threads")
         if out: atomic_write(out / "probe.csv", results.to_csv(index=False))
     return bench
-
-# %% ../nbs/09_bench.ipynb #ac145b7e
-def benchmark_pretrain(source: str = "synth", steps: int = 20, warmup: int = 3, audio_dir=None,
-                       **overrides) -> dict:
-    """Time `steps` steps of `pretrain` with `source` (`overrides` are config knobs); steps/s, pairs/s and
-    data-wait fraction after `warmup`."""
-    if steps <= warmup: raise ValueError(f"steps: must exceed warmup ({warmup}), got {steps}")
-    with tempfile.TemporaryDirectory() as tmp:
-        if source == "audio" and audio_dir is None:
-            audio_dir = write_audio_folder(Path(tmp) / "clips", n=max(64, overrides.get("batch_size", 64)))
-        cfg = PretrainConfig(**{**dict(source=source, audio_dir=str(audio_dir) if audio_dir else None,
-                                       steps=steps, checkpoint_every=steps, progress=False, tensorboard=False,
-                                       out=str(Path(tmp) / "run")), **overrides})
-        if source == "audio" and "views" not in overrides: cfg = replace(cfg, views="fonseca")
-        r = pretrain(cfg)
-    data, total = (np.array(x) for x in zip(*r["timings"][warmup:]))
-    device = next(r["model"].parameters()).device
-    return dict(source=source, encoder=cfg.encoder, batch=cfg.batch_size, views=cfg.views,
-                workers=cfg.workers, data_on=cfg.data_on, precision=cfg.precision,
-                device=torch.cuda.get_device_name(device) if device.type == "cuda"
-                    else f"cpu ({cfg.threads or torch.get_num_threads()} threads)", steps_timed=len(total),
-                steps_per_s=len(total) / total.sum(), pairs_per_s=cfg.batch_size * len(total) / total.sum(),
-                data_wait=float(data.sum() / total.sum()), step_ms=1e3 * float(np.median(total)))
-
-def parse_variant(spec: str) -> dict:
-    """`'channels_last=true,precision=bf16'` → `{'channels_last': True, 'precision': 'bf16'}`: config knobs,
-    each value read as its `PretrainConfig` field's type (true/false, numbers, JSON for dicts, text)."""
-    hints = typing.get_type_hints(PretrainConfig)
-    kinds, out = {f.name: flag_type(hints[f.name]) for f in fields(PretrainConfig)}, {}
-    for item in filter(None, (s.strip() for s in spec.split(","))):
-        key, eq, value = item.partition("=")
-        key = key.strip().replace("-", "_")
-        if not eq or key not in kinds:
-            raise ValueError(f"variants: {item!r} is not KNOB=VALUE with a knob of PretrainConfig")
-        (kind, _, many), value = kinds[key], value.strip()
-        kind = list if many else kind
-        try:
-            if kind is bool:
-                if value.lower() not in ("true", "false", "1", "0"): raise ValueError(value)
-                out[key] = value.lower() in ("true", "1")
-            elif kind in (dict, list): out[key] = json.loads(value)
-            else: out[key] = kind(value)
-        except ValueError:
-            raise ValueError(f"variants: {key}={value!r} is not a valid {kind.__name__}") from None
-    if not out: raise ValueError(f"variants: an empty variant {spec!r}")
-    return out
-
-def _bench_line(r: dict, target_steps: int) -> str:
-    return (f"[{r['device']}] {r['source']:>5} | {r['encoder']} batch {r['batch']} views {r['views']} | "
-            f"{r['workers']} workers | {r['steps_per_s']:.2f} steps/s | {r['pairs_per_s']:,.0f} pairs/s | "
-            f"data wait {r['data_wait']:.1%} | {target_steps} steps ≈ {r['projected_hours']:.2f} h")
-
-def bench_pretrain(
-        sources: Annotated[list[str], Flag(choices=tuple(SOURCES))] = list(SOURCES),  # pair sources to time
-        steps: int = 20,                 # timed training steps
-        warmup: int = 3,                 # untimed steps first
-        batch_size: int = 64,            # pairs per step
-        encoder: str = "small_cnn",      # encoder
-        workers: int = 1,                # DataLoader workers
-        device: str = "auto",            # torch device; auto: cuda if there is one
-        precision: Annotated[str, Flag(choices=tuple(PRECISIONS))] = "32",  # training precision
-        channels_last: bool = False,     # channels-last memory format
-        # where views are built: CPU workers or the training device
-        data_on: Annotated[str, Flag(choices=("workers", "device"))] = "workers",
-        audio_dir: str | None = None,    # real-audio folder (default: generated WAVs in a temporary folder)
-        # configurations to compare with the baseline (the flags above), e.g.
-        # 'channels_last=true,precision=bf16' 'workers=2': each runs after the baseline, in this process, and
-        # prints its pairs/s ratio to it
-        variants: Annotated[list[str], Flag(metavar="KNOB=VALUE[,KNOB=VALUE]")] = [],
-        # more config knobs of the baseline (and so of every variant), e.g. 'wave_augment=reference,head=true'
-        base: Annotated[str, Flag(metavar="KNOB=VALUE[,KNOB=VALUE]")] = "",
-        # alternate baseline and variants this many times; ratios per round, then the median (fairer on a
-        # machine shared with other jobs)
-        rounds: int = 1,
-        target_steps: int = 23_000,      # steps of a full run, for the projected time
-        json: str | None = None):        # also write the results to this JSON file
-    """Steps/s, pairs/s and data-wait fraction of the pretraining loop per pair source; with --variants, each
-    variant (config knobs over the baseline) runs after the baseline and prints its pairs/s ratio."""
-    check_bench_args(locals(), steps=1, warmup=0, batch_size=2, workers=0, rounds=1, target_steps=1)
-    named = [(v, parse_variant(v)) for v in variants]
-    common = {**dict(batch_size=batch_size, encoder=encoder, workers=workers, device=device,
-                     precision=precision, channels_last=channels_last, data_on=data_on),
-              **(parse_variant(base) if base else {})}      # --base wins over the flags it repeats
-    rows = []
-    for source, round_ in ((s, i) for s in sources for i in range(rounds)):
-        baseline = None
-        for name, overrides in [("baseline", {})] + named:
-            r = benchmark_pretrain(source, steps, warmup, audio_dir, **{**common, **overrides})
-            r.update(variant=name, round=round_, projected_hours=target_steps / r["steps_per_s"] / 3600)
-            baseline = baseline or r
-            r["ratio"] = r["pairs_per_s"] / baseline["pairs_per_s"]
-            rows.append(r)
-            tail = "" if r is baseline else f" | {name}: × {r['ratio']:.2f} vs baseline"
-            print(_bench_line(r, target_steps) + tail, flush=True)
-    if rounds > 1:
-        summary = (pd.DataFrame(rows).groupby(["source", "variant"], sort=False)[["pairs_per_s", "ratio"]]
-                   .median())
-        for (source, name), r in summary.iterrows():
-            print(f"median of {rounds} rounds | {source:>5} | {name}: {r.pairs_per_s:,.0f} pairs/s, × "
-                  f"{r.ratio:.2f} vs baseline")
-    if json: write_json(json, rows)
-    return rows
-
-# %% ../nbs/09_bench.ipynb #e8777675
-# kind → benchmark function; `doppelnb_bench KIND` runs one
-BENCHMARKS = dict(synth=bench_synth, views=bench_views, model=bench_model, eval=bench_eval,
-                  pretrain=bench_pretrain)
-
-def bench_cli(argv=None):
-    "Command line `doppelnb_bench KIND`: run the benchmark `BENCHMARKS[KIND]` with its flags."
-    run_command(BENCHMARKS, argv, "doppelnb_bench", errors=(ValueError, OSError, RuntimeError),
-                message=_message, description="Time one stage on this machine: synthesis, views, encoders, "
-                "embedding or the whole pretraining loop (doppelnb_bench KIND --help: its flags).")
-
-# %% ../nbs/09_bench.ipynb #prof0cd1
-def _clock(fn, times: dict, stage: str):
-    """`fn`, adding its wall-clock seconds under `stage` in `times`; a module stays itself (its `forward` is
-    timed), attributes and all."""
-    if isinstance(fn, nn.Module):
-        fn.forward = _clock(fn.forward, times, stage)
-        return fn
-    def timed(*args, **kwargs):
-        t = time.perf_counter(); out = fn(*args, **kwargs)
-        times[stage] = times.get(stage, 0.0) + time.perf_counter() - t
-        return out
-    return timed
-
-def gemm_gflops(dtype=torch.float32, n: int = 2048, repeats: int = 5) -> float:
-    """A practical compute peak of this process's threads: GFLOP/s of an `n` × `n` matrix product in `dtype`
-    (median of `repeats`)."""
-    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
-    return 2 * n**3 / float(np.median(time_calls(lambda i: a @ b, repeats, warmup=1))) / 1e9
-
-def profile_step(cfg: PretrainConfig, steps: int = 6, warmup: int = 2) -> pd.Series:
-    """Median seconds per stage of a training step of `cfg` in one process (no data worker): synthesis,
-    waveform augmentation, log-mel, views, the rest of the batch (patches), forward (with the loss), backward,
-    optimizer; then `total`, the encoder's `GFLOP` per step (forward + backward) and the `GFLOP/s` it achieves
-    in forward + backward."""
-    from torch.utils.flop_counter import FlopCounterMode
-    stream, times = make_stream(cfg), {}
-    for synth in getattr(stream, "synths", []): synth.batch = _clock(synth.batch, times, "synthesis")
-    if getattr(stream, "wave_augment", None) is not None:
-        stream.wave_augment = _clock(stream.wave_augment, times, "wave augment")
-    stream.logmel, stream.views = (_clock(stream.logmel, times, "log-mel"),
-                                   _clock(stream.views, times, "views"))
-    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    model = build_model(cfg.encoder, cfg.head, cfg.head_hidden, cfg.head_out,
-                        **cfg.encoder_kwargs).to(memory_format=fmt).train()
-    optimizer, _ = make_optimizer(cfg, model)
-    loss_fn, cpu = get_loss(cfg.loss, **cfg.loss_kwargs), torch.device("cpu")
-    def forward(x):
-        with autocast(cfg.precision, cpu): z = model(x)
-        return loss_fn(*z.float().chunk(2))
-    rows = []
-    for index in range(warmup + steps):
-        times.clear()
-        t = time.perf_counter()
-        with torch.no_grad(): a, b = stream.batch(index)
-        times["patches, rest"] = time.perf_counter() - t - sum(times.values())
-        x = torch.cat([a, b])[:, None].contiguous(memory_format=fmt)
-        t = time.perf_counter(); loss = forward(x); times["forward"] = time.perf_counter() - t
-        optimizer.zero_grad(set_to_none=True)
-        t = time.perf_counter(); loss.backward(); times["backward"] = time.perf_counter() - t
-        t = time.perf_counter(); optimizer.step(); times["optimizer"] = time.perf_counter() - t
-        if index >= warmup: rows.append(dict(times))
-    with FlopCounterMode(display=False) as counter: forward(x).backward()
-    out = pd.DataFrame(rows).median()
-    out["total"] = out.sum()
-    out["GFLOP"] = counter.get_total_flops() / 1e9
-    out["GFLOP/s"] = out["GFLOP"] / (out["forward"] + out["backward"])
-    return out

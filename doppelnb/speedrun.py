@@ -15,12 +15,12 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .bench import benchmark_pretrain
+from .bench_loop import benchmark_pretrain
 from .checkpoint import load_pretrained, save_checkpoint
-from .evaluate import (encoder_features, fold_tasks, kfold_scores, linear_probe, score_encoder,
+from .evaluate import (encoder_features, fold_tasks, linear_probe, score_encoder,
                                score_logmel_stats)
 from .study_tables import FIG_DPI, FIG_WIDTH, interval_text, paired_differences, plot_paired
-from .model import build_encoder, mean_max_pool
+from .model import build_encoder
 from .files import atomic_write
 from .cli import Flag, run_command
 from .plans import CONTROLS, PLANS, SEARCH
@@ -34,7 +34,7 @@ from .tasks import group_split
 __all__ = ['BASE', 'COST_KNOBS', 'CURVE_POINTS', 'step_seconds', 'cost_signature', 'budget_steps', 'measured_ratios',
            'probe_monitor', 'speedrun', 'run_encoder', 'score_new_tasks', 'collect', 'read_monitor', 'run_plan',
            'speedrun_command', 'speedrun_cli', 'stats_retrieval', 'search_table', 'plot_monitor', 'control_pairs',
-           'curve_steps', 'curve_probe', 'learning_curve', 'plot_curves', 'curve_plan', 'StageFeatures', 'stage_scores']
+           'curve_steps', 'curve_probe', 'learning_curve', 'plot_curves', 'curve_plan']
 
 # %% ../nbs/12_speedrun.ipynb #f98ca574
 BASE = PretrainConfig(steps=100, batch_size=64, workers=1, device="cpu", progress=False, tensorboard=False,
@@ -444,34 +444,3 @@ def curve_plan(name: str, plan: dict = None, root="results/speedrun",
         raise ValueError(f"curve: run the search entry {name!r} first "
                          "(its cost ratio sets the curve's steps)")
     return replace(base, **plan[name]), json.loads(path.read_text()).get("cost_ratio") or 1.0
-
-# %% ../nbs/12_speedrun.ipynb #a79dea07
-class StageFeatures(nn.Module):
-    """The pooled features (mean ‖ max) after each stage of a `SmallCNN` — the stem, then each block —
-    concatenated; `widths` per stage."""
-    def __init__(self, encoder: nn.Module):
-        super().__init__()
-        if not (hasattr(encoder, "stem") and hasattr(encoder, "blocks")):
-            raise ValueError(f"stage features: {type(encoder).__name__} has no `stem` and `blocks` "
-                             "(a SmallCNN has)")
-        self.encoder = encoder
-        self.widths = [2 * m.out_channels for m in [encoder.stem[0]] + [b[0] for b in encoder.blocks]]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.encoder.stem(x); feats = [mean_max_pool(h)]
-        for block in self.encoder.blocks:
-            h = block(h); feats.append(mean_max_pool(h))
-        return torch.cat(feats, 1)
-
-def stage_scores(encoders: dict, task, k: int = 5, seed: int = 0) -> pd.DataFrame:
-    """Per-fold probe accuracy of each stage's features of each encoder of `{method: SmallCNN}` on `task` (the
-    probes' folds)."""
-    rows = []
-    for method, encoder in encoders.items():
-        stages = StageFeatures(encoder)
-        X, start = encoder_features(stages, task), 0
-        for stage, width in enumerate(stages.widths):
-            rows += [dict(method=method, stage=stage, width=width, **r)
-                     for r in kfold_scores(X[:, start:start + width], task, k, seed)]
-            start += width
-    return pd.DataFrame(rows)

@@ -10,7 +10,7 @@ import torch
 
 from doppelnb.augment import (Compression, GaussianBlur, GaussianNoise, MixBack, RandomResizedCrop, RandomShift, SpecAugment,
                               ViewPipeline, PRESETS, mix_back, sample_backgrounds)
-from doppelnb.bench import bench_cli
+from doppelnb.bench_loop import bench_cli
 from doppelnb.features import DOPPELGANGER, FONSECA, to_linear
 from conftest import ROOT
 

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from doppelnb.bench import bench_cli
+from doppelnb.bench_loop import bench_cli
 
 TINY = ["pretrain", "--sources", "synth", "--steps", "3", "--warmup", "1", "--batch-size", "8", "--workers", "0", "--device", "cpu"]
 

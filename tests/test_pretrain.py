@@ -165,7 +165,7 @@ def test_disk_full_keeps_previous_checkpoint(tmp_path, capsys, monkeypatch):
 
 def test_bench_pretrain_prints_variant_ratio(tmp_path, capsys):
     "doppelnb_bench pretrain runs the baseline and each variant in one invocation and prints each variant's pairs/s ratio."
-    from doppelnb.bench import bench_cli
+    from doppelnb.bench_loop import bench_cli
     out = tmp_path / "bench.json"
     bench_cli(["pretrain", "--sources", "synth", "--steps", "3", "--warmup", "1", "--batch-size", "8", "--workers", "0", "--device", "cpu",
                         "--variants", "channels_last=true", "--json", str(out)])
