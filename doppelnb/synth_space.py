@@ -21,9 +21,10 @@ from .files import read_json
 
 # %% auto #0
 __all__ = ['NEBULAE', 'NEBULA_FIELDS', 'PARAMETER_GROUPS', 'SYNTHS', 'PARAM_LOW', 'PARAM_HIGH', 'MIXTURES', 'TensorSynth',
-           'import_torchsynth', 'read_nebula', 'build_synth', 'SynthSpec', 'register_synth', 'lookup_synth',
-           'synth_groups', 'parameter_names', 'parameter_group', 'parameter_mask', 'parameter_scale', 'draw_params',
-           'check_delta', 'MixturePart', 'register_mixture', 'synth_mixture', 'mixture_sizes', 'part_options']
+           'import_torchsynth', 'read_nebula', 'build_synth', 'SynthSpec', 'register_synth', 'load_builtin_synths',
+           'lookup_synth', 'synth_groups', 'parameter_names', 'parameter_group', 'parameter_mask', 'parameter_scale',
+           'draw_params', 'check_delta', 'MixturePart', 'register_mixture', 'synth_mixture', 'mixture_sizes',
+           'part_options']
 
 # %% ../nbs/00_space.ipynb #5737dae8
 class TensorSynth(torch.nn.Module):
@@ -155,8 +156,14 @@ def register_synth(name: str, synth_class: Callable, nebulae=("default",), group
         groups = cls.parameter_groups() if isinstance(cls, type) and issubclass(cls, TensorSynth) else {}
     SYNTHS[name.lower()] = SynthSpec(synth_class, tuple(nebulae), dict(groups))
 
+def load_builtin_synths():
+    """Register the synths and named mixtures the package ships (the zoo of `00d_synths`, whose import
+    registers them); a lookup by name does it first, so no caller has to import the zoo itself."""
+    import doppelnb.zoo  # noqa: F401
+
 def lookup_synth(name: str) -> SynthSpec:
     "The `SYNTHS` entry of `name`; an unknown name is a `ValueError` listing the known ones."
+    load_builtin_synths()
     spec = SYNTHS.get(str(name).lower())
     if spec is None:
         mixtures = f" or a named mixture of {sorted(MIXTURES)}" if MIXTURES else ""
@@ -310,6 +317,7 @@ def synth_mixture(synth: str = "voice", nebula: str = "default") -> list[Mixture
     """The parts of a batch: members of `synth` joined by '+' (`name[:nebula][*weight][@δ]` or a named mixture
     less `-name`s); `nebula` may join several by '+' too (a single synth or nebula is repeated to match the
     other), e.g. `('voice', 'default+drum')` → Voice with each nebula."""
+    load_builtin_synths()
     parts = [p for member in str(synth).split("+") for p in _member_parts(member)]
     nebulae = [str(nebula)] if Path(str(nebula)).is_file() else str(nebula).split("+")
     if nebulae == ["default"]: return parts

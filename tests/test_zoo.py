@@ -71,3 +71,13 @@ def test_bad_mixtures_exit_2_with_one_line(tmp_path, capsys, args, culprit):
     err = capsys.readouterr().err.strip()
     assert e.value.code == 2 and len(err.splitlines()) == 1 and culprit in err, err
     assert not (tmp_path / "run").exists()
+
+
+def test_zoo_members_are_known_without_importing_the_zoo():
+    "A fresh process that imports only the pair stream renders a zoo member and reads the `zoo` mixture by name."
+    code = ("from doppelnb.synth import DoppelgangerSynth\nfrom doppelnb.synth_space import synth_mixture\n"
+            "a, b = next(iter(DoppelgangerSynth(synth='modal', batch_size=2, duration=0.25, seed=0)))\n"
+            "print(tuple(a.shape), sorted({p.synth for p in synth_mixture('zoo')}))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[0] == "(2, 4000) ['additive', 'fm', 'formant', 'modal', 'subtractive', 'texture', 'voice']"
