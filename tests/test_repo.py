@@ -64,6 +64,15 @@ def test_benchmark_commands_exit_cleanly(tmp_path):
     assert "views / encoder" in r.stdout
 
 
+def test_notebook_outputs_hold_no_library_warnings():
+    "Kept outputs show results, not a library's warning with this machine's site-packages path (clear it, or silence it in the cell)."
+    import json
+    leaks = [f"{nb.name} cell {c.get('id')}" for nb in sorted((ROOT / "nbs").glob("*.ipynb"))
+             for c in json.loads(nb.read_text())["cells"] for o in c.get("outputs", [])
+             if o.get("output_type") == "stream" and o.get("name") == "stderr" and "site-packages/" in "".join(o["text"])]
+    assert not leaks, f"{len(leaks)} outputs keep a library warning, e.g. {leaks[:3]}"
+
+
 def test_notebook_code_lines_are_short():
     "Code cells, the library's source, keep lines to 110 characters (nbdev writes `__all__` and module docstrings)."
     import json
