@@ -434,7 +434,7 @@ def build_command(
         full: bool = False,                  # the larger version of each task
         overwrite: bool = False):            # rebuild tasks that are already built
     "Build downstream tasks into `root`/<task>/ and say what each holds."
-    built = build_tasks(tasks or list(TASKS), root, full, overwrite)
+    built = build_tasks(tasks, root, full, overwrite)
     for name, (path, seconds) in built.items():
         task = task_spec(name).load(root)
         print(f"{name}: {path} — {len(task)} clips, {len(task.classes)} classes, {len(set(task.groups))} "
