@@ -5,9 +5,6 @@
 # %% ../nbs/10_experiments.ipynb #977d6bd0
 from __future__ import annotations
 
-import hashlib
-import json
-import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -15,42 +12,27 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .checkpoint import load_checkpoint
 from .evaluate import (cached_logmels, embed_logmels, encoder_features, logmel_stats_features,
-                               majority_rate, prediction_scores, score_features)
+                               majority_rate, prediction_scores)
 from .study_tables import FIG_DPI, FIG_WIDTH, paired_differences
 from .features import DOPPELGANGER, random_patches
-from .files import atomic_write, read_json
 from .model import build_encoder
 from .config import delta_control, PretrainConfig
 from .pretrain import ensure_pretrained
 from .run import config_differences, read_metrics, RESUMABLE, RunFolder
 from .runlock import run_lock
+from .study import (as_saved, find_controls, folds_key, pretrained_encoder, random_encoder,
+                            ScoreRecord, score_method, study_key)
 from .synth import view_distance_by_delta
 from .tasks import Task, group_kfold
 
 # %% auto #0
-__all__ = ['MODES', 'fold_chance', 'ExperimentRun', 'run_experiment', 'read_run', 'supervised_upper_bound', 'run_supervised',
+__all__ = ['MODES', 'RECORD', 'ExperimentRun', 'run_experiment', 'read_run', 'supervised_upper_bound', 'run_supervised',
            'compare', 'paired_rows', 'run_times', 'plot_comparison', 'delta_table', 'best_delta', 'plot_delta_sweep',
            'embedding_projection', 'plot_projection', 'experiment_plan', 'plan_controls']
 
 # %% ../nbs/10_experiments.ipynb #d42d68d7
 MODES = ("pretrain", "random", "logmel")
-
-def _folds_key(tasks, k: int, seed: int) -> dict:
-    """What fixes the folds: each task's name, label and group columns, clip count and a digest of its labels
-    and groups; `k`; `seed`."""
-    def digest(t: Task) -> str:
-        h = hashlib.sha1(np.asarray(t.y, dtype=np.int64).tobytes())
-        h.update("\n".join(map(str, t.groups)).encode())
-        return h.hexdigest()[:12]
-    return dict(tasks=[[t.name, t.label, t.group, len(t), digest(t)] for t in tasks], k=int(k),
-                seed=int(seed))
-
-def fold_chance(task: Task, k: int = 5, seed: int = 0) -> list[float]:
-    """The majority-class rate of each fold of `group_kfold(task, k, seed)`: the chance level that fold's
-    score is read against."""
-    return [majority_rate(task, tr, te) for tr, te in group_kfold(task, k, seed)]
 
 @dataclass
 class ExperimentRun:
@@ -60,7 +42,7 @@ class ExperimentRun:
     config: PretrainConfig | None
     mode: str
     out: Path
-    folds: dict = field(repr=False)        # the tasks, k and seed its scores were computed on (`_folds_key`)
+    folds: dict = field(repr=False)        # the tasks, k and seed its scores were computed on (`folds_key`)
     scores: pd.DataFrame | None = field(default=None, repr=False)
     pretrain_s: float = 0.0
     probe_s: float = 0.0
@@ -68,10 +50,8 @@ class ExperimentRun:
     def encoder(self):
         """The run's frozen encoder (None for log-mel statistics and for the supervised bound, which trains
         one per fold)."""
-        if self.mode == "random":
-            return build_encoder(self.config.encoder, seed=self.config.seed,
-                                 **self.config.encoder_kwargs).eval()
-        if self.mode == "pretrain": return load_checkpoint(RunFolder(self.out).last)[0]
+        if self.mode == "random": return random_encoder(self.config)
+        if self.mode == "pretrain": return pretrained_encoder(self.out)[0]
         return None
 
     def features(self, task: Task) -> np.ndarray:
@@ -89,20 +69,7 @@ def _pretrained(name: str, config: PretrainConfig, out: Path, progress: bool) ->
     try: return float(ensure_pretrained(cfg)["elapsed"])
     except ValueError as e: raise ValueError(f"run {name!r}: {e}") from None
 
-def _cached(out: Path, key: dict, compute, config=None) -> tuple[pd.DataFrame, float]:
-    """Per-fold scores from `out/scores.csv` if `out/scores.json` holds the same `key`, else `compute()` them,
-    time and write them."""
-    csv, meta = out / "scores.csv", out / "scores.json"
-    key = json.loads(json.dumps(key))     # as it reads back
-    if csv.exists() and meta.exists():
-        m = json.loads(meta.read_text())
-        if m["key"] == key: return pd.read_csv(csv), m["seconds"]
-    t0 = time.perf_counter()
-    scores = pd.DataFrame(compute())
-    seconds = time.perf_counter() - t0
-    atomic_write(csv, scores.to_csv(index=False))
-    atomic_write(meta, json.dumps(dict(key=key, seconds=seconds, config=config), indent=1))
-    return scores, seconds
+RECORD = "scores.json"   # an experiment's scores record (`study.ScoreRecord`) beside its pretraining run
 
 # %% ../nbs/10_experiments.ipynb #3835f0dd
 def run_experiment(name: str, config: PretrainConfig | None, tasks, k: int = 5, seed: int = 0,
@@ -118,20 +85,17 @@ def run_experiment(name: str, config: PretrainConfig | None, tasks, k: int = 5, 
         raise ValueError(f"run {name!r}: mode {mode!r} needs a PretrainConfig")
     out = Path(cache_dir) / name
     out.mkdir(parents=True, exist_ok=True)
-    folds = _folds_key(tasks, k, seed)
+    folds = folds_key(tasks, k, seed)
     # the run folder's lock: pretraining below takes it again
     with run_lock(out, f"experiment {name}"):
         pretrain_s = _pretrained(name, config, out, progress) if mode == "pretrain" else 0.0
         step = RunFolder(out).read_last(None)["step"] if mode == "pretrain" else 0
         init = None if mode == "logmel" else [config.encoder, config.encoder_kwargs, config.seed]
         run = ExperimentRun(name, config, mode, out, folds, pretrain_s=pretrain_s)
-        def compute():
-            scores = score_features(name, run.features, tasks, k, seed)
-            chance = pd.DataFrame([dict(task=t.name, fold=f, chance=c) for t in tasks
-                                   for f, c in enumerate(fold_chance(t, k, seed))])
-            return scores.merge(chance, on=["task", "fold"], how="left", validate="one_to_one")
-        run.scores, run.probe_s = _cached(out, dict(folds, mode=mode, step=step, init=init), compute,
-                                          None if config is None else config.to_dict())
+        def compute(): return score_method(name, mode, tasks, k, seed, encoder=run.encoder(), chance=True)
+        run.scores, run.probe_s = ScoreRecord(out, RECORD).cached(
+            study_key(mode, tasks, k, seed, step=step, init=init), compute,
+            config=None if config is None else config.to_dict())
     return run
 
 # %% ../nbs/10_experiments.ipynb #36bba1a0
@@ -142,12 +106,12 @@ def read_run(out, tasks=None, k: int = 5, seed: int = 0,
     `group_kfold(t, k, seed)` of `tasks` (when given) or with another pretraining `config` (when given; where
     the data lie is ignored)."""
     out = Path(out)
-    csv, meta = out / "scores.csv", out / "scores.json"
-    if not (csv.is_file() and meta.is_file()): return None
-    m = read_json(meta, "scores")
+    record = ScoreRecord(out, RECORD)
+    if not record.exists(): return None
+    m = record.read()
     key = m["key"]
     folds = {f: key[f] for f in ("tasks", "k", "seed")}
-    if tasks is not None and folds != json.loads(json.dumps(_folds_key(tasks, k, seed))):
+    if tasks is not None and folds != as_saved(folds_key(tasks, k, seed)):
         print(f"{out.name}: scored on other folds than those of the tasks built here; not read")
         return None
     saved = m.get("config")
@@ -162,7 +126,7 @@ def read_run(out, tasks=None, k: int = 5, seed: int = 0,
     pretrain_s = (float(read_metrics(out)["elapsed_s"].iloc[-1]) if mode == "pretrain"
                   else seconds if mode == "supervised" else 0.0)
     config = None if saved is None else PretrainConfig.from_dict(saved)
-    return ExperimentRun(out.name, config, mode, out, folds, pd.read_csv(csv), pretrain_s,
+    return ExperimentRun(out.name, config, mode, out, folds, record.scores(), pretrain_s,
                          0.0 if mode == "supervised" else seconds)
 
 # %% ../nbs/10_experiments.ipynb #eda822f8
@@ -199,12 +163,13 @@ def run_supervised(name: str, encoder_name: str, tasks, k: int = 5, seed: int = 
     fold like the probes', cached."""
     out = Path(cache_dir) / name
     out.mkdir(parents=True, exist_ok=True)
-    folds = _folds_key(tasks, k, seed)
-    key = dict(folds, mode="supervised", steps=steps, encoder=encoder_name, **kwargs)
+    folds = folds_key(tasks, k, seed)
+    key = study_key("supervised", tasks, k, seed, steps=steps, encoder=encoder_name, **kwargs)
     def compute():
         return [dict(method=name, **supervised_upper_bound(encoder_name, t, f, k, seed, steps, **kwargs))
                 for t in tasks for f in range(len(group_kfold(t, k, seed)))]
-    with run_lock(out, f"experiment {name}"): scores, seconds = _cached(out, key, compute)
+    with run_lock(out, f"experiment {name}"):
+        scores, seconds = ScoreRecord(out, RECORD).cached(key, compute, config=None)
     return ExperimentRun(name, None, "supervised", out, folds, scores, seconds, 0.0)
 
 # %% ../nbs/10_experiments.ipynb #4d56f049
@@ -362,13 +327,9 @@ def experiment_plan(base: PretrainConfig, audio_dir=None) -> dict:
 
 def plan_controls(plan: dict) -> dict:
     """`{run: its δ = 1 control}` for every synthetic run of `plan` with δ < 1: the run of `plan` whose
-    config is its `delta_control`."""
-    names = {json.dumps(cfg.to_dict(), sort_keys=True): name for name, cfg in plan.items()}
-    controls = {}
+    config is its `delta_control` (`study.find_controls`); a synthetic run without one is an error."""
+    controls = find_controls(plan)
     for name, cfg in plan.items():
-        if cfg.source != "synth" or cfg.delta == 1.0: continue
-        control = names.get(json.dumps(delta_control(cfg).to_dict(), sort_keys=True))
-        if control is None:
+        if cfg.source == "synth" and cfg.delta != 1.0 and name not in controls:
             raise ValueError(f"plan: run {name!r} has no δ = 1 control (its config with δ = 1) in the plan")
-        controls[name] = control
     return controls

@@ -28,7 +28,8 @@ from .study_tables import fold_table, interval_table, paired_differences
 from .features import load_audio
 from .files import atomic_write, write_wav
 from .hear import HearModel, get_scene_embeddings, hear_model, load_model, packaged_weights
-from .main import environment_info, markdown_table
+from .main import markdown_table
+from .study import environment_info
 from .model import build_encoder
 from .runlock import RunLockError, run_lock
 from .tasks import Task, group_kfold, is_built, load_task

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
 import sys
 import time
@@ -30,22 +29,9 @@ from .synth import DELTA_GRID, delta_grid_pairs, plot_delta_grid
 ENCODER_FILE = "small_cnn_doppelgangers.pt"
 
 # %% auto #0
-__all__ = ['ENCODER_FILE', 'MAIN_OPTIONS', 'environment_info', 'MainConfig', 'prepare_tasks', 'pretrain_runs', 'method_names',
-           'evaluate_runs', 'plot_results', 'run_main', 'markdown_table', 'model_card', 'main_parser', 'main_cli',
-           'shipped_checkpoint', 'embed_file']
-
-# %% ../nbs/11_main.ipynb #a960ed40
-def environment_info() -> dict:
-    "Versions of Python, the platform and the packages a result depends on."
-    from importlib.metadata import PackageNotFoundError, version
-    info = dict(python=sys.version.split()[0], platform=platform.platform(),
-                cpu_threads=torch.get_num_threads(),
-                cuda=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
-    for package in ("doppelnb", "torch", "torchaudio", "torchsynth", "pytorch-lightning", "numpy",
-                    "scikit-learn"):
-        try: info[package] = version(package)
-        except PackageNotFoundError: info[package] = None
-    return info
+__all__ = ['ENCODER_FILE', 'MAIN_OPTIONS', 'MainConfig', 'prepare_tasks', 'pretrain_runs', 'method_names', 'evaluate_runs',
+           'plot_results', 'run_main', 'markdown_table', 'model_card', 'main_parser', 'main_cli', 'shipped_checkpoint',
+           'embed_file']
 
 # %% ../nbs/11_main.ipynb #c55a80e3
 @dataclass
@@ -143,14 +129,13 @@ def evaluate_runs(cfg: MainConfig, models: dict, tasks: list):
     """Per-fold scores of the recipe, its control (`models`: `{'recipe' | 'control': ContrastiveModel}`),
     random init and log-mel statistics on the same folds; `(scores, paired)`."""
     import pandas as pd
-    from doppelnb.evaluate import score_encoder, score_logmel_stats
+    from doppelnb.study import score_method
     from doppelnb.study_tables import paired_differences
-    from doppelnb.model import build_encoder
     names, p = method_names(cfg), cfg.pretrain
-    encoders = {names[k]: models[k].encoder for k in ("recipe", "control")}
-    encoders[names["random"]] = build_encoder(p.encoder, seed=p.seed, **p.encoder_kwargs).eval()
-    scores = pd.concat([score_encoder(n, e, tasks, cfg.folds, p.seed) for n, e in encoders.items()]
-                       + [score_logmel_stats(tasks, cfg.folds, p.seed, names["logmel"])], ignore_index=True)
+    pretrained = [score_method(names[k], "pretrain", tasks, cfg.folds, p.seed, encoder=models[k].encoder)
+                  for k in ("recipe", "control")]
+    baselines = [score_method(names[k], k, tasks, cfg.folds, p.seed, p) for k in ("random", "logmel")]
+    scores = pd.concat(pretrained + baselines, ignore_index=True)
     paired = pd.concat([paired_differences(scores, names["recipe"], names[ref])
                         for ref in ("control", "random", "logmel")],
                        ignore_index=True)
@@ -181,6 +166,7 @@ def run_main(cfg: MainConfig | None = None, log=print, command: str | None = Non
 
 def _run_main(cfg: MainConfig, out: Path, log, command: str | None = None) -> dict:
     from doppelnb.checkpoint import load_pretrained, save_checkpoint
+    from doppelnb.study import environment_info
     from doppelnb.study_tables import fold_table, interval_table, plot_paired
     (out / "pairs").mkdir(exist_ok=True)
     timings, started = {}, time.perf_counter()

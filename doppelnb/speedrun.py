@@ -13,14 +13,11 @@ from typing import Annotated
 
 import pandas as pd
 import torch
-from torch import nn
 
 from .bench_loop import benchmark_pretrain
-from .checkpoint import load_pretrained, save_checkpoint
-from .evaluate import (encoder_features, fold_tasks, linear_probe, score_encoder,
-                               score_logmel_stats)
+from .checkpoint import save_checkpoint
+from .evaluate import encoder_features, fold_tasks, linear_probe, score_encoder
 from .study_tables import FIG_DPI, FIG_WIDTH, interval_text, paired_differences, plot_paired
-from .model import build_encoder
 from .files import atomic_write
 from .cli import Flag, run_command
 from .plans import CONTROLS, PLANS, SEARCH
@@ -28,13 +25,15 @@ from .config import delta_control, PretrainConfig
 from .pretrain import held_out_views, pretrain, twin_top1
 from .run import RunFolder
 from .runlock import RunLockError
+from .study import (environment_info, find_controls, missing_tasks, same_key, ScoreRecord,
+                            score_method, study_key, task_key)
 from .tasks import group_split
 
 # %% auto #0
 __all__ = ['BASE', 'COST_KNOBS', 'CURVE_POINTS', 'step_seconds', 'cost_signature', 'budget_steps', 'measured_ratios',
-           'probe_monitor', 'speedrun', 'run_encoder', 'score_new_tasks', 'collect', 'read_monitor', 'run_plan',
-           'speedrun_command', 'speedrun_cli', 'stats_retrieval', 'search_table', 'plot_monitor', 'control_pairs',
-           'curve_steps', 'curve_probe', 'learning_curve', 'plot_curves', 'curve_plan']
+           'probe_monitor', 'speedrun', 'score_new_tasks', 'collect', 'read_monitor', 'run_plan', 'speedrun_command',
+           'speedrun_cli', 'stats_retrieval', 'search_table', 'plot_monitor', 'control_pairs', 'curve_steps',
+           'curve_probe', 'learning_curve', 'plot_curves', 'curve_plan']
 
 # %% ../nbs/12_speedrun.ipynb #f98ca574
 BASE = PretrainConfig(steps=100, batch_size=64, workers=1, device="cpu", progress=False, tensorboard=False,
@@ -94,63 +93,42 @@ def probe_monitor(tasks, seed: int = 0, C: float = 0.1):
         return out
     return callback
 
-def _versions() -> dict:
-    import platform, sklearn, torchaudio
-    return dict(python=platform.python_version(), torch=torch.__version__, torchaudio=torchaudio.__version__,
-                sklearn=sklearn.__version__, threads=torch.get_num_threads())
-
 # %% ../nbs/12_speedrun.ipynb #a802a5f9
-def _with_defaults(config: dict) -> dict:
-    """A saved run's config in today's form: knobs added to `PretrainConfig` after it was saved at their
-    defaults, old loss options (`tau`, …) in `loss_kwargs` (`PretrainConfig.from_dict`)."""
-    return json.loads(json.dumps(PretrainConfig.from_dict(config).to_dict()))
-
-def _same_key(saved: dict, key: dict) -> bool:
-    """Whether a saved run key matches `key`; config keys added to `PretrainConfig` after the run was saved
-    take their defaults."""
-    if saved.get("config") is not None and key.get("config") is not None:
-        saved = {**saved, "config": _with_defaults(saved["config"])}
-        saved["config"] = {k: v for k, v in saved["config"].items() if k in key["config"]}
-    return json.loads(json.dumps(saved)) == json.loads(json.dumps(key))
-
 def speedrun(name: str, cfg: PretrainConfig | None, base_steps: int, tasks, root="results/speedrun",
              mode: str = "pretrain", k: int = 5, seed: int = 0, monitor_points: int = 5,
              steps: int | None = None, log=print) -> pd.DataFrame:
     """One entry of the recipe search, cached in `root/name/`: pretrain `cfg` for the compute of `base_steps`
     CPU-default steps (or `steps` exactly), then probe it with `k` group-disjoint folds. `mode` 'random'
-    probes `cfg`'s untrained network, 'logmel' the log-mel statistics. `run.json` records the config, steps,
-    cost, times and versions; `scores.csv` the per-fold scores. A finished entry is read back; an interrupted
-    one resumes from its last checkpoint; a finished one probed on fewer of `tasks` is probed on the others
-    (`score_new_tasks`)."""
+    probes `cfg`'s untrained network, 'logmel' the log-mel statistics. Its `study.ScoreRecord`: `run.json`
+    records the key, steps, cost, times and versions; `scores.csv` the per-fold scores. A finished entry is
+    read back; an interrupted one resumes from its last checkpoint; a finished one probed on fewer of `tasks`
+    is probed on the others (`score_new_tasks`)."""
     if mode not in ("pretrain", "random", "logmel"):
         raise ValueError(f"mode: 'pretrain', 'random' or 'logmel', got {mode!r}")
     out = Path(root) / name
-    key = dict(mode=mode, config=None if cfg is None else {k_: v for k_, v in cfg.to_dict().items()
-                                                           if k_ not in ("out", "steps")},
-               base_steps=base_steps if mode == "pretrain" else None, fixed_steps=steps,
-               tasks=[[t.name, t.group, len(t)] for t in tasks], k=k, seed=seed)
-    record_path, scores_path = out / "run.json", out / "scores.csv"
-    result = None
-    if record_path.exists() and scores_path.exists():
-        record = json.loads(record_path.read_text())
-        if _same_key(record["key"], key): return pd.read_csv(scores_path)
-        if _same_key({**record["key"], "tasks": key["tasks"]}, key):
+    config = None if cfg is None else {k_: v for k_, v in cfg.to_dict().items() if k_ not in ("out", "steps")}
+    key = study_key(mode, tasks, k, seed, config=config, fixed_steps=steps,
+                    base_steps=base_steps if mode == "pretrain" else None)
+    store, result = ScoreRecord(out), None
+    if store.exists():
+        saved = store.read()["key"]
+        if same_key(saved, key): return store.scores()
+        if same_key({**saved, "tasks": key["tasks"]}, key):
             return score_new_tasks(out, cfg, key, tasks, log, base_steps, monitor_points)
         raise ValueError(f"speedrun {name!r}: {out} holds a different run; choose another name or delete it")
     out.mkdir(parents=True, exist_ok=True)
-    record = dict(name=name, key=key, versions=_versions())
+    record = dict(name=name, key=key, versions=environment_info())
     if mode == "pretrain":
         plan, result = _train(name, cfg, out, base_steps, steps, root, monitor_points, tasks, log)
         record.update(plan, train_seconds=RunFolder(out / "pretrain").read_last()["elapsed"],
                       final_loss=result["loss"])
     t0 = time.perf_counter()
-    scores = _probe(name, mode, cfg, out, tasks, k, seed,
-                    result["model"].encoder if mode == "pretrain" else None)
+    scores = score_method(name, mode, tasks, k, seed, cfg, result["model"].encoder if result else None,
+                          out / "pretrain")
     record.update(probe_seconds=time.perf_counter() - t0,
                   finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
                   mean_accuracy=scores.groupby("task").accuracy.mean().round(4).to_dict())
-    atomic_write(scores_path, scores.to_csv(index=False))
-    atomic_write(record_path, json.dumps(record, indent=1))
+    store.write(scores, record)
     log(f"[{name}] " + ", ".join(f"{t} {a:.3f}" for t, a in record["mean_accuracy"].items()))
     return scores
 
@@ -169,31 +147,15 @@ def _train(name, cfg, out, base_steps, steps, root, monitor_points, tasks, log) 
     return plan, pretrain(run_cfg, resume=RunFolder(out / "pretrain").has_checkpoint(),
                           probes=[probe_monitor(tasks)])
 
-def _probe(name, mode, cfg, out, tasks, k, seed, encoder=None) -> pd.DataFrame:
-    """Per-fold scores of entry `name` on `tasks`: its encoder (default: read from its last checkpoint, in the
-    run's memory format: channels-last convolutions round differently, enough to flip a clip)."""
-    if mode == "logmel": return score_logmel_stats(tasks, k, seed).assign(method=name)
-    if mode == "random": encoder = build_encoder(cfg.encoder, seed=cfg.seed, **cfg.encoder_kwargs).eval()
-    elif encoder is None: encoder = run_encoder(out, cfg)[0]
-    return score_encoder(name, encoder, tasks, k, seed)
-
-def run_encoder(out, cfg: PretrainConfig) -> tuple[nn.Module, dict]:
-    """Entry `out`'s encoder from its last checkpoint, in the run's memory format (channels-last convolutions
-    round differently, enough to flip a clip), and the checkpoint."""
-    model, ckpt = load_pretrained(RunFolder(Path(out) / "pretrain").last)
-    encoder = model.encoder.to(memory_format=torch.channels_last) if cfg.channels_last else model.encoder
-    return encoder, ckpt
-
 def score_new_tasks(out, cfg, key: dict, tasks, log=print, base_steps=None, monitor_points: int = 5):
     """The scores of a finished entry on `tasks`, probing it on the ones its record lacks (and adding those
     to `scores.csv` and `run.json`). A pretrained entry whose checkpoint is gone (results are committed,
     checkpoints are not) or short of its planned steps (a re-run interrupted) is pretrained again, or
     resumed, from its plan first: the same seed and config give the same network on CPU."""
-    out = Path(out); record = json.loads((out / "run.json").read_text())
-    scores = pd.read_csv(out / "scores.csv")
-    have = [tuple(t) for t in record["key"]["tasks"]]
-    new = [t for t in tasks if (t.name, t.group, len(t)) not in have]
-    changed = sorted({t.name for t in new} & {n for n, *_ in have})
+    out = Path(out); store = ScoreRecord(out)
+    record, scores = store.read(), store.scores()
+    new = missing_tasks(record["key"], tasks)
+    changed = sorted({t.name for t in new} & {n for n, *_ in record["key"]["tasks"]})
     if changed:
         raise ValueError(f"speedrun {record['name']!r}: {out} was probed on another version of {changed} "
                          "(other groups or clips); delete the folder to run it again")
@@ -207,15 +169,16 @@ def score_new_tasks(out, cfg, key: dict, tasks, log=print, base_steps=None, moni
                    new, log)
             record["pretrained_again"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         t0 = time.perf_counter()
-        added = _probe(record["name"], key["mode"], cfg, out, new, key["k"], key["seed"])
+        added = score_method(record["name"], key["mode"], new, key["k"], key["seed"], cfg,
+                             folder=out / "pretrain")
         scores = pd.concat([scores, added], ignore_index=True)
-        record["key"]["tasks"] = [list(t) for t in have] + [[t.name, t.group, len(t)] for t in new]
+        record["key"]["tasks"] += [task_key(t) for t in new]
         record["probe_seconds"] = record.get("probe_seconds", 0.0) + time.perf_counter() - t0
         record["mean_accuracy"] = scores.groupby("task").accuracy.mean().round(4).to_dict()
-        record.setdefault("tasks_added", []).append(dict(tasks=[t.name for t in new], versions=_versions(),
+        record.setdefault("tasks_added", []).append(dict(tasks=[t.name for t in new],
+                                                         versions=environment_info(),
                                                          finished=time.strftime("%Y-%m-%dT%H:%M:%S")))
-        atomic_write(out / "scores.csv", scores.to_csv(index=False))
-        atomic_write(out / "run.json", json.dumps(record, indent=1))
+        store.write(scores, record)
         log(f"[{record['name']}] + " + ", ".join(f"{t.name} {record['mean_accuracy'][t.name]:.3f}"
                                                  for t in new))
     return scores[scores.task.isin([t.name for t in tasks])].reset_index(drop=True)
@@ -226,14 +189,15 @@ def collect(root="results/speedrun") -> tuple[pd.DataFrame, pd.DataFrame]:
     mean accuracy) and per fold."""
     runs, scores = [], []
     for record_path in sorted(Path(root).glob("*/run.json")):
-        r = json.loads(record_path.read_text())
+        store = ScoreRecord(record_path.parent)
+        r = store.read()
         cfg = r["key"]["config"] or {}
         runs.append(dict(name=r["name"], mode=r["key"]["mode"], steps=r.get("steps"),
                          cost_ratio=r.get("cost_ratio"), train_s=r.get("train_seconds"),
                          **{f"acc_{t}": a for t, a in r["mean_accuracy"].items()},
                          **{k: (json.dumps(v) if isinstance(v, (dict, list)) else v)
                             for k, v in cfg.items()}))
-        scores.append(pd.read_csv(record_path.parent / "scores.csv"))
+        scores.append(store.scores())
     if not runs: raise ValueError(f"speedrun: no finished run under {root}")
     return pd.DataFrame(runs), pd.concat(scores, ignore_index=True)
 
@@ -358,16 +322,13 @@ def plot_monitor(root, names, metrics=("retrieval_top1", "probe_notes", "probe_k
 
 def control_pairs(root="results/speedrun") -> dict:
     """`{run: its δ = 1 control}` for the finished runs under `root`: the control has the run's config and
-    steps, with δ = 1."""
-    keys = {}
+    steps, with δ = 1 (`study.find_controls`; a run saved before a knob existed compares at its default)."""
+    configs = {}
     for path in sorted(Path(root).glob("*/run.json")):
-        r = json.loads(path.read_text())
-        if r["key"]["mode"] == "pretrain":       # runs saved before a knob existed compare at its default
-            cfg = _with_defaults(r["key"]["config"])
-            keys[r["name"]] = ({k: v for k, v in cfg.items() if k != "delta"}, cfg["delta"], r.get("steps"))
-    return {name: other for name, (cfg, delta, steps) in keys.items() if delta != 1.0
-            for other, (cfg2, delta2, steps2) in keys.items()
-            if delta2 == 1.0 and cfg2 == cfg and steps2 == steps}
+        r = ScoreRecord(path.parent).read()
+        if r["key"]["mode"] == "pretrain":
+            configs[r["name"]] = PretrainConfig.from_dict({**r["key"]["config"], "steps": r.get("steps")})
+    return find_controls(configs)
 
 # %% ../nbs/12_speedrun.ipynb #curve0cd
 CURVE_POINTS = (800, 2400, 7200, 14400)  # CPU-default steps: ≈ 5, 15, 45 and 90 CPU-minutes

@@ -126,7 +126,7 @@ def test_pages_in_chromium(site, served):
     assert len(reports) == len(pages) >= 2 * len(_modules()) + 20  # notebooks, API pages, source pages
     found = site_check.problems(reports)
     assert not found, f"{len(found)} problems in the browser:\n" + "\n".join(found[:30])
-    for page in ("12_speedrun.html", "10_experiments.html"):  # the experiments' figures, drawn for the page column
+    for page in ("12b_speedrun_results.html", "10_experiments.html"):  # the experiments' figures, drawn for the page column
         report = next(r for r in reports if r["page"] == page)
         assert report["figures"], f"no figures measured on {page}"
         for f in report["figures"]:  # shown at (nearly) their own size, none a tower

@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 from doppelnb import experiments as X
 from doppelnb.checkpoint import read_checkpoint
 from doppelnb.evaluate import kfold_scores
+from doppelnb.study import fold_chance
 from doppelnb.study_tables import fold_table, interval_table, plot_paired
 from doppelnb.config import delta_control, PretrainConfig
 from doppelnb.fixtures import make_fixture_task
@@ -59,7 +60,7 @@ def test_scores_are_kfold_on_the_same_folds(noisy, tmp_path):
     fold_acc = lambda seed: [r["accuracy"] for r in kfold_scores(features, noisy, K, seed)]
     np.testing.assert_allclose(run.scores.accuracy, fold_acc(0))
     assert fold_acc(1) != fold_acc(0)                                              # the folds matter on this task
-    assert run.scores.chance.tolist() == X.fold_chance(noisy, K, 0) and len(set(run.scores.chance)) > 1
+    assert run.scores.chance.tolist() == fold_chance(noisy, K, 0) and len(set(run.scores.chance)) > 1
     three = X.run_experiment("random", SMOKE, [noisy], k=3, seed=1, cache_dir=tmp_path, mode="random")
     assert list(three.scores.fold) == [0, 1, 2]
     np.testing.assert_allclose(three.scores.accuracy, [r["accuracy"] for r in kfold_scores(features, noisy, 3, 1)])
@@ -112,7 +113,7 @@ def test_modes_supervised_pairs_and_figures(task, noisy, tmp_path):
     sup = runs[2].scores
     assert len(sup) == K * len(tasks) and list(sup.fold) == list(range(K)) * len(tasks)
     for t in tasks:      # fold f is tested after training on the other folds of group_kfold(task, k, seed): that split's chance level
-        assert sup[sup.task == t.name].chance.tolist() == X.fold_chance(t, K, 0)
+        assert sup[sup.task == t.name].chance.tolist() == fold_chance(t, K, 0)
     table = X.compare(runs)
     assert list(dict.fromkeys(table.method)) == ["stats", "random", "sup"]
     assert fold_table(table).shape == (3, 2)
