@@ -24,8 +24,9 @@ from .wave_augment import WAVE_PRESETS
 from . import zoo  # noqa: F401  (registers the synth zoo's members and mixture, which configs name)
 
 # %% auto #0
-__all__ = ['FRONTENDS', 'SOURCES', 'PRECISIONS', 'LEGACY_LOSS_OPTIONS', 'OPTIMIZERS', 'RUN_PRESETS', 'PretrainConfig',
-           'delta_control', 'unpaired_control', 'lr_factor', 'make_optimizer', 'config_parser', 'read_config']
+__all__ = ['FRONTENDS', 'SOURCES', 'PRECISIONS', 'LEGACY_LOSS_OPTIONS', 'OPTIMIZERS', 'RUN_PRESETS', 'MAIN_PRESET', 'RUN_LENGTH',
+           'PretrainConfig', 'delta_control', 'unpaired_control', 'lr_factor', 'make_optimizer', 'config_parser',
+           'read_config']
 
 # %% ../nbs/05a_config.ipynb #ea13b2b3
 def _knob(default, help: str):
@@ -224,8 +225,10 @@ def _check_config(cfg: PretrainConfig, world: int = 1) -> PretrainConfig:
         raise ValueError("audio_dir: source 'audio' needs a folder of audio files")
     if not (isinstance(cfg.duration, (int, float)) and 0 < cfg.duration <= MAX_DURATION):
         raise ValueError(f"duration: seconds in (0, {MAX_DURATION:g}], got {cfg.duration!r}")
-    for name in ("steps", "checkpoint_every", "log_every"): positive_int(name)
-    for name in ("workers", "warmup_steps", "seed", "monitor_every", "body", "threads"): positive_int(name, 0)
+    for name in ("checkpoint_every", "log_every"): positive_int(name)
+    # steps 0: the untrained network's checkpoint (random init, as a baseline to embed or evaluate)
+    for name in ("steps", "workers", "warmup_steps", "seed", "monitor_every", "body", "threads"):
+        positive_int(name, 0)
     if cfg.patch_frames is not None: positive_int("patch_frames")
     if not isinstance(cfg.encoder_kwargs, dict):
         raise ValueError(f"encoder_kwargs: a dict, got {cfg.encoder_kwargs!r}")
@@ -272,6 +275,10 @@ RUN_PRESETS = {
                     loss="nt_xent", loss_kwargs=dict(tau=0.2), optimizer="fonseca", batch_size=128,
                     steps=68_700, workers=8, checkpoint_every=1000, log_every=50),
 }
+# the main job's recipe: the preset of `doppelnb_main` and of `doppelnb_pretrain`'s defaults, and the
+# recipe the studies' entries are built on (11a_plans)
+MAIN_PRESET = "speedrun"
+RUN_LENGTH = ("steps", "checkpoint_every")   # a preset's knobs of how long it runs, not of what it learns
 
 # %% ../nbs/05a_config.ipynb #2dae486a
 def lr_factor(step: int, steps: int, milestones=(), warmup_steps: int = 0, gamma: float = 0.1,
@@ -280,7 +287,7 @@ def lr_factor(step: int, steps: int, milestones=(), warmup_steps: int = 0, gamma
     milestone (a fraction of `steps`; `schedule='step'`) or a cosine decay to 0 at `steps`
     (`schedule='cosine'`)."""
     warm = min(1.0, (step + 1) / warmup_steps) if warmup_steps else 1.0
-    if schedule == "cosine": return warm * 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps))
+    if schedule == "cosine": return warm * 0.5 * (1 + math.cos(math.pi * min(step, steps) / max(steps, 1)))
     return warm * gamma ** sum(step >= round(m * steps) for m in milestones)
 
 def make_optimizer(cfg: PretrainConfig, model: torch.nn.Module):

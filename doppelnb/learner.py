@@ -191,6 +191,11 @@ class Checkpoint(Callback):
             checkpoint(self.cfg, learn.model, learn.optimizer, learn.scheduler, learn.scaler, learn.step,
                        learn.loss.item(), self.log.elapsed, self.rank, self.world, self.rank_batch)
         if stopping: raise RunInterrupted(self.stop.signum, learn.step, RunFolder(self.cfg.out).last)
+    def after_fit(self, learn):
+        "A run of 0 steps: the untrained network's checkpoint (step 0, loss NaN)."
+        if learn.steps == learn.start == 0:
+            checkpoint(self.cfg, learn.model, learn.optimizer, learn.scheduler, learn.scaler, 0,
+                       learn.loss.item(), self.log.elapsed, self.rank, self.world, self.rank_batch)
 
 class LossCurve(Callback):
     "When fit ran to its end having trained: the run's `loss.png` (from its metrics.csv)."

@@ -19,7 +19,7 @@ import torch
 
 from .cli import add_function_arguments
 from .files import atomic_write, write_wav
-from .config import config_parser, delta_control, PretrainConfig
+from .config import config_parser, delta_control, MAIN_PRESET, PretrainConfig
 from .pretrain import config_from_args
 from .run import RunFolder
 from .runlock import RunLockError, run_lock
@@ -46,7 +46,7 @@ class MainConfig:
     # build missing tasks (needs the Debian packages their registrations name: doppelnb_build_data --help)
     build: bool = True
     pretrain: PretrainConfig = field(
-        default_factory=lambda: PretrainConfig.preset("speedrun", workers=1, device="cpu"))
+        default_factory=lambda: PretrainConfig.preset(MAIN_PRESET, workers=1, device="cpu"))
 
     def validate(self) -> "MainConfig":
         """Check every setting before any work: the pretraining recipe, folds, tasks, and that `out` can be
@@ -271,7 +271,7 @@ def main_parser() -> argparse.ArgumentParser:
                       description="The main job: build the tasks, pretrain the recipe and its δ = 1 "
                       "control, score both with group-disjoint k-fold probes beside random init and log-mel "
                       "statistics, and write tables, figures, the checkpoint and a model card to --out. "
-                      "Pretraining knobs default to the 'speedrun' preset.")
+                      f"Pretraining knobs default to the {MAIN_PRESET!r} preset.")
     return add_function_arguments(p, MainConfig, exclude=("pretrain",), defaults=defaults, only_given=True)
 
 def main_cli(argv=None):
@@ -280,7 +280,7 @@ def main_cli(argv=None):
     a = vars(p.parse_args(argv))
     own = {k: a.pop(k) for k in MAIN_OPTIONS if k in a}
     try:
-        pcfg, _ = config_from_args(a, default_preset="speedrun")
+        pcfg, _ = config_from_args(a, MAIN_PRESET)
         defaults = MainConfig().pretrain
         pcfg = replace(pcfg, **{k: getattr(defaults, k) for k in ("workers", "device") if k not in a})
         command = shlex.join(["doppelnb_main", *map(str, sys.argv[1:] if argv is None else argv)])

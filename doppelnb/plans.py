@@ -5,7 +5,7 @@
 # %% ../nbs/11a_plans.ipynb #d73b43f1
 from __future__ import annotations
 
-from .config import delta_control, unpaired_control
+from .config import delta_control, MAIN_PRESET, RUN_LENGTH, RUN_PRESETS, unpaired_control
 from .synth_space import synth_mixture
 
 # %% auto #0
@@ -13,9 +13,8 @@ __all__ = ['MAIN_RECIPE', 'SEARCH', 'CONTROLS', 'ZOO_MEMBERS', 'MAIN_ENTRY', 'ZO
            'PITCH_SAFE', 'PITCH_PATH', 'PITCH_STUDY', 'PLANS', 'seeds_plan']
 
 # %% ../nbs/11a_plans.ipynb #e82d3c9b
-# the main job's recipe (the `speedrun` preset of 05_pretrain without its run length): the entries built on it
-MAIN_RECIPE = dict(loss="nt_xent", head=True, optimizer="adamw", delta=0.05, wave_augment="reference", body=3,
-                   threads=1, channels_last=True, precision="bf16")
+# the main job's recipe (its preset without the run length): the entries built on it
+MAIN_RECIPE = {k: v for k, v in RUN_PRESETS[MAIN_PRESET].items() if k not in RUN_LENGTH}
 
 SEARCH = {  # name: overrides of BASE (the CPU default recipe); "~ctrl" runs the δ = 1 control of the entry
             # before it, same steps

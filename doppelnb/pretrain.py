@@ -14,7 +14,7 @@ import torch
 import torch.distributed as dist
 
 from .checkpoint import load_weights, read_checkpoint, set_rng_state
-from .config import FRONTENDS, PretrainConfig, config_parser, make_optimizer, read_config
+from .config import FRONTENDS, MAIN_PRESET, PretrainConfig, config_parser, make_optimizer, read_config
 from .learner import (Checkpoint, Distributed, FiniteLoss, Learner, LogMetrics, LossCurve,
                               MixedPrecision, Monitor, RunInterrupted, StopOnSignal)
 from .model import build_model, check_device
@@ -187,9 +187,10 @@ def ensure_pretrained(cfg: PretrainConfig, probes=()) -> dict:
 
 # %% ../nbs/05_pretrain.ipynb #f13bc621
 def config_from_args(args: dict, default_preset: str = "cpu") -> tuple[PretrainConfig, bool]:
-    """The config and resume flag of parsed command-line arguments (see `config_parser`). With `--resume`, the
-    run's `config.json`, or if it is missing the config stored in its checkpoint, is the base the flags apply
-    to."""
+    """The config and resume flag of parsed command-line arguments (see `config_parser`): `--config`'s file,
+    else `--preset`, else `default_preset` (the command lines pass the main job's, `MAIN_PRESET`), then the
+    flags. With `--resume`, the run's `config.json`, or if it is missing the config stored in its checkpoint,
+    is the base the flags apply to."""
     args = dict(args)
     resume, preset, config_file = (args.pop("resume", False), args.pop("preset", default_preset),
                                    args.pop("config", None))
@@ -224,9 +225,17 @@ def _message(e: BaseException) -> str:
 def pretrain_from_args(argv=None) -> dict:
     """Parse command-line arguments (every `PretrainConfig` knob is a flag), pretrain, and return `pretrain`'s
     result."""
-    p = config_parser()
+    p = config_parser(defaults=PretrainConfig.preset(MAIN_PRESET),
+                      description="Pretrain an audio encoder on doppelgänger pairs or real-audio views. "
+                      f"Without --preset or --config it runs the main job's recipe (preset {MAIN_PRESET!r}); "
+                      "--steps 0 writes the untrained network's checkpoint.")
     try:
-        cfg, resume = config_from_args(vars(p.parse_args(argv)))
+        args = vars(p.parse_args(argv))
+        cfg, resume = config_from_args(args, MAIN_PRESET)
+        base = ("the run's own config" if resume else f"the config in {args['config']}" if "config" in args
+                else f"preset {args.get('preset', MAIN_PRESET)!r}")
+        print(f"doppelnb_pretrain: {base}, {len(args) - len({'preset', 'config', 'resume'} & set(args))} "
+              f"flag(s) given; {cfg.steps} steps into {cfg.out}", flush=True)
         return pretrain(cfg, resume)
     except (ValueError, OSError, FloatingPointError, RunLockError) as e:
         p.exit(2, f"doppelnb_pretrain: error: {_message(e)}\n")

@@ -158,7 +158,7 @@ def test_experiment_respects_lock(data, tmp_path, monkeypatch):
     from doppelnb.config import PretrainConfig
     tasks, cache = [T.load_task(data / "toy")], tmp_path / "cache"
     out = cache / "dg"
-    for f in ("ensure_pretrained", "score_features", "supervised_upper_bound"):
+    for f in ("ensure_pretrained", "score_method", "supervised_upper_bound"):
         monkeypatch.setattr(X, f, lambda *a, f=f, **k: pytest.fail(f"{f} started"))
     other = hold_lock(out)
     try:
@@ -616,7 +616,7 @@ def test_perturb_checks_params(params, match):
 
 # ---------------------------------------------------------------- doppelnb_pretrain: run folder and checkpoints
 
-TINY = ["--batch-size", "8", "--duration", "0.5", "--patch-frames", "48", "--encoder-kwargs", '{"channels": [8, 16]}',
+TINY = ["--preset", "cpu", "--batch-size", "8", "--duration", "0.5", "--patch-frames", "48", "--encoder-kwargs", '{"channels": [8, 16]}',
         "--log-every", "1", "--no-progress", "--no-tensorboard", "--workers", "0"]
 
 

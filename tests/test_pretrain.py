@@ -17,8 +17,9 @@ from conftest import ROOT
 from doppelnb.fixtures import write_audio_folder
 from doppelnb.pretrain import pretrain_cli
 
-# tiny settings: 0.5 s sounds, 48-frame patches, a narrow small_cnn, batch 8
-TINY = ["--batch-size", "8", "--duration", "0.5", "--patch-frames", "48", "--encoder-kwargs", '{"channels": [8, 16]}',
+# tiny settings on the CPU preset (the command line defaults to the main recipe): 0.5 s sounds, 48-frame patches, a narrow
+# small_cnn, batch 8
+TINY = ["--preset", "cpu", "--batch-size", "8", "--duration", "0.5", "--patch-frames", "48", "--encoder-kwargs", '{"channels": [8, 16]}',
         "--log-every", "1", "--no-progress"]
 CLI = [sys.executable, "-c", "from doppelnb.pretrain import pretrain_cli; pretrain_cli()"]
 ENV = {**os.environ, "MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore"}
