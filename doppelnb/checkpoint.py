@@ -221,10 +221,11 @@ def load_checkpoint(path, encoder_name: str | None = None) -> tuple:
     return encoder.eval(), ckpt
 
 # %% ../nbs/03a_checkpoint.ipynb #fd9eb474
-def load_weights(model, ckpt: dict, path):
-    """Load encoder and head weights strictly; a mismatch is a ValueError naming the checkpoint, not a partial
-    load."""
+def load_weights(model, ckpt: dict, path, loss=None):
+    """Load encoder and head weights (and the parameters of `loss`, a `Loss` module, if given) strictly; a
+    mismatch is a ValueError naming the checkpoint, not a partial load."""
     try:
+        if loss is not None: loss.load_state_dict(ckpt.get("loss_state") or {}, strict=True)
         model.encoder.load_state_dict(ckpt["state_dict"], strict=True)
         if model.head is not None or ckpt.get("head") is not None:
             if model.head is None or ckpt.get("head") is None:

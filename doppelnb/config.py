@@ -290,13 +290,18 @@ def lr_factor(step: int, steps: int, milestones=(), warmup_steps: int = 0, gamma
     if schedule == "cosine": return warm * 0.5 * (1 + math.cos(math.pi * min(step, steps) / max(steps, 1)))
     return warm * gamma ** sum(step >= round(m * steps) for m in milestones)
 
-def make_optimizer(cfg: PretrainConfig, model: torch.nn.Module):
-    "SGD (momentum) or AdamW and its per-step schedule for `cfg` (preset + overrides)."
+def make_optimizer(cfg: PretrainConfig, model: torch.nn.Module, loss: torch.nn.Module | None = None):
+    """SGD (momentum) or AdamW and its per-step schedule for `cfg` (preset + overrides); the parameters of a
+    `loss` that has some (a learned temperature, a predictor) train too, in a group of their own without
+    weight decay."""
     s = cfg.optimizer_settings()
+    extra = [] if loss is None else list(loss.parameters())
+    params = [{"params": list(model.parameters())}, {"params": extra, "weight_decay": 0.0}] if extra else \
+        model.parameters()
     if s["kind"] == "adamw":
-        optimizer = torch.optim.AdamW(model.parameters(), lr=s["lr"], weight_decay=s["weight_decay"])
+        optimizer = torch.optim.AdamW(params, lr=s["lr"], weight_decay=s["weight_decay"])
     else:
-        optimizer = torch.optim.SGD(model.parameters(), lr=s["lr"], momentum=s["momentum"],
+        optimizer = torch.optim.SGD(params, lr=s["lr"], momentum=s["momentum"],
                                     weight_decay=s["weight_decay"])
     schedule = lambda step: lr_factor(step, cfg.steps, s["milestones"], cfg.warmup_steps,
                                       schedule=s["schedule"])

@@ -24,8 +24,9 @@ __all__ = ['Callback', 'Learner', 'autocast', 'MixedPrecision', 'Distributed', '
 
 # %% ../nbs/05c_learner.ipynb #5a6136fd
 class Callback:
-    """A hook into `Learner.fit`: a callback defines any of `before_fit`, `after_step`, `after_fit` and
-    `cleanup_fit` (run even when fit fails), each taking the learner; lower `order` runs first."""
+    """A hook into `Learner.fit`: a callback defines any of `before_fit`, `after_backward`, `after_step`,
+    `after_fit` and `cleanup_fit` (run even when fit fails), each taking the learner; lower `order` runs
+    first."""
     order = 0
 
 class Learner:
@@ -76,6 +77,7 @@ class Learner:
         self.loss = self.loss_fn(*z.float().chunk(2))
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(self.loss * self.loss_scale).backward()
+        self("after_backward")
         self.scaler.step(self.optimizer); self.scaler.update()
         self.lr = self.optimizer.param_groups[0]["lr"]
         if self.scheduler is not None: self.lr = self.scheduler.get_last_lr()[0]; self.scheduler.step()
@@ -111,6 +113,11 @@ class Distributed(Callback):
         learn.net = torch.nn.parallel.DistributedDataParallel(
             net, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         learn.loss_scale = dist.get_world_size()
+    def after_backward(self, learn):
+        "The loss's own parameters (DDP does not hold them): gradients summed over ranks, as DDP's are."
+        if learn.net is learn.model or not isinstance(learn.loss_fn, torch.nn.Module): return
+        for p in learn.loss_fn.parameters():
+            if p.grad is not None: dist.all_reduce(p.grad); p.grad /= dist.get_world_size()
     def cleanup_fit(self, learn):
         if learn.net is not learn.model: learn.net = learn.model; gc.collect()
 
@@ -187,15 +194,16 @@ class Checkpoint(Callback):
     def after_step(self, learn):
         due = learn.step % self.cfg.checkpoint_every == 0 or learn.step == learn.steps
         stopping = learn.step < learn.steps and self.stop is not None and self.stop.requested(self.world)
-        if due or stopping:
-            checkpoint(self.cfg, learn.model, learn.optimizer, learn.scheduler, learn.scaler, learn.step,
-                       learn.loss.item(), self.log.elapsed, self.rank, self.world, self.rank_batch)
+        if due or stopping: self.write(learn)
         if stopping: raise RunInterrupted(self.stop.signum, learn.step, RunFolder(self.cfg.out).last)
     def after_fit(self, learn):
         "A run of 0 steps: the untrained network's checkpoint (step 0, loss NaN)."
-        if learn.steps == learn.start == 0:
-            checkpoint(self.cfg, learn.model, learn.optimizer, learn.scheduler, learn.scaler, 0,
-                       learn.loss.item(), self.log.elapsed, self.rank, self.world, self.rank_batch)
+        if learn.steps == learn.start == 0: self.write(learn)
+    def write(self, learn):
+        "`last.pt` at the learner's step, the loss's own parameters included."
+        loss_state = learn.loss_fn.state_dict() if isinstance(learn.loss_fn, torch.nn.Module) else {}
+        checkpoint(self.cfg, learn.model, learn.optimizer, learn.scheduler, learn.scaler, learn.step,
+                   learn.loss.item(), self.log.elapsed, self.rank, self.world, self.rank_batch, loss_state)
 
 class LossCurve(Callback):
     "When fit ran to its end having trained: the run's `loss.png` (from its metrics.csv)."

@@ -7,16 +7,17 @@ from __future__ import annotations
 
 import inspect
 import math
-from functools import partial
 
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+from torch import nn
 
 from .model import l2_normalize
 
 # %% auto #0
-__all__ = ['LOSSES', 'world_size', 'gather_with_grad', 'nt_xent', 'align_uniform', 'vicreg', 'get_loss', 'loss_defaults']
+__all__ = ['LOSSES', 'LOSS_NAMES', 'world_size', 'gather_with_grad', 'nt_xent', 'align_uniform', 'vicreg', 'Loss', 'FunctionLoss',
+           'register_loss', 'get_loss', 'loss_defaults', 'LearnedTemperature']
 
 # %% ../nbs/03b_losses.ipynb #efde90de
 def world_size() -> int:
@@ -98,13 +99,14 @@ def _check_views(z1, z2, who: str, use_dist: bool) -> tuple[int, int, int]:
         raise ValueError(f"{who}: a batch of {sum(sizes)} pair(s) has no negatives; need at least 2 pairs")
     return n, sum(sizes), rank
 
-def _check_positive(value, name: str, who: str) -> float:
-    try: value = float(value)
-    except (TypeError, ValueError):
+def _check_positive(value, name: str, who: str):
+    "`value` once it is a positive finite number (as a float; a tensor stays a tensor, keeping its gradient)."
+    try: number = float(value.detach() if isinstance(value, torch.Tensor) else value)
+    except (TypeError, ValueError, RuntimeError):
         raise ValueError(f"{who}: {name} must be a positive number, got {value!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{who}: {name} must be a positive number, got {value}")
-    return value
+    if not (math.isfinite(number) and number > 0):
+        raise ValueError(f"{who}: {name} must be a positive number, got {number}")
+    return value if isinstance(value, torch.Tensor) else number
 
 def _float32(z: torch.Tensor):
     "Context: autocast off on `z`'s device (losses run in float32)."
@@ -191,23 +193,77 @@ def vicreg(z1: torch.Tensor, z2: torch.Tensor, sim_weight: float = 25.0, var_wei
         return loss, dict(invariance=invariance.detach(), variance=var.detach(), covariance=cov.detach())
 
 # %% ../nbs/03b_losses.ipynb #5b72ad23
-LOSSES = {"nt_xent": nt_xent, "align_uniform": align_uniform, "vicreg": vicreg}
+class Loss(nn.Module):
+    """A loss as a module: `forward(z1, z2) → loss` on the two views' embeddings. Its options are
+    constructor arguments; its parameters, if any, train with the network (`make_optimizer` gives them to
+    the optimizer) and live in the checkpoint. `display`: its name in tables and logs."""
+    display: str = ""
 
-def get_loss(name: str, **kwargs):
-    """The loss `LOSSES[name]` with its options (`tau`, or `alpha`, `t`, weights) bound: a callable
-    `(z1, z2) → loss`."""
+class FunctionLoss(Loss):
+    "A loss function `fn(z1, z2, **options)` as a `Loss` with its options bound (it has no parameters)."
+    def __init__(self, fn, display: str = "", **options):
+        super().__init__()
+        self.fn, self.options, self.display = fn, options, display or fn.__name__
+    def forward(self, z1, z2): return self.fn(z1, z2, **self.options)
+    def extra_repr(self) -> str: return ", ".join(f"{k}={v!r}" for k, v in self.options.items())
+
+LOSSES, LOSS_NAMES = {}, {}   # name → loss function `(z1, z2, **options) → loss`; name → display name
+
+def register_loss(name: str, loss, display: str = ""):
+    """Add a loss to `LOSSES`: a function `(z1, z2, **options) → loss`, or a `Loss` subclass whose
+    constructor takes the options (and which may hold parameters; `LOSSES` then holds a function computing it
+    at its initial parameters, the class as its `module`). Then `PretrainConfig(loss=name, loss_kwargs=…)`
+    and `--loss NAME` run it."""
+    display = display or getattr(loss, "display", "") or name
+    if isinstance(loss, type) and issubclass(loss, Loss):
+        module = loss
+        def loss(z1, z2, **options): return module(**options)(z1, z2)
+        views = [inspect.Parameter(v, inspect.Parameter.POSITIONAL_OR_KEYWORD) for v in ("z1", "z2")]
+        loss.__signature__ = inspect.Signature(views + list(inspect.signature(module).parameters.values()))
+        loss.__name__, loss.module = name, module
+    LOSSES[name], LOSS_NAMES[name] = loss, display
+    return loss
+
+register_loss("nt_xent", nt_xent, "NT-Xent")
+register_loss("align_uniform", align_uniform, "alignment + uniformity")
+register_loss("vicreg", vicreg, "VICReg")
+
+def _registered(name: str):
     if not isinstance(name, str) or name.lower() not in LOSSES:
         raise ValueError(f"loss: unknown name {name!r}; choose one of {sorted(LOSSES)}")
-    fn = LOSSES[name.lower()]
-    try: inspect.signature(fn).bind(None, None, **kwargs)
+    return LOSSES[name.lower()]
+
+def get_loss(name: str, **kwargs) -> Loss:
+    """The loss `LOSSES[name]` with its options (`tau`, or `alpha`, `t`, weights) bound: a `Loss` module,
+    called as `(z1, z2) → loss` (a registered `Loss` class: a new module, at its initial parameters)."""
+    loss = _registered(name)
+    try: inspect.signature(loss).bind(None, None, **kwargs)
     except TypeError as e:
-        options = [p for p in inspect.signature(fn).parameters if p not in ("z1", "z2")]
+        options = [p for p in inspect.signature(loss).parameters if p not in ("z1", "z2")]
         raise ValueError(f"loss {name!r}: {e}; its options are {options}") from None
-    return partial(fn, **kwargs)
+    display = LOSS_NAMES[name.lower()]
+    if not hasattr(loss, "module"): return FunctionLoss(loss, display, **kwargs)
+    module = loss.module(**kwargs); module.display = display
+    return module
 
 def loss_defaults(name: str) -> dict:
     "The options of loss `name` with their default values (what `get_loss(name)` runs with)."
-    if not isinstance(name, str) or name.lower() not in LOSSES:
-        raise ValueError(f"loss: unknown name {name!r}; choose one of {sorted(LOSSES)}")
-    return {k: p.default for k, p in inspect.signature(LOSSES[name.lower()]).parameters.items()
+    loss = _registered(name)
+    return {k: p.default for k, p in inspect.signature(loss).parameters.items()
             if k not in ("z1", "z2", "distributed", "parts") and p.default is not inspect.Parameter.empty}
+
+# %% ../nbs/03b_losses.ipynb #05ba3d9d
+class LearnedTemperature(Loss):
+    "NT-Xent whose temperature τ = exp(log τ) is learned, starting at `tau`."
+    def __init__(self, tau: float = 0.2, distributed: bool | None = None):
+        super().__init__()
+        tau = _check_positive(tau, "tau", "nt_xent_learned_tau")
+        self.log_tau = nn.Parameter(torch.tensor(math.log(tau)))
+        self.distributed = distributed
+    def forward(self, z1, z2):
+        try: return nt_xent(z1, z2, self.log_tau.exp(), distributed=self.distributed)
+        except ValueError as e:   # bad views: the message names this loss
+            raise ValueError(str(e).replace("nt_xent:", "nt_xent_learned_tau:", 1)) from None
+    def extra_repr(self) -> str: return f"tau={self.log_tau.exp().item():.4f}"
+
+register_loss("nt_xent_learned_tau", LearnedTemperature, "NT-Xent, learned τ")

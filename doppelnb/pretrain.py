@@ -118,11 +118,11 @@ def pretrain(config: PretrainConfig | dict | None = None, resume: bool = False, 
                             **cfg.encoder_kwargs)
         memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         model = model.to(device, memory_format=memory_format)
-        loss_fn = get_loss(cfg.loss, **cfg.loss_kwargs)
-        optimizer, scheduler = make_optimizer(cfg, model)
+        loss_fn = get_loss(cfg.loss, **cfg.loss_kwargs).to(device)
+        optimizer, scheduler = make_optimizer(cfg, model, loss_fn)
         start, elapsed = 0, 0.0
         if ckpt is not None:
-            load_weights(model, ckpt, ckpt["path"])
+            load_weights(model, ckpt, ckpt["path"], loss_fn)
             optimizer.load_state_dict(ckpt["optimizer"]); scheduler.load_state_dict(ckpt["scheduler"])
             precision.scaler.load_state_dict(ckpt["scaler"])
             if len(ckpt["rng"]) == world: set_rng_state(ckpt["rng"][rank])

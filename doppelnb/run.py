@@ -272,7 +272,8 @@ def raise_on_every_rank(error: BaseException | None, world: int, elsewhere: Base
         if failed.item() and error is None: raise elsewhere
     if error is not None: raise error
 
-def checkpoint(cfg, model, optimizer, scheduler, scaler, step, loss, elapsed, rank, world, per_rank_batch):
+def checkpoint(cfg, model, optimizer, scheduler, scaler, step, loss, elapsed, rank, world, per_rank_batch,
+               loss_state: dict | None = None):
     """Gather every rank's RNG state and write `out/last.pt` (rank 0, atomically); every rank raises if the
     write failed. Weights holding NaN or inf never replace a checkpoint: they are written aside to
     `out/diverged_step_*.pt` and the run stops with a `FloatingPointError` naming that file."""
@@ -288,7 +289,8 @@ def checkpoint(cfg, model, optimizer, scheduler, scaler, step, loss, elapsed, ra
                      scaler=scaler.state_dict(), step=step,
                      loss=float(loss), elapsed=float(elapsed), config=cfg.to_dict(), world_size=world,
                      rng=rngs,
-                     data=dict(next_batch=step, per_rank_batch=per_rank_batch))
+                     data=dict(next_batch=step, per_rank_batch=per_rank_batch),
+                     loss_state=dict(loss_state or {}))      # the loss's own parameters, if it has any
         bad = nonfinite_tensors(state["state_dict"]) + nonfinite_tensors(state["head"] or {})
         try:
             if bad:

@@ -214,3 +214,46 @@ def test_loader_workers_end_with_a_failed_run_whose_error_is_kept(tmp_path):
     except RuntimeError as e: kept = e
     assert kept is not None and "callback failed" in str(kept)
     assert mp.active_children() == [], f"DataLoader workers still alive: {mp.active_children()}"
+
+
+def test_a_loss_with_parameters_trains_checkpoints_and_resumes_exactly(tmp_path):
+    "A registered `Loss` module with a parameter (NT-Xent's learned τ): it trains, is checkpointed, resumes bit-exactly."
+    fast = [*TINY, "--workers", "0", "--loss", "nt_xent_learned_tau", "--loss-kwargs", '{"tau": 0.2}', "--optimizer", "fonseca"]
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    pretrain_cli([*fast, "--steps", "4", "--out", str(straight)])
+    pretrain_cli([*fast, "--steps", "2", "--out", str(split)])
+    assert list(last(split)["loss_state"]) == ["log_tau"]
+    pretrain_cli(["--resume", "--steps", "4", "--no-progress", "--out", str(split)])
+    a, b = last(straight), last(split)
+    assert a["step"] == b["step"] == 4
+    assert torch.equal(a["loss_state"]["log_tau"], b["loss_state"]["log_tau"])
+    assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
+    assert a["loss_state"]["log_tau"].item() != pytest.approx(float(torch.log(torch.tensor(0.2))), abs=1e-9)  # τ moved
+    assert a["optimizer"]["param_groups"][1]["weight_decay"] == 0.0                  # τ is not decayed
+
+
+def test_a_loss_parameter_stays_the_same_on_every_rank(tmp_path):
+    "Two gloo ranks: the learned τ (outside DDP's model) gets the summed gradient, so the ranks keep one τ."
+    script = tmp_path / "ranked.py"
+    script.write_text(textwrap.dedent("""
+        import json, os, sys
+        import doppelnb.pretrain as P
+        made, original = [], P.get_loss
+        def get_loss(*args, **kwargs):                   # keep the run's loss module, to read this rank's τ
+            made.append(original(*args, **kwargs)); return made[-1]
+        P.get_loss = get_loss
+        result = P.pretrain_from_args(sys.argv[1:])
+        out = result["out"] / f"rank{os.environ['RANK']}.json"
+        out.write_text(json.dumps(dict(log_tau=made[-1].log_tau.item())))
+    """))
+    out = tmp_path / "ddp"
+    torchrun = Path(sys.executable).parent / "torchrun"
+    cmd = [str(torchrun), "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port", str(free_port()), str(script),
+           *TINY, "--batch-size", "16", "--steps", "3", "--checkpoint-every", "1", "--keep-checkpoints", "--workers", "0",
+           "--loss", "nt_xent_learned_tau", "--optimizer", "adamw", "--out", str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**ENV, "OMP_NUM_THREADS": "1"}, cwd=ROOT)
+    assert r.returncode == 0, r.stdout + r.stderr
+    taus = [torch.load(out / f"step_{s:07d}.pt", weights_only=True)["loss_state"]["log_tau"].item() for s in (1, 2, 3)]
+    assert len(set(taus)) == 3                                                       # τ trains
+    ranks = [json.loads((out / f"rank{i}.json").read_text())["log_tau"] for i in range(2)]
+    assert ranks[0] == ranks[1] == taus[-1]
