@@ -20,7 +20,7 @@ from .model import ENCODERS
 from .losses import LOSSES, get_loss, loss_defaults
 from .synth import MAX_DURATION
 from .synth_space import MIXTURES, NEBULAE, SYNTHS, check_delta, mixture_sizes, synth_mixture
-from .wave_augment import WAVE_PRESETS
+from .wave_augment import WAVE_EFFECTS, WAVE_PRESETS, wave_chain_names
 from . import zoo  # noqa: F401  (registers the synth zoo's members and mixture, which configs name)
 
 # %% auto #0
@@ -89,7 +89,8 @@ class PretrainConfig:
                            "not even from the same member of a mixture)")
     wave_augment: str = _knob("none",
                               f"waveform augmentations of each synthetic view before its log-mel: one of "
-                              f"{WAVE_PRESETS}")
+                              f"{WAVE_PRESETS}, or effects of {sorted(WAVE_EFFECTS)} joined by '+' "
+                              "(00b_wave_augment)")
     body: int = _knob(0, "resonances of a body that a pair's two views share up to δ (01a_body); 0: no body")
     duration: float = _knob(1.0, "seconds per synthetic sound")
     frontend: str = _knob("doppelganger",
@@ -208,7 +209,8 @@ def _check_config(cfg: PretrainConfig, world: int = 1) -> PretrainConfig:
             raise ValueError(f"{name}: an integer >= {minimum}, got {v!r}")
     one_of("source", SOURCES); one_of("frontend", FRONTENDS); one_of("views", PRESETS)
     one_of("data_on", ("workers", "device"))
-    one_of("optimizer", OPTIMIZERS); one_of("precision", PRECISIONS); one_of("wave_augment", WAVE_PRESETS)
+    one_of("optimizer", OPTIMIZERS); one_of("precision", PRECISIONS)
+    if cfg.wave_augment not in WAVE_PRESETS: wave_chain_names(cfg.wave_augment)   # a chain of known effects
     if cfg.encoder not in ENCODERS:
         raise ValueError(f"encoder: unknown name {cfg.encoder!r}; choose one of {sorted(ENCODERS)}")
     if cfg.loss not in LOSSES:

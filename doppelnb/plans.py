@@ -103,10 +103,10 @@ ZOO_MEMBERS = tuple(dict.fromkeys(p.nebula if p.nebula != "default" else p.synth
                                   for p in synth_mixture("zoo")))
 MAIN_ENTRY = "ntxent-head-adamw-d0.05-wave-body-fast"     # the main recipe's entry of SEARCH
 # the synth zoo (00d_synths) at equal compute, three seeds each, beside δ = 1 controls: the main recipe on
-# Voice, on the zoo, on clips of up to three events, and on the zoo without each member (leave-one-out). Steps
-# as a fraction of the Voice entry's: each world's pairs/s in the loop against Voice's (09a_bench_loop, side by
-# side, median of three alternating rounds; the zoo's was within a few percent of Voice's, so it takes the same
-# steps)
+# Voice, on the zoo, on clips of up to three events, and on the zoo without each member (leave-one-out).
+# Steps as a fraction of the Voice entry's: each world's pairs/s in the loop against Voice's (09a_bench_loop,
+# side by side, median of three alternating rounds; the zoo's was within a few percent of Voice's, so it
+# takes the same steps)
 ZOO_COST = {"zoo": 1.0, "zoo-ev3": 0.34}
 ZOO_RECIPE = {**MAIN_RECIPE, "synth": "zoo", "steps_as": (MAIN_ENTRY, ZOO_COST["zoo"])}
 BOTH = ("~ctrl", "~unpaired")          # in a mixture the δ = 1 control still pairs sounds of one member

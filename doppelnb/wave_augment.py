@@ -6,13 +6,17 @@
 from __future__ import annotations
 
 import math
+import zlib
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torchaudio.functional as AF
 from torch import nn
 
 # %% auto #0
-__all__ = ['WAVE_PRESETS', 'biquad_filter', 'resample_shift', 'circular_shift', 'simulated_rir', 'convolve_rir', 'WaveAugment']
+__all__ = ['WAVE_PRESETS', 'WAVE_EFFECTS', 'biquad_filter', 'resample_shift', 'circular_shift', 'simulated_rir', 'convolve_rir',
+           'WaveAugment', 'WaveEffect', 'register_wave_effect', 'wave_chain_names', 'effect_generator', 'WaveChain']
 
 # %% ../nbs/00b_wave_augment.ipynb #7cd974fa
 def _check_audio(audio: torch.Tensor, who: str) -> torch.Tensor:
@@ -105,8 +109,9 @@ class WaveAugment(nn.Module):
         """`'reference'`: Cherep & Singh's settings; `'timbre-safe'`: the same without the two filters (pitch,
         time shift and room only, with the same draws), so pairs are not taught to ignore the spectral
         envelope; `'pitch-safe'`: the same without the pitch shift, so pairs are not taught to ignore pitch;
-        `'none'`: returns None."""
-        if name not in WAVE_PRESETS: raise ValueError(f"wave_augment: one of {WAVE_PRESETS}, got {name!r}")
+        `'none'`: returns None; effects of `WAVE_EFFECTS` joined by '+' (`'highpass+pitch+room'`): a
+        `WaveChain` of them."""
+        if name not in WAVE_PRESETS: return WaveChain(wave_chain_names(name), sample_rate)
         return None if name == "none" else cls(sample_rate, filters=name != "timbre-safe",
                                                pitch=name != "pitch-safe")
 
@@ -138,3 +143,76 @@ class WaveAugment(nn.Module):
         filters = f"highpass={self.highpass}, lowpass={self.lowpass}" if self.filters else "no filters"
         pitch = f"semitones=±{self.semitones}" if self.pitch else "no pitch shift"
         return f"p={self.p}, {filters}, {pitch}, shift=±{self.shift}, rt60={self.rt60}"
+
+# %% ../nbs/00b_wave_augment.ipynb #7d2270cd
+@dataclass(frozen=True)
+class WaveEffect:
+    """A waveform effect: `draw(n, generator, sample_rate)` → per-example settings (a tensor, one row per
+    example), `apply(audio, settings, sample_rate)` → audio `[n, N]`."""
+    draw: Callable
+    apply: Callable
+
+WAVE_EFFECTS = {}   # name → WaveEffect: what `wave_augment='a+b+…'` composes
+
+def register_wave_effect(name: str, draw: Callable, apply: Callable) -> WaveEffect:
+    "Add a waveform effect to `WAVE_EFFECTS`; then `wave_augment='…+NAME'` (`--wave-augment`) composes it."
+    if not name.replace("-", "_").isidentifier() or name in WAVE_PRESETS:
+        raise ValueError(f"wave effect: a name of letters, digits, '_' or '-' and not a preset, got {name!r}")
+    WAVE_EFFECTS[name] = WaveEffect(draw, apply)
+    return WAVE_EFFECTS[name]
+
+# the reference recipe's five effects, at its settings
+register_wave_effect("highpass", lambda n, g, sr: _uniform(n, 20.0, 800.0, g),
+                     lambda x, hz, sr: biquad_filter(x, hz, sr, "highpass"))
+register_wave_effect("lowpass", lambda n, g, sr: _uniform(n, 1200.0, 8000.0, g),
+                     lambda x, hz, sr: biquad_filter(x, hz, sr, "lowpass"))
+register_wave_effect("pitch", lambda n, g, sr: _uniform(n, -2.0, 2.0, g),
+                     lambda x, st, sr: resample_shift(x, st))
+register_wave_effect("shift", lambda n, g, sr: _uniform(n, -0.25, 0.25, g),
+                     lambda x, f, sr: circular_shift(x, f))
+register_wave_effect("room", lambda n, g, sr: simulated_rir(n, sr, rt60=(0.1, 0.8), generator=g),
+                     lambda x, rir, sr: convolve_rir(x, rir))
+
+def wave_chain_names(spec: str) -> list[str]:
+    "The effects of a chain `'a+b+…'`, each a name of `WAVE_EFFECTS`."
+    names = spec.split("+") if isinstance(spec, str) else []
+    unknown = [n for n in names if n not in WAVE_EFFECTS]
+    if not names or unknown:
+        raise ValueError(f"wave_augment: one of {WAVE_PRESETS} or effects of {sorted(WAVE_EFFECTS)} joined "
+                         f"by '+', got {spec!r}"
+                         + (f" (unknown effect {unknown})" if unknown and names else ""))
+    return names
+
+def effect_generator(generator: torch.Generator | None, name: str) -> torch.Generator:
+    "Effect `name`'s own stream for a batch: seeded by the batch generator's seed and the effect's name."
+    base = generator.initial_seed() if generator is not None else torch.initial_seed()
+    return torch.Generator().manual_seed((base * 1_000_003 + zlib.crc32(name.encode())) % 2 ** 63)
+
+class WaveChain(nn.Module):
+    """Effects of `WAVE_EFFECTS` in order, each applied to an example with probability `p`; each effect draws
+    from its own stream (`effect_generator`)."""
+    def __init__(self, names, sample_rate: int = 16000, p: float = 0.5):
+        super().__init__()
+        if not 0 <= p <= 1: raise ValueError(f"p: a probability in [0, 1], got {p!r}")
+        self.names, self.sample_rate, self.p = wave_chain_names("+".join(names)), int(sample_rate), float(p)
+
+    def draws(self, n: int, generator: torch.Generator | None = None) -> dict:
+        "`{effect: (applies [n] bool, settings)}` for a batch of `n` examples."
+        out = {}
+        for name in self.names:
+            g = effect_generator(generator, name)
+            out[name] = (torch.rand(n, generator=g) < self.p, WAVE_EFFECTS[name].draw(n, g, self.sample_rate))
+        return out
+
+    @torch.no_grad()
+    def forward(self, audio: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        _check_audio(audio, "WaveChain")
+        for name, (applies, settings) in self.draws(audio.shape[0], generator).items():
+            rows = applies.nonzero().flatten()
+            if len(rows):
+                on = rows.to(audio.device)
+                audio = audio.index_copy(0, on, WAVE_EFFECTS[name].apply(audio[on], settings[rows],
+                                                                            self.sample_rate))
+        return audio
+
+    def extra_repr(self) -> str: return f"{'+'.join(self.names)}, p={self.p}"
