@@ -24,14 +24,13 @@ from .pretrain import config_from_args
 from .run import RunFolder
 from .runlock import RunLockError, run_lock
 from .synth import DELTA_GRID, delta_grid_pairs, plot_delta_grid
-
-# the main job's encoder; a copy ships in checkpoints/ and doppelnb/weights/
-ENCODER_FILE = "small_cnn_doppelgangers.pt"
+# the shipped encoder's file name (one owner: `hear`); the main job writes it, a copy ships in checkpoints/ and
+# doppelnb/weights/
+from .hear import WEIGHTS
 
 # %% auto #0
-__all__ = ['ENCODER_FILE', 'MAIN_OPTIONS', 'MainConfig', 'prepare_tasks', 'pretrain_runs', 'method_names', 'evaluate_runs',
-           'plot_results', 'run_main', 'markdown_table', 'model_card', 'main_parser', 'main_cli', 'shipped_checkpoint',
-           'embed_file']
+__all__ = ['MAIN_OPTIONS', 'MainConfig', 'prepare_tasks', 'pretrain_runs', 'method_names', 'evaluate_runs', 'plot_results',
+           'run_main', 'markdown_table', 'model_card', 'main_parser', 'main_cli', 'shipped_checkpoint', 'embed_file']
 
 # %% ../nbs/11_main.ipynb #c55a80e3
 @dataclass
@@ -184,7 +183,7 @@ def _run_main(cfg: MainConfig, out: Path, log, command: str | None = None) -> di
     table, diffs = fold_table(scores), interval_table(paired)
     atomic_write(out / "results.md", markdown_table(table) + "\n" + markdown_table(diffs))
     model, ckpt = loaded["recipe"]
-    save_checkpoint(out / ENCODER_FILE, model.encoder, ckpt["encoder"], ckpt.get("encoder_kwargs"),
+    save_checkpoint(out / WEIGHTS, model.encoder, ckpt["encoder"], ckpt.get("encoder_kwargs"),
                     config=ckpt["config"], step=ckpt["step"])
     import matplotlib.pyplot as plt
     for name, fig in (("probe_accuracy.png", plot_results(scores)),
@@ -238,7 +237,7 @@ def model_card(record: dict, table, diffs, n_params: int) -> str:
     return "\n\n".join([
         f"**Encoder** `{p['encoder']}` ({n_params / 1e6:.2f} M parameters), input: log-mel patches "
         f"({p['frontend']} front end); "
-        f"file `{ENCODER_FILE}`.",
+        f"file `{WEIGHTS}`.",
         f"**Data**: {p['steps'] * p['batch_size']:,} doppelgänger pairs ({p['steps']} steps × batch "
         f"{p['batch_size']}), rendered on the fly "
         f"from torchsynth's `{cfg.synth}` with δ = {p['delta']}{scale}, "
@@ -294,7 +293,7 @@ def main_cli(argv=None):
     print(record["diffs"].to_string())
 
 # %% ../nbs/11_main.ipynb #81e01837
-def shipped_checkpoint(name: str = ENCODER_FILE) -> Path:
+def shipped_checkpoint(name: str = WEIGHTS) -> Path:
     """Path of a shipped encoder checkpoint: the package's copy (`doppelnb/weights/`), else the clone's
     `checkpoints/`."""
     from doppelnb.hear import packaged_weights
