@@ -12,8 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .evaluate import (cached_logmels, embed_logmels, encoder_features, logmel_stats_features,
-                               majority_rate, prediction_scores)
+from .evaluate import cached_logmels, embed_logmels, majority_rate, prediction_scores
 from .study_tables import FIG_DPI, FIG_WIDTH, paired_differences
 from .features import DOPPELGANGER, random_patches
 from .model import build_encoder
@@ -21,8 +20,8 @@ from .config import delta_control, PretrainConfig
 from .pretrain import ensure_pretrained
 from .run import config_differences, read_metrics, RESUMABLE, RunFolder
 from .runlock import run_lock
-from .study import (as_saved, find_controls, folds_key, pretrained_encoder, random_encoder,
-                            ScoreRecord, score_method, study_key)
+from .study import (as_saved, find_controls, folds_key, method_features, pretrained_encoder,
+                            random_encoder, ScoreRecord, score_method, study_key)
 from .synth import view_distance_by_delta
 from .tasks import Task, group_kfold
 
@@ -55,11 +54,11 @@ class ExperimentRun:
         return None
 
     def features(self, task: Task) -> np.ndarray:
-        "Clip features `[len(task), dim]` of this run on `task`: what its probes see."
-        if self.mode == "logmel": return logmel_stats_features(cached_logmels(task))
-        encoder = self.encoder()
-        if encoder is None: raise ValueError(f"run {self.name!r}: a {self.mode} run keeps no encoder")
-        return encoder_features(encoder, task)
+        "Clip features `[len(task), dim]` of this run on `task`: what its probes see (`method_features`)."
+        encoder = None if self.mode == "logmel" else self.encoder()
+        if encoder is None and self.mode != "logmel":
+            raise ValueError(f"run {self.name!r}: a {self.mode} run keeps no encoder")
+        return method_features(self.mode, encoder)(task)
 
 # %% ../nbs/10_experiments.ipynb #834d9a12
 def _pretrained(name: str, config: PretrainConfig, out: Path, progress: bool) -> float:

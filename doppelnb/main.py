@@ -24,8 +24,8 @@ from .pretrain import config_from_args
 from .run import RunFolder
 from .runlock import RunLockError, run_lock
 from .synth import DELTA_GRID, delta_grid_pairs, plot_delta_grid
-# the shipped encoder's file name (one owner: `hear`); the main job writes it, a copy ships in checkpoints/ and
-# doppelnb/weights/
+# the shipped encoder's file name (one owner: `hear`); the main job writes it, a copy ships in
+# checkpoints/ and doppelnb/weights/
 from .hear import WEIGHTS
 
 # %% auto #0

@@ -28,8 +28,8 @@ from .tasks import Task, group_kfold
 
 # %% auto #0
 __all__ = ['METHODS', 'environment_info', 'task_key', 'folds_key', 'as_saved', 'study_key', 'saved_config', 'same_key',
-           'ScoreRecord', 'missing_tasks', 'random_encoder', 'pretrained_encoder', 'fold_chance', 'score_method',
-           'find_controls']
+           'ScoreRecord', 'missing_tasks', 'random_encoder', 'pretrained_encoder', 'fold_chance', 'method_features',
+           'score_method', 'find_controls']
 
 # %% ../nbs/06b_study.ipynb #2eb64662
 def environment_info() -> dict:
@@ -119,7 +119,7 @@ def missing_tasks(key: dict, tasks) -> list:
 
 
 
-# %% ../nbs/06b_study.ipynb #dbb5549a
+# %% ../nbs/06b_study.ipynb #163bd871
 def random_encoder(cfg: PretrainConfig) -> nn.Module:
     "The untrained network of `cfg`: its encoder at the initial weights of its seed, in eval mode."
     return build_encoder(cfg.encoder, seed=cfg.seed, **cfg.encoder_kwargs).eval()
@@ -136,19 +136,25 @@ def fold_chance(task: Task, k: int = 5, seed: int = 0) -> list[float]:
     score is read against."""
     return [majority_rate(task, tr, te) for tr, te in group_kfold(task, k, seed)]
 
+def method_features(mode: str, encoder: nn.Module | None = None):
+    """What a method's probes see, as a function `task → [clips, dim]`: log-mel statistics (mode 'logmel'),
+    else `encoder`'s clip embeddings."""
+    if mode == "logmel": return lambda t: logmel_stats_features(cached_logmels(t))
+    return lambda t: encoder_features(encoder, t)
+
 def score_method(name: str, mode: str, tasks, k: int = 5, seed: int = 0, cfg: PretrainConfig | None = None,
                  encoder: nn.Module | None = None, folder=None, chance: bool = False) -> pd.DataFrame:
     """Per-fold scores of method `name` on `tasks` (`k` group-disjoint folds of `seed`): mode 'logmel' the
     log-mel statistics, 'random' the untrained network of `cfg`, 'pretrain' `encoder` or else the last
     checkpoint of the run in `folder` (in `cfg`'s memory format). `chance`: with each fold's majority rate."""
-    if mode == "logmel": features = lambda t: logmel_stats_features(cached_logmels(t))
+    if mode == "logmel": features = method_features(mode)
     elif mode in ("random", "pretrain"):
         if encoder is None and cfg is None:
             raise ValueError(f"{name}: mode {mode!r} needs a config or an encoder")
         if encoder is None:
             encoder = (random_encoder(cfg) if mode == "random"
                        else pretrained_encoder(folder, cfg.channels_last)[0])
-        features = lambda t: encoder_features(encoder, t)
+        features = method_features(mode, encoder)
     else:
         raise ValueError(f"mode: 'pretrain', 'random' or 'logmel' (a supervised net trains per fold), "
                          f"got {mode!r}")
