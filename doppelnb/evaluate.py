@@ -30,8 +30,9 @@ from .tasks import Task, group_kfold, group_split, is_built, load_task
 __all__ = ['C_GRID', 'K_GRID', 'PROBES', 'task_logmels', 'clip_patches', 'embed_logmels', 'embed_task', 'logmel_stats_features',
            'prediction_scores', 'linear_probe', 'knn_probe', 'check_task', 'evaluate_features', 'majority_rate',
            'task_rows', 'summarize', 'evaluate_encoders', 'evaluate_encoder', 'cached_logmels', 'fold_tasks',
-           'kfold_scores', 'encoder_features', 'score_features', 'score_encoder', 'score_logmel_stats',
-           'discover_tasks', 'resolve_tasks', 'check_out_folder', 'evaluate_command', 'eval_cli', 'format_results']
+           'kfold_scores', 'encoder_features', 'score_features', 'score_encoder', 'logmel_stats_of',
+           'score_logmel_stats', 'discover_tasks', 'resolve_tasks', 'check_out_folder', 'evaluate_command', 'eval_cli',
+           'format_results']
 
 # %% ../nbs/06_eval.ipynb #9cb31e5d
 def task_logmels(task: Task, frontend: LogMel | None = None, progress: bool = True) -> list:
@@ -312,9 +313,13 @@ def score_encoder(method: str, encoder: nn.Module, tasks, k: int = 5, seed: int 
     "Per-fold scores of a frozen encoder."
     return score_features(method, lambda t: encoder_features(encoder, t), tasks, k, seed)
 
+def logmel_stats_of(task: Task) -> np.ndarray:
+    "The hand-crafted baseline's clip features on `task`: log-mel statistics of its cached log-mels."
+    return logmel_stats_features(cached_logmels(task))
+
 def score_logmel_stats(tasks, k: int = 5, seed: int = 0, method: str = "logmel stats") -> pd.DataFrame:
     "Per-fold scores of the hand-crafted baseline."
-    return score_features(method, lambda t: logmel_stats_features(cached_logmels(t)), tasks, k, seed)
+    return score_features(method, logmel_stats_of, tasks, k, seed)
 
 # %% ../nbs/06_eval.ipynb #f788b9bd
 def discover_tasks(data="data") -> list:

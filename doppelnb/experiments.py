@@ -55,9 +55,9 @@ class ExperimentRun:
 
     def features(self, task: Task) -> np.ndarray:
         "Clip features `[len(task), dim]` of this run on `task`: what its probes see (`method_features`)."
-        encoder = None if self.mode == "logmel" else self.encoder()
-        if encoder is None and self.mode != "logmel":
-            raise ValueError(f"run {self.name!r}: a {self.mode} run keeps no encoder")
+        if self.mode == "logmel": return method_features("logmel")(task)
+        encoder = self.encoder()
+        if encoder is None: raise ValueError(f"run {self.name!r}: a {self.mode} run keeps no encoder")
         return method_features(self.mode, encoder)(task)
 
 # %% ../nbs/10_experiments.ipynb #834d9a12

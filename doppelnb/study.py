@@ -19,8 +19,7 @@ from torch import nn
 
 from .checkpoint import load_pretrained
 from .config import delta_control, PretrainConfig
-from .evaluate import (cached_logmels, encoder_features, logmel_stats_features, majority_rate,
-                               score_features)
+from .evaluate import encoder_features, logmel_stats_of, majority_rate, score_features
 from .files import atomic_write, read_json
 from .model import build_encoder
 from .run import RunFolder
@@ -139,7 +138,7 @@ def fold_chance(task: Task, k: int = 5, seed: int = 0) -> list[float]:
 def method_features(mode: str, encoder: nn.Module | None = None):
     """What a method's probes see, as a function `task → [clips, dim]`: log-mel statistics (mode 'logmel'),
     else `encoder`'s clip embeddings."""
-    if mode == "logmel": return lambda t: logmel_stats_features(cached_logmels(t))
+    if mode == "logmel": return logmel_stats_of
     return lambda t: encoder_features(encoder, t)
 
 def score_method(name: str, mode: str, tasks, k: int = 5, seed: int = 0, cfg: PretrainConfig | None = None,
