@@ -92,6 +92,9 @@ class PretrainConfig:
                               f"{WAVE_PRESETS}, or effects of {sorted(WAVE_EFFECTS)} joined by '+' "
                               "(00b_wave_augment)")
     body: int = _knob(0, "resonances of a body that a pair's two views share up to δ (01a_body); 0: no body")
+    pitch_offset: float = _knob(0.0, "semitones: each pair's second view is shifted in pitch by a random, "
+                                "known amount in ±this, which a loss may predict "
+                                "(nt_xent_pitch_offset); 0: off")
     duration: float = _knob(1.0, "seconds per synthetic sound")
     frontend: str = _knob("doppelganger",
                           "log-mel front end: 'doppelganger' (16 kHz, 64 bands) or 'fonseca' (22.05 "
@@ -217,7 +220,15 @@ def _check_config(cfg: PretrainConfig, world: int = 1) -> PretrainConfig:
         raise ValueError(f"loss: unknown name {cfg.loss!r}; choose one of {sorted(LOSSES)}")
     if not isinstance(cfg.loss_kwargs, dict):
         raise ValueError(f"loss_kwargs: a dict of the loss's options, got {cfg.loss_kwargs!r}")
-    get_loss(cfg.loss, **cfg.loss_kwargs)(torch.randn(2, 3), torch.randn(2, 3))   # the loss options are valid
+    loss = get_loss(cfg.loss, **cfg.loss_kwargs)                            # the loss options are valid
+    if not loss.uses_targets: loss(torch.randn(2, 3), torch.randn(2, 3))
+    if not (isinstance(cfg.pitch_offset, (int, float)) and not isinstance(cfg.pitch_offset, bool)
+            and 0 <= cfg.pitch_offset <= 12):
+        raise ValueError(f"pitch_offset: semitones in [0, 12], got {cfg.pitch_offset!r}")
+    if loss.uses_targets and (cfg.source != "synth" or not cfg.pitch_offset):
+        raise ValueError(f"loss: {cfg.loss!r} predicts the pitch offset between a pair's views; it needs "
+                         f"source 'synth' and pitch_offset > 0, got source {cfg.source!r}, pitch_offset "
+                         f"{cfg.pitch_offset!r}")
     positive_int("batch_size", 2)            # before the synth mixture is checked against it
     mixture_sizes(synth_mixture(cfg.synth, cfg.nebula), cfg.batch_size // world)   # every member known, fits
     if not (isinstance(cfg.events, int) and not isinstance(cfg.events, bool) and 1 <= cfg.events <= 8):

@@ -32,7 +32,8 @@ class Callback:
 class Learner:
     """The training loop: `fit` draws `(index, view_a, view_b)` batches from `data`, embeds both views with
     `model` in one batch, steps `optimizer` (and `scheduler`) on `loss_fn` of the two halves, and calls each
-    callback's hooks. Precision, ranks, logs, monitor and checkpoints are callbacks."""
+    callback's hooks. Precision, ranks, logs, monitor and checkpoints are callbacks. A batch may carry the
+    pairs' targets after its views; a loss with `uses_targets` gets them as its third argument."""
     def __init__(self, model, data, loss_fn, optimizer, scheduler=None, device="cpu",
                  memory_format=torch.contiguous_format, callbacks=()):
         self.model = self.net = model            # `net` runs the batch (a callback may wrap `model`)
@@ -40,7 +41,7 @@ class Learner:
         self.callbacks = sorted(callbacks, key=lambda cb: cb.order)
         self.device, self.memory_format = torch.device(device), memory_format
         self.autocast, self.scaler, self.loss_scale = nullcontext, torch.amp.GradScaler(enabled=False), 1
-        self.step, self.loss, self.lr = 0, torch.tensor(float("nan")), None
+        self.step, self.loss, self.lr, self.targets = 0, torch.tensor(float("nan")), None, None
 
     def __call__(self, event: str):
         for cb in self.callbacks:
@@ -66,15 +67,18 @@ class Learner:
 
     def next_batch(self, i: int) -> torch.Tensor:
         "Step `i`'s views as one `[2n, 1, frames, bands]` batch on the device."
-        index, view_a, view_b = next(self.data)
+        index, view_a, view_b, *targets = next(self.data)
         if index != i: raise RuntimeError(f"data stream out of step: batch {index} at step {i}")
+        self.targets = targets[0].to(self.device, non_blocking=True) if targets else None
         return (torch.cat([view_a, view_b]).to(self.device, non_blocking=True)[:, None]
                 .contiguous(memory_format=self.memory_format))
 
     def train_step(self, x: torch.Tensor):
         "One optimizer step on `x`; the loss runs on float32 embeddings."
         with self.autocast(): z = self.net(x)
-        self.loss = self.loss_fn(*z.float().chunk(2))
+        views = z.float().chunk(2)
+        self.loss = (self.loss_fn(*views, self.targets) if getattr(self.loss_fn, "uses_targets", False)
+                     else self.loss_fn(*views))
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(self.loss * self.loss_scale).backward()
         self("after_backward")

@@ -17,7 +17,7 @@ from .model import l2_normalize
 
 # %% auto #0
 __all__ = ['LOSSES', 'LOSS_NAMES', 'world_size', 'gather_with_grad', 'nt_xent', 'align_uniform', 'vicreg', 'Loss', 'FunctionLoss',
-           'register_loss', 'get_loss', 'loss_defaults', 'LearnedTemperature']
+           'register_loss', 'get_loss', 'loss_defaults', 'LearnedTemperature', 'PitchOffsetLoss']
 
 # %% ../nbs/03b_losses.ipynb #efde90de
 def world_size() -> int:
@@ -196,8 +196,10 @@ def vicreg(z1: torch.Tensor, z2: torch.Tensor, sim_weight: float = 25.0, var_wei
 class Loss(nn.Module):
     """A loss as a module: `forward(z1, z2) → loss` on the two views' embeddings. Its options are
     constructor arguments; its parameters, if any, train with the network (`make_optimizer` gives them to
-    the optimizer) and live in the checkpoint. `display`: its name in tables and logs."""
+    the optimizer) and live in the checkpoint. `display`: its name in tables and logs. A loss with
+    `uses_targets` is called `(z1, z2, targets)` with what the stream says about each pair."""
     display: str = ""
+    uses_targets: bool = False
 
 class FunctionLoss(Loss):
     "A loss function `fn(z1, z2, **options)` as a `Loss` with its options bound (it has no parameters)."
@@ -267,3 +269,45 @@ class LearnedTemperature(Loss):
     def extra_repr(self) -> str: return f"tau={self.log_tau.exp().item():.4f}"
 
 register_loss("nt_xent_learned_tau", LearnedTemperature, "NT-Xent, learned τ")
+
+# %% ../nbs/03b_losses.ipynb #a07f8bdd
+class PitchOffsetLoss(Loss):
+    """NT-Xent at `tau` plus `weight` × the squared error of an MLP (`dim` · 2 → `hidden` → 1) that predicts
+    each pair's pitch offset (`targets` `[N]`, in [−1, 1]) from the pair's two embeddings side by side."""
+    uses_targets = True
+    def __init__(self, tau: float = 0.2, weight: float = 1.0, dim: int = 512, hidden: int = 128,
+                 distributed: bool | None = None):
+        super().__init__()
+        self.tau = _check_positive(tau, "tau", "nt_xent_pitch_offset")
+        if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0):
+            raise ValueError(f"nt_xent_pitch_offset: weight must be >= 0, got {weight!r}")
+        for name, v in (("dim", dim), ("hidden", hidden)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"nt_xent_pitch_offset: {name} must be a positive integer, got {v!r}")
+        self.weight, self.dim, self.distributed = float(weight), dim, distributed
+        self.predictor = nn.Sequential(nn.Linear(2 * dim, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+
+    def offset_error(self, z1, z2, targets) -> torch.Tensor:
+        "This rank's share of the mean squared error of the predicted offsets (over the global batch)."
+        if targets is None:
+            raise ValueError("nt_xent_pitch_offset: needs each pair's pitch offset; train on a synthetic "
+                             "stream with pitch_offset > 0 (--pitch-offset)")
+        if z1.shape[-1] != self.dim:
+            raise ValueError(f"nt_xent_pitch_offset: embeddings of {z1.shape[-1]} dims, but the predictor "
+                             f"takes dim={self.dim}; set loss_kwargs dim to the head's output width")
+        if tuple(targets.shape) != (z1.shape[0],):
+            raise ValueError(f"nt_xent_pitch_offset: targets {tuple(targets.shape)} for {z1.shape[0]} pairs")
+        with _float32(z1):
+            predicted = self.predictor(torch.cat([z1.float(), z2.float()], 1)).squeeze(1)
+            return (predicted - targets.float()).pow(2).sum() / (z1.shape[0] * world_size()
+                                                                 if _use_distributed(self.distributed) else
+                                                                 z1.shape[0])
+
+    def forward(self, z1, z2, targets=None):
+        try: contrastive = nt_xent(z1, z2, self.tau, distributed=self.distributed)
+        except ValueError as e:   # bad views: the message names this loss
+            raise ValueError(str(e).replace("nt_xent:", "nt_xent_pitch_offset:", 1)) from None
+        error = _global_value(self.offset_error(z1, z2, targets), _use_distributed(self.distributed))
+        return contrastive + self.weight * error
+
+register_loss("nt_xent_pitch_offset", PitchOffsetLoss, "NT-Xent + pitch offset")

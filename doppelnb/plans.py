@@ -10,7 +10,7 @@ from .synth_space import synth_mixture
 
 # %% auto #0
 __all__ = ['MAIN_RECIPE', 'SEARCH', 'CONTROLS', 'ZOO_MEMBERS', 'MAIN_ENTRY', 'ZOO_COST', 'ZOO_RECIPE', 'BOTH', 'ZOO_STUDY',
-           'PITCH_SAFE', 'PITCH_PATH', 'PITCH_STUDY', 'PLANS', 'seeds_plan']
+           'PITCH_SAFE', 'PITCH_PATH', 'PITCH_STUDY', 'PITCH_OFFSET', 'PITCH_OFFSET_STUDY', 'PLANS', 'seeds_plan']
 
 # %% ../nbs/11a_plans.ipynb #e82d3c9b
 # the main job's recipe (its preset without the run length): the entries built on it
@@ -126,4 +126,12 @@ PITCH_PATH = ["pitch", "vco_*.tuning", "vco_*.mod_depth", "mod_matrix.*->vco_*_p
 PITCH_STUDY = {**seeds_plan(f"{MAIN_ENTRY}-pitchsafe", PITCH_SAFE),
                **seeds_plan(f"{MAIN_ENTRY}-pitchsafe-pitch0", {**PITCH_SAFE, "keep_fixed": ["pitch"]}),
                **seeds_plan(f"{MAIN_ENTRY}-pitchsafe-pitchpath0", {**PITCH_SAFE, "keep_fixed": PITCH_PATH})}
-PLANS = {"search": SEARCH, "zoo": ZOO_STUDY, "pitch": PITCH_STUDY}   # doppelnb_speedrun --plan NAME
+# twins whose pitch differs by a known amount: the shared-pitch-path recipe with each pair's second view shifted by a
+# random offset in ±4 semitones, alone (NT-Xent then teaches invariance to the offset) and with a predictor of the
+# offset beside NT-Xent (03b_losses: nt_xent_pitch_offset, weight 1), which the encoder can only serve by keeping pitch
+PITCH_OFFSET = {**PITCH_SAFE, "keep_fixed": PITCH_PATH, "pitch_offset": 4.0}
+PITCH_OFFSET_STUDY = {**seeds_plan(f"{MAIN_ENTRY}-pitchsafe-pitchpath0-offset4", PITCH_OFFSET),
+                      **seeds_plan(f"{MAIN_ENTRY}-pitchsafe-pitchpath0-offset4-predict",
+                                   {**PITCH_OFFSET, "loss": "nt_xent_pitch_offset"})}
+PLANS = {"search": SEARCH, "zoo": ZOO_STUDY, "pitch": PITCH_STUDY,   # doppelnb_speedrun --plan NAME
+         "pitch-offset": PITCH_OFFSET_STUDY}

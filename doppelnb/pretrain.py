@@ -39,6 +39,7 @@ def make_stream(cfg: PretrainConfig, rank: int = 0, world: int = 1, device="cpu"
     if cfg.source == "synth":
         return SynthViews(**common, delta=cfg.delta, duration=cfg.duration, wave_augment=cfg.wave_augment,
                           body=cfg.body, synth=cfg.synth, events=cfg.events, unpaired=cfg.unpaired,
+                          pitch_offset=cfg.pitch_offset,
                           nebula=cfg.nebula, delta_scale=cfg.delta_scale or None,
                           keep_fixed=cfg.keep_fixed or None,
                           perturb_only=cfg.perturb_only or None)
@@ -118,7 +119,9 @@ def pretrain(config: PretrainConfig | dict | None = None, resume: bool = False, 
                             **cfg.encoder_kwargs)
         memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         model = model.to(device, memory_format=memory_format)
-        loss_fn = get_loss(cfg.loss, **cfg.loss_kwargs).to(device)
+        with torch.random.fork_rng(devices=[]):   # a loss's own parameters (a predictor): one draw per seed,
+            torch.manual_seed(cfg.seed)           # the same on every rank
+            loss_fn = get_loss(cfg.loss, **cfg.loss_kwargs).to(device)
         optimizer, scheduler = make_optimizer(cfg, model, loss_fn)
         start, elapsed = 0, 0.0
         if ckpt is not None:

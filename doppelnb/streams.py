@@ -17,7 +17,7 @@ from .features import DOPPELGANGER, AudioFileError, LogMel, load_audio, random_p
 from .synth import BatchStream, DoppelgangerSynth, stream_seed
 from .synth_space import mixture_sizes, part_options, synth_mixture
 from .zoo import event_clips
-from .wave_augment import WaveAugment
+from .wave_augment import WaveAugment, resample_shift
 
 # %% auto #0
 __all__ = ['NEBULA_STREAM', 'AUDIO_EXTENSIONS', 'ViewStream', 'SynthViews', 'audio_files', 'AudioViews', 'make_loader']
@@ -40,10 +40,15 @@ class ViewStream(BatchStream):
         "The two views of batch `index`."
         raise NotImplementedError
 
-    def item(self, index: int) -> tuple[int, torch.Tensor, torch.Tensor]:
-        "What iteration yields: `(index, view_a, view_b)`."
+    def targets(self, index: int) -> torch.Tensor | None:
+        "What a loss may predict about batch `index`'s pairs (`[rank_batch]`), or None: nothing."
+        return None
+
+    def item(self, index: int) -> tuple:
+        "What iteration yields: `(index, view_a, view_b)`, then the pairs' targets if the stream has some."
         a, b = self.batch(index)
-        return index, a, b
+        targets = self.targets(index)
+        return (index, a, b) if targets is None else (index, a, b, targets)
 
     def views(self, patches_a: torch.Tensor, patches_b: torch.Tensor,
               index: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -60,7 +65,7 @@ class SynthViews(ViewStream):
                  patch_frames: int | None = None, views: str = "none", start_batch: int = 0, device="cpu",
                  delta: float = 0.25, duration: float = 1.0,
                  wave_augment: str = "none", body: int = 0, events: int = 1, unpaired: bool = False,
-                 **synth_kwargs):
+                 pitch_offset: float = 0.0, **synth_kwargs):
         super().__init__(rank_batch, seed, rank, frontend, patch_frames, views, start_batch, device)
         parts = synth_mixture(synth_kwargs.pop("synth", "voice"), synth_kwargs.pop("nebula", "default"))
         sizes = mixture_sizes(parts, rank_batch)
@@ -74,6 +79,26 @@ class SynthViews(ViewStream):
                        for i, (n, part, opts) in enumerate(zip(sizes, parts, options))]
         self.wave_augment = WaveAugment.preset(wave_augment, frontend.sample_rate)
         self.body, self.delta, self.unpaired = int(body), delta, bool(unpaired)
+        if not (isinstance(pitch_offset, (int, float)) and 0 <= pitch_offset <= 12):
+            raise ValueError(f"pitch_offset: semitones in [0, 12], got {pitch_offset!r}")
+        self.pitch_offset = float(pitch_offset)
+
+    def pitch_offsets(self, index: int) -> torch.Tensor:
+        "Semitones by which each pair's view b is shifted against its view a, uniform in ±`pitch_offset`."
+        return (2 * torch.rand(self.rank_batch, generator=self.generator(index, 8)) - 1) * self.pitch_offset
+
+    def partners(self, index: int) -> torch.Tensor:
+        "The unpaired control's derangement: row `i`'s view b is pair `partners[i]`'s."
+        order = torch.randperm(self.rank_batch, generator=self.generator(index, 6))
+        partner = torch.empty_like(order); partner[order] = order.roll(1)
+        return partner
+
+    def targets(self, index: int) -> torch.Tensor | None:
+        """With `pitch_offset`: each row's pitch offset (view b against view a) as a fraction of
+        ±`pitch_offset`, in [−1, 1]; else None."""
+        if not self.pitch_offset: return None
+        offsets = self.pitch_offsets(index) / self.pitch_offset
+        return offsets[self.partners(index)] if self.unpaired else offsets
 
     def batch(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The two views of batch `index`: `rank_batch` pairs rendered, log-mel'd, cut and passed through the
@@ -81,6 +106,8 @@ class SynthViews(ViewStream):
         parts = [s.batch(index) for s in self.synths]
         # views a of every nebula, then views b
         audio = torch.cat([b.view_a for b in parts] + [b.view_b for b in parts])
+        if self.pitch_offset:   # a known pitch offset between the two views of each pair
+            audio[self.rank_batch:] = resample_shift(audio[self.rank_batch:], self.pitch_offsets(index))
         if self.wave_augment is not None:
             # each view its own channel
             audio = self.wave_augment(audio, self.generator(index, 4))
@@ -92,9 +119,7 @@ class SynthViews(ViewStream):
         patches = random_patches(logmel, self.patch_frames, self.generator(index, 1), views=1)[0]
         view_a, view_b = self.views(patches[:self.rank_batch], patches[self.rank_batch:], index)
         if self.unpaired:   # the control: every view b moves to another pair (a seeded derangement)
-            order = torch.randperm(self.rank_batch, generator=self.generator(index, 6))
-            partner = torch.empty_like(order); partner[order] = order.roll(1)
-            view_b = view_b[partner]
+            view_b = view_b[self.partners(index)]
         return view_a, view_b
 
 # %% ../nbs/02b_streams.ipynb #0322cbb1

@@ -257,3 +257,23 @@ def test_a_loss_parameter_stays_the_same_on_every_rank(tmp_path):
     assert len(set(taus)) == 3                                                       # τ trains
     ranks = [json.loads((out / f"rank{i}.json").read_text())["log_tau"] for i in range(2)]
     assert ranks[0] == ranks[1] == taus[-1]
+
+
+def test_a_loss_with_targets_gets_the_pitch_offsets_and_resumes_exactly(tmp_path, capsys):
+    "nt_xent_pitch_offset: the stream's pitch offsets reach the loss; its predictor trains, is seeded and resumes bit-exactly."
+    fast = [*TINY, "--workers", "0", "--loss", "nt_xent_pitch_offset", "--loss-kwargs", '{"dim": 32, "hidden": 8}',
+            "--pitch-offset", "3", "--optimizer", "fonseca"]
+    straight, split, again = tmp_path / "straight", tmp_path / "split", tmp_path / "again"
+    pretrain_cli([*fast, "--steps", "4", "--out", str(straight)])
+    pretrain_cli([*fast, "--steps", "2", "--out", str(split)])
+    pretrain_cli(["--resume", "--steps", "4", "--no-progress", "--out", str(split)])
+    pretrain_cli([*fast, "--steps", "2", "--out", str(again)])
+    a, b, c = last(straight), last(split), last(again)
+    assert all(k.startswith("predictor.") for k in a["loss_state"]) and len(a["loss_state"]) == 4
+    for key in a["loss_state"]:
+        assert torch.equal(a["loss_state"][key], b["loss_state"][key])              # resumed exactly
+        assert not torch.equal(a["loss_state"][key], c["loss_state"][key])          # and the predictor trains
+    assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
+    err = cli_error(capsys, *TINY, "--loss", "nt_xent_pitch_offset", "--steps", "1", "--out", tmp_path / "none")
+    assert "pitch_offset > 0" in err                                                 # no offsets, nothing to predict
+    assert not (tmp_path / "none").exists()
