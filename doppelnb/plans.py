@@ -126,9 +126,10 @@ PITCH_PATH = ["pitch", "vco_*.tuning", "vco_*.mod_depth", "mod_matrix.*->vco_*_p
 PITCH_STUDY = {**seeds_plan(f"{MAIN_ENTRY}-pitchsafe", PITCH_SAFE),
                **seeds_plan(f"{MAIN_ENTRY}-pitchsafe-pitch0", {**PITCH_SAFE, "keep_fixed": ["pitch"]}),
                **seeds_plan(f"{MAIN_ENTRY}-pitchsafe-pitchpath0", {**PITCH_SAFE, "keep_fixed": PITCH_PATH})}
-# twins whose pitch differs by a known amount: the shared-pitch-path recipe with each pair's second view shifted by a
-# random offset in ±4 semitones, alone (NT-Xent then teaches invariance to the offset) and with a predictor of the
-# offset beside NT-Xent (03b_losses: nt_xent_pitch_offset, weight 1), which the encoder can only serve by keeping pitch
+# twins whose pitch differs by a known amount: the shared-pitch-path recipe with each pair's second view
+# shifted by a random offset in ±4 semitones, alone (NT-Xent then teaches invariance to the offset) and with
+# a predictor of the offset beside NT-Xent (03b_losses: nt_xent_pitch_offset, weight 1), which the encoder
+# can only serve by keeping pitch
 PITCH_OFFSET = {**PITCH_SAFE, "keep_fixed": PITCH_PATH, "pitch_offset": 4.0}
 PITCH_OFFSET_STUDY = {**seeds_plan(f"{MAIN_ENTRY}-pitchsafe-pitchpath0-offset4", PITCH_OFFSET),
                       **seeds_plan(f"{MAIN_ENTRY}-pitchsafe-pitchpath0-offset4-predict",
