@@ -277,3 +277,28 @@ def test_a_loss_with_targets_gets_the_pitch_offsets_and_resumes_exactly(tmp_path
     err = cli_error(capsys, *TINY, "--loss", "nt_xent_pitch_offset", "--steps", "1", "--out", tmp_path / "none")
     assert "pitch_offset > 0" in err                                                 # no offsets, nothing to predict
     assert not (tmp_path / "none").exists()
+
+
+def test_a_loss_predictor_is_the_same_on_every_rank(tmp_path):
+    "Two gloo ranks with nt_xent_pitch_offset: the predictor starts from the run's seed and trains on summed gradients, so the ranks keep one."
+    script = tmp_path / "ranked.py"
+    script.write_text(textwrap.dedent("""
+        import os, sys, torch
+        import doppelnb.pretrain as P
+        made, original = [], P.get_loss
+        def get_loss(*args, **kwargs):                   # keep the run's loss module, to read this rank's predictor
+            made.append(original(*args, **kwargs)); return made[-1]
+        P.get_loss = get_loss
+        result = P.pretrain_from_args(sys.argv[1:])
+        torch.save(made[-1].state_dict(), result["out"] / f"rank{os.environ['RANK']}.pt")
+    """))
+    out = tmp_path / "ddp"
+    torchrun = Path(sys.executable).parent / "torchrun"
+    cmd = [str(torchrun), "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port", str(free_port()), str(script),
+           *TINY, "--batch-size", "16", "--steps", "3", "--workers", "0", "--loss", "nt_xent_pitch_offset",
+           "--loss-kwargs", '{"dim": 32, "hidden": 8}', "--pitch-offset", "3", "--optimizer", "adamw", "--out", str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**ENV, "OMP_NUM_THREADS": "1"}, cwd=ROOT)
+    assert r.returncode == 0, r.stdout + r.stderr
+    ranks = [torch.load(out / f"rank{i}.pt", weights_only=True) for i in range(2)]
+    saved = torch.load(out / "last.pt", weights_only=True)["loss_state"]
+    assert all(torch.equal(ranks[0][k], ranks[1][k]) and torch.equal(ranks[0][k], saved[k]) for k in saved)
