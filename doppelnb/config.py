@@ -20,6 +20,7 @@ from .model import ENCODERS
 from .losses import LOSSES, get_loss, loss_defaults
 from .synth import MAX_DURATION
 from .synth_space import MIXTURES, NEBULAE, SYNTHS, check_delta, mixture_sizes, synth_mixture
+from .streams import check_pitch_offset
 from .wave_augment import WAVE_EFFECTS, WAVE_PRESETS, wave_chain_names
 from . import zoo  # noqa: F401  (registers the synth zoo's members and mixture, which configs name)
 
@@ -222,13 +223,12 @@ def _check_config(cfg: PretrainConfig, world: int = 1) -> PretrainConfig:
         raise ValueError(f"loss_kwargs: a dict of the loss's options, got {cfg.loss_kwargs!r}")
     loss = get_loss(cfg.loss, **cfg.loss_kwargs)                            # the loss options are valid
     if not loss.uses_targets: loss(torch.randn(2, 3), torch.randn(2, 3))
-    if not (isinstance(cfg.pitch_offset, (int, float)) and not isinstance(cfg.pitch_offset, bool)
-            and 0 <= cfg.pitch_offset <= 12):
-        raise ValueError(f"pitch_offset: semitones in [0, 12], got {cfg.pitch_offset!r}")
-    if loss.uses_targets and (cfg.source != "synth" or not cfg.pitch_offset):
+    if check_pitch_offset(cfg.pitch_offset) and cfg.source != "synth":
+        raise ValueError(f"pitch_offset: shifts the second view of a synthetic pair; source {cfg.source!r} has "
+                         "no pairs to shift (use 0)")
+    if loss.uses_targets and not cfg.pitch_offset:
         raise ValueError(f"loss: {cfg.loss!r} predicts the pitch offset between a pair's views; it needs "
-                         f"source 'synth' and pitch_offset > 0, got source {cfg.source!r}, pitch_offset "
-                         f"{cfg.pitch_offset!r}")
+                         f"pitch_offset > 0 (synthetic pairs), got {cfg.pitch_offset!r}")
     positive_int("batch_size", 2)            # before the synth mixture is checked against it
     mixture_sizes(synth_mixture(cfg.synth, cfg.nebula), cfg.batch_size // world)   # every member known, fits
     if not (isinstance(cfg.events, int) and not isinstance(cfg.events, bool) and 1 <= cfg.events <= 8):

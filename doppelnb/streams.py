@@ -20,7 +20,8 @@ from .zoo import event_clips
 from .wave_augment import WaveAugment, resample_shift
 
 # %% auto #0
-__all__ = ['NEBULA_STREAM', 'AUDIO_EXTENSIONS', 'ViewStream', 'SynthViews', 'audio_files', 'AudioViews', 'make_loader']
+__all__ = ['NEBULA_STREAM', 'AUDIO_EXTENSIONS', 'ViewStream', 'check_pitch_offset', 'SynthViews', 'audio_files', 'AudioViews',
+           'make_loader']
 
 # %% ../nbs/02b_streams.ipynb #13602f29
 class ViewStream(BatchStream):
@@ -58,6 +59,12 @@ class ViewStream(BatchStream):
 # %% ../nbs/02b_streams.ipynb #56513e14
 NEBULA_STREAM = 7  # stream key of the 2nd, 3rd … nebula of a mixture
 
+def check_pitch_offset(semitones) -> float:
+    "`semitones` as a float once it is a number in [0, 12]; a `ValueError` naming `pitch_offset` otherwise."
+    if not (isinstance(semitones, (int, float)) and not isinstance(semitones, bool) and 0 <= semitones <= 12):
+        raise ValueError(f"pitch_offset: semitones in [0, 12], got {semitones!r}")
+    return float(semitones)
+
 class SynthViews(ViewStream):
     """Views of doppelgänger pairs rendered on the fly: one log-mel patch of each of the pair's two sounds,
     then the view pipeline."""
@@ -79,9 +86,7 @@ class SynthViews(ViewStream):
                        for i, (n, part, opts) in enumerate(zip(sizes, parts, options))]
         self.wave_augment = WaveAugment.preset(wave_augment, frontend.sample_rate)
         self.body, self.delta, self.unpaired = int(body), delta, bool(unpaired)
-        if not (isinstance(pitch_offset, (int, float)) and 0 <= pitch_offset <= 12):
-            raise ValueError(f"pitch_offset: semitones in [0, 12], got {pitch_offset!r}")
-        self.pitch_offset = float(pitch_offset)
+        self.pitch_offset = check_pitch_offset(pitch_offset)
 
     def pitch_offsets(self, index: int) -> torch.Tensor:
         "Semitones by which each pair's view b is shifted against its view a, uniform in ±`pitch_offset`."
