@@ -224,8 +224,8 @@ def _check_config(cfg: PretrainConfig, world: int = 1) -> PretrainConfig:
     loss = get_loss(cfg.loss, **cfg.loss_kwargs)                            # the loss options are valid
     if not loss.uses_targets: loss(torch.randn(2, 3), torch.randn(2, 3))
     if check_pitch_offset(cfg.pitch_offset) and cfg.source != "synth":
-        raise ValueError(f"pitch_offset: shifts the second view of a synthetic pair; source {cfg.source!r} has "
-                         "no pairs to shift (use 0)")
+        raise ValueError(f"pitch_offset: shifts the second view of a synthetic pair; source "
+                         f"{cfg.source!r} has no pairs to shift (use 0)")
     if loss.uses_targets and not cfg.pitch_offset:
         raise ValueError(f"loss: {cfg.loss!r} predicts the pitch offset between a pair's views; it needs "
                          f"pitch_offset > 0 (synthetic pairs), got {cfg.pitch_offset!r}")
