@@ -214,12 +214,15 @@ LOSSES, LOSS_NAMES = {}, {}   # name → loss function `(z1, z2, **options) → 
 def register_loss(name: str, loss, display: str = ""):
     """Add a loss to `LOSSES`: a function `(z1, z2, **options) → loss`, or a `Loss` subclass whose
     constructor takes the options (and which may hold parameters; `LOSSES` then holds a function computing it
-    at its initial parameters, the class as its `module`). Then `PretrainConfig(loss=name, loss_kwargs=…)`
-    and `--loss NAME` run it."""
+    at its initial parameters, drawn with seed 0, and passing on a loss's targets; the class as its
+    `module`). Then `PretrainConfig(loss=name, loss_kwargs=…)` and `--loss NAME` run it."""
     display = display or getattr(loss, "display", "") or name
     if isinstance(loss, type) and issubclass(loss, Loss):
         module = loss
-        def loss(z1, z2, **options): return module(**options)(z1, z2)
+        def loss(z1, z2, *targets, **options):
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(0); fresh = module(**options)
+            return fresh(z1, z2, *targets)
         views = [inspect.Parameter(v, inspect.Parameter.POSITIONAL_OR_KEYWORD) for v in ("z1", "z2")]
         loss.__signature__ = inspect.Signature(views + list(inspect.signature(module).parameters.values()))
         loss.__name__, loss.module = name, module
