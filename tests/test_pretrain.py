@@ -232,30 +232,35 @@ def test_a_loss_with_parameters_trains_checkpoints_and_resumes_exactly(tmp_path)
     assert a["optimizer"]["param_groups"][1]["weight_decay"] == 0.0                  # τ is not decayed
 
 
-def test_a_loss_parameter_stays_the_same_on_every_rank(tmp_path):
-    "Two gloo ranks: the learned τ (outside DDP's model) gets the summed gradient, so the ranks keep one τ."
+def two_ranks_keeping_the_loss(tmp_path, *args) -> Path:
+    "Pretrain on two gloo ranks with `args`; each rank saves its loss module's state as `out/rankN.pt`. Returns `out`."
     script = tmp_path / "ranked.py"
     script.write_text(textwrap.dedent("""
-        import json, os, sys
+        import os, sys, torch
         import doppelnb.pretrain as P
         made, original = [], P.get_loss
-        def get_loss(*args, **kwargs):                   # keep the run's loss module, to read this rank's τ
+        def get_loss(*args, **kwargs):                   # keep the run's loss module, to read this rank's state
             made.append(original(*args, **kwargs)); return made[-1]
         P.get_loss = get_loss
         result = P.pretrain_from_args(sys.argv[1:])
-        out = result["out"] / f"rank{os.environ['RANK']}.json"
-        out.write_text(json.dumps(dict(log_tau=made[-1].log_tau.item())))
+        torch.save(made[-1].state_dict(), result["out"] / f"rank{os.environ['RANK']}.pt")
     """))
     out = tmp_path / "ddp"
     torchrun = Path(sys.executable).parent / "torchrun"
     cmd = [str(torchrun), "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port", str(free_port()), str(script),
-           *TINY, "--batch-size", "16", "--steps", "3", "--checkpoint-every", "1", "--keep-checkpoints", "--workers", "0",
-           "--loss", "nt_xent_learned_tau", "--optimizer", "adamw", "--out", str(out)]
+           *TINY, "--batch-size", "16", "--steps", "3", "--workers", "0", *args, "--out", str(out)]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**ENV, "OMP_NUM_THREADS": "1"}, cwd=ROOT)
     assert r.returncode == 0, r.stdout + r.stderr
+    return out
+
+
+def test_a_loss_parameter_stays_the_same_on_every_rank(tmp_path):
+    "Two gloo ranks: the learned τ (outside DDP's model) gets the summed gradient, so the ranks keep one τ."
+    out = two_ranks_keeping_the_loss(tmp_path, "--checkpoint-every", "1", "--keep-checkpoints", "--loss", "nt_xent_learned_tau",
+                                     "--optimizer", "adamw")
     taus = [torch.load(out / f"step_{s:07d}.pt", weights_only=True)["loss_state"]["log_tau"].item() for s in (1, 2, 3)]
     assert len(set(taus)) == 3                                                       # τ trains
-    ranks = [json.loads((out / f"rank{i}.json").read_text())["log_tau"] for i in range(2)]
+    ranks = [torch.load(out / f"rank{i}.pt", weights_only=True)["log_tau"].item() for i in range(2)]
     assert ranks[0] == ranks[1] == taus[-1]
 
 
@@ -281,24 +286,8 @@ def test_a_loss_with_targets_gets_the_pitch_offsets_and_resumes_exactly(tmp_path
 
 def test_a_loss_predictor_is_the_same_on_every_rank(tmp_path):
     "Two gloo ranks with nt_xent_pitch_offset: the predictor starts from the run's seed and trains on summed gradients, so the ranks keep one."
-    script = tmp_path / "ranked.py"
-    script.write_text(textwrap.dedent("""
-        import os, sys, torch
-        import doppelnb.pretrain as P
-        made, original = [], P.get_loss
-        def get_loss(*args, **kwargs):                   # keep the run's loss module, to read this rank's predictor
-            made.append(original(*args, **kwargs)); return made[-1]
-        P.get_loss = get_loss
-        result = P.pretrain_from_args(sys.argv[1:])
-        torch.save(made[-1].state_dict(), result["out"] / f"rank{os.environ['RANK']}.pt")
-    """))
-    out = tmp_path / "ddp"
-    torchrun = Path(sys.executable).parent / "torchrun"
-    cmd = [str(torchrun), "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port", str(free_port()), str(script),
-           *TINY, "--batch-size", "16", "--steps", "3", "--workers", "0", "--loss", "nt_xent_pitch_offset",
-           "--loss-kwargs", '{"dim": 32, "hidden": 8}', "--pitch-offset", "3", "--optimizer", "adamw", "--out", str(out)]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**ENV, "OMP_NUM_THREADS": "1"}, cwd=ROOT)
-    assert r.returncode == 0, r.stdout + r.stderr
+    out = two_ranks_keeping_the_loss(tmp_path, "--loss", "nt_xent_pitch_offset", "--loss-kwargs", '{"dim": 32, "hidden": 8}',
+                                     "--pitch-offset", "3", "--optimizer", "adamw")
     ranks = [torch.load(out / f"rank{i}.pt", weights_only=True) for i in range(2)]
     saved = torch.load(out / "last.pt", weights_only=True)["loss_state"]
     assert all(torch.equal(ranks[0][k], ranks[1][k]) and torch.equal(ranks[0][k], saved[k]) for k in saved)
