@@ -20,10 +20,11 @@ from .cli import Flag, run_command
 from .features import AudioFileError, load_audio
 from .files import write_wav
 from .runlock import RunLockError
+from .streams import AUDIO_EXTENSIONS
 from .tasks import MissingDependencyError, SAMPLE_RATE, require, task_folder, write_metadata
 
 # %% auto #0
-__all__ = ['CORPUS_SOURCES', 'AUDIO_SUFFIXES', 'corpus_kind', 'cut_clips', 'build_corpus', 'corpus_command', 'corpus_cli']
+__all__ = ['CORPUS_SOURCES', 'corpus_kind', 'cut_clips', 'build_corpus', 'corpus_command', 'corpus_cli']
 
 # %% ../nbs/04c_corpus.ipynb #dda50b51
 CORPUS_SOURCES = {  # Debian package: the folder its audio lies under
@@ -37,8 +38,6 @@ CORPUS_SOURCES = {  # Debian package: the folder its audio lies under
     "pingus-data": "/usr/share/games/pingus/data/sounds",                 # effects
     "xmoto-data": "/usr/share/games/xmoto/Textures/Musics",               # music
 }
-AUDIO_SUFFIXES = (".wav", ".ogg", ".flac")
-
 def corpus_kind(path) -> str:
     "'music' for a file in a folder whose name holds 'music', else 'event' (an effect, a voice line, speech)."
     return "music" if any("music" in part.lower() for part in Path(path).parts[:-1]) else "event"
@@ -70,7 +69,7 @@ def build_corpus(root="data", name: str = "corpus", packages=None, clip_seconds:
     require(name, paths={folder: package for package, folder in sources.items()})
     t_start, files, seen = time.perf_counter(), [], set()
     for package, folder in sources.items():
-        for path in sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES
+        for path in sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS
                            and p.is_file()):
             digest = hashlib.md5(path.read_bytes()).hexdigest()
             if digest not in seen:

@@ -13,7 +13,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from .model import l2_normalize
+from .model import l2_normalize, seeded
 
 # %% auto #0
 __all__ = ['LOSSES', 'LOSS_NAMES', 'world_size', 'gather_with_grad', 'nt_xent', 'align_uniform', 'vicreg', 'Loss', 'FunctionLoss',
@@ -220,8 +220,7 @@ def register_loss(name: str, loss, display: str = ""):
     if isinstance(loss, type) and issubclass(loss, Loss):
         module = loss
         def loss(z1, z2, *targets, **options):
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(0); fresh = module(**options)
+            with seeded(0): fresh = module(**options)
             return fresh(z1, z2, *targets)
         views = [inspect.Parameter(v, inspect.Parameter.POSITIONAL_OR_KEYWORD) for v in ("z1", "z2")]
         loss.__signature__ = inspect.Signature(views + list(inspect.signature(module).parameters.values()))
@@ -302,9 +301,8 @@ class PitchOffsetLoss(Loss):
             raise ValueError(f"nt_xent_pitch_offset: targets {tuple(targets.shape)} for {z1.shape[0]} pairs")
         with _float32(z1):
             predicted = self.predictor(torch.cat([z1.float(), z2.float()], 1)).squeeze(1)
-            return (predicted - targets.float()).pow(2).sum() / (z1.shape[0] * world_size()
-                                                                 if _use_distributed(self.distributed) else
-                                                                 z1.shape[0])
+            pairs = z1.shape[0] * (world_size() if _use_distributed(self.distributed) else 1)
+            return (predicted - targets.float()).pow(2).sum() / pairs
 
     def forward(self, z1, z2, targets=None):
         try: contrastive = nt_xent(z1, z2, self.tau, distributed=self.distributed)

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['ENCODERS', 'DEFAULT_ENCODER', 'as_patches', 'Encoder', 'conv_bn_relu', 'mean_max_pool', 'SmallCNN', 'BasicBlock',
-           'ResNet18', 'VGGLike', 'CRNN', 'build_encoder', 'check_device', 'l2_normalize', 'ProjectionHead',
+           'ResNet18', 'VGGLike', 'CRNN', 'seeded', 'build_encoder', 'check_device', 'l2_normalize', 'ProjectionHead',
            'ContrastiveModel', 'build_model']
 
 # %% ../nbs/03_model.ipynb #a0a1fb96
@@ -173,7 +173,7 @@ class CRNN(Encoder):
 ENCODERS = {"small_cnn": SmallCNN, "resnet18": ResNet18, "vgglike": VGGLike, "crnn": CRNN}
 DEFAULT_ENCODER = "small_cnn"
 
-def _seeded(seed):
+def seeded(seed):
     "Context: the global torch RNG seeded with `seed` (restored afterwards), or nothing when `seed` is None."
     if seed is None: return nullcontext()
     @contextmanager
@@ -192,7 +192,7 @@ def build_encoder(name: str = DEFAULT_ENCODER, seed: int | None = None, **kwargs
     except TypeError as e:
         raise ValueError(
             f"encoder {name!r}: {e}; its options are {list(inspect.signature(cls).parameters)}") from None
-    with _seeded(seed): return cls(**kwargs)
+    with seeded(seed): return cls(**kwargs)
 
 # %% ../nbs/03_model.ipynb #7b31a5ce
 def check_device(name: str = "auto") -> torch.device:
@@ -250,6 +250,6 @@ def build_model(encoder: str = DEFAULT_ENCODER, head: bool = False, head_hidden:
                 head_out: int = 512, seed: int | None = None, **encoder_kwargs) -> ContrastiveModel:
     """A `ContrastiveModel`: `build_encoder(encoder, **encoder_kwargs)` plus, if `head`, a
     `ProjectionHead(embed_dim, head_hidden, head_out)`."""
-    with _seeded(seed):
+    with seeded(seed):
         enc = build_encoder(encoder, **encoder_kwargs)
         return ContrastiveModel(enc, ProjectionHead(enc.embed_dim, head_hidden, head_out) if head else None)

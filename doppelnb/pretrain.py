@@ -17,7 +17,7 @@ from .checkpoint import load_weights, read_checkpoint, set_rng_state
 from .config import FRONTENDS, MAIN_PRESET, PretrainConfig, config_parser, make_optimizer, read_config
 from .learner import (Checkpoint, Distributed, FiniteLoss, Learner, LogMetrics, LossCurve,
                               MixedPrecision, Monitor, RunInterrupted, StopOnSignal)
-from .model import build_model, check_device
+from .model import build_model, check_device, seeded
 from .losses import get_loss
 from .run import RunFolder, RunLog, _readable_kept, config_differences, lock_run, prepare_run
 from .runlock import RunLockError
@@ -119,8 +119,8 @@ def pretrain(config: PretrainConfig | dict | None = None, resume: bool = False, 
                             **cfg.encoder_kwargs)
         memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         model = model.to(device, memory_format=memory_format)
-        with torch.random.fork_rng(devices=[]):   # a loss's own parameters (a predictor): one draw per seed,
-            torch.manual_seed(cfg.seed)           # the same on every rank
+        # a loss's own parameters (a predictor): one draw per seed, the same on every rank
+        with seeded(cfg.seed):
             loss_fn = get_loss(cfg.loss, **cfg.loss_kwargs).to(device)
         optimizer, scheduler = make_optimizer(cfg, model, loss_fn)
         start, elapsed = 0, 0.0
