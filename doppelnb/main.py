@@ -30,7 +30,8 @@ from .hear import WEIGHTS
 
 # %% auto #0
 __all__ = ['MAIN_OPTIONS', 'MainConfig', 'prepare_tasks', 'pretrain_runs', 'method_names', 'evaluate_runs', 'plot_results',
-           'run_main', 'markdown_table', 'model_card', 'main_parser', 'main_cli', 'shipped_checkpoint', 'embed_file']
+           'run_main', 'markdown_table', 'model_card', 'main_parser', 'fit_precision', 'main_cli', 'shipped_checkpoint',
+           'embed_file']
 
 # %% ../nbs/11_main.ipynb #c55a80e3
 @dataclass
@@ -273,6 +274,16 @@ def main_parser() -> argparse.ArgumentParser:
                       f"Pretraining knobs default to the {MAIN_PRESET!r} preset.")
     return add_function_arguments(p, MainConfig, exclude=("pretrain",), defaults=defaults, only_given=True)
 
+def fit_precision(pcfg: PretrainConfig, given: bool = False, log=print) -> PretrainConfig:
+    """The recipe in float32 where its preset's bf16 would be emulated on its device (an order of magnitude
+    slower: `learner.native_bf16`), said in one line; a precision the user `given` stays."""
+    from doppelnb.learner import native_bf16
+    from doppelnb.model import check_device
+    if given or pcfg.precision != "bf16" or native_bf16(check_device(pcfg.device)): return pcfg
+    log("doppelnb_main: this CPU has no native bf16, so the recipe trains in float32 (--precision 32); "
+        "pass --precision bf16 to insist")
+    return replace(pcfg, precision="32")
+
 def main_cli(argv=None):
     "Command line: run the main job and print its results tables."
     p = main_parser()
@@ -282,6 +293,7 @@ def main_cli(argv=None):
         pcfg, _ = config_from_args(a, MAIN_PRESET)
         defaults = MainConfig().pretrain
         pcfg = replace(pcfg, **{k: getattr(defaults, k) for k in ("workers", "device") if k not in a})
+        pcfg = fit_precision(pcfg, given="precision" in a or "config" in a)
         command = shlex.join(["doppelnb_main", *map(str, sys.argv[1:] if argv is None else argv)])
         record = run_main(MainConfig(**own, pretrain=pcfg), command=command)
     except (ValueError, OSError, RunLockError) as e: p.exit(2, f"doppelnb_main: error: {e}\n")

@@ -20,7 +20,7 @@ from .evaluate import encoder_features, fold_tasks, linear_probe, score_encoder
 from .study_tables import FIG_DPI, FIG_WIDTH, interval_text, paired_differences, plot_paired
 from .files import atomic_write
 from .cli import Flag, run_command
-from .plans import CONTROLS, PLANS, SEARCH
+from .plans import CONTROLS, PLAN_SETTINGS, PLANS, SEARCH
 from .config import delta_control, PretrainConfig
 from .pretrain import held_out_views, pretrain, twin_top1
 from .run import RunFolder
@@ -232,11 +232,13 @@ def run_plan(plan: dict, base_steps: int, tasks, root="results/speedrun", base: 
     return pd.concat(scores, ignore_index=True)
 
 def speedrun_command(
-        base_steps: int = 800,             # CPU-default steps each entry's compute buys
-        root: str = "results/speedrun",    # folder of the cached runs
+        # CPU-default steps each entry's compute buys (default: the plan's PLAN_SETTINGS, else 800)
+        base_steps: int | None = None,
+        # folder of the cached runs (default: the plan's PLAN_SETTINGS, else results/speedrun)
+        root: str | None = None,
         data: str = "data",                # folder of the built tasks
-        # which plan to run: the recipe search (SEARCH), the synth zoo study (ZOO_STUDY) or the recipes that
-        # keep pitch (PITCH_STUDY)
+        # which plan to run: the recipe search (SEARCH), the synth zoo study (ZOO_STUDY), the recipes that
+        # keep pitch (PITCH_STUDY, PITCH_OFFSET_STUDY) or the paper's experiments at the knee (KNEE_STUDY)
         plan: Annotated[str, Flag(choices=tuple(sorted(PLANS)))] = "search",
         only: list[str] | None = None,     # entries of the plan to run (default: all)
         # instead: the learning curve of this finished entry and of its δ = 1 control, scored at CURVE_POINTS
@@ -245,10 +247,18 @@ def speedrun_command(
     """Run the recipe search (SEARCH in nbs/12_speedrun.ipynb) or another plan of PLANS at a budget of
     --base-steps CPU-default steps per entry, each run cached under --root."""
     # every argument is checked before any work
+    settings = {"base_steps": 800, "root": "results/speedrun", **PLAN_SETTINGS.get(plan, {})}
+    base_steps = settings["base_steps"] if base_steps is None else base_steps
+    root = settings["root"] if root is None else root
     if base_steps < 1: raise ValueError(f"--base-steps: a positive number of steps, got {base_steps}")
     unknown = [n for n in only or [] if n not in PLANS[plan]]
     if unknown:
         raise ValueError(f"--only: not entries of the {plan} plan: {unknown} (see nbs/12_speedrun.ipynb)")
+    missing = sorted({o["audio_dir"] for n, o in PLANS[plan].items() if (only is None or n in only)
+                      and o.get("audio_dir") and not Path(o["audio_dir"]).is_dir()})
+    if missing and not curve:
+        raise ValueError(f"audio_dir: {', '.join(missing)} not built; run doppelnb_build_corpus first "
+                         f"(04c_corpus)")
     if Path(root).exists() and not Path(root).is_dir(): raise ValueError(f"--root: {root} is not a folder")
     found = curve_plan(curve, root=root) if curve else None
     tasks = fold_tasks(data)

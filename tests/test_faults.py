@@ -814,6 +814,16 @@ def test_speedrun_checks_arguments_first(tmp_path, args, culprit):
     assert not (tmp_path / "runs").exists()
 
 
+@fault("speedrun", "`doppelnb_speedrun --plan knee` where the real-audio corpus is not built",
+       "exit status 2, one line naming `audio_dir` and `doppelnb_build_corpus`, before any run starts")
+def test_speedrun_knee_needs_the_corpus(tmp_path):
+    from conftest import run_cli
+    r = run_cli("doppelnb_speedrun", "--plan", "knee", cwd=tmp_path)     # no data/corpus under tmp_path
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "audio_dir: data/corpus not built; run doppelnb_build_corpus" in r.stderr, r.stderr
+    assert not (tmp_path / "results").exists()
+
+
 @fault("speedrun", "`doppelnb_speedrun --root` a file", "exit status 2, one line naming `--root` (not `[Errno 20]`)")
 def test_speedrun_root_must_be_a_folder(tmp_path):
     from conftest import run_cli
