@@ -166,5 +166,6 @@ KNEE_STUDY = {"random init": dict(mode="random"), "logmel stats": dict(mode="log
               **knee_round(0, sweep=True), **knee_round(1), **knee_round(2)}
 PLANS = {"search": SEARCH, "zoo": ZOO_STUDY, "pitch": PITCH_STUDY,   # doppelnb_speedrun --plan NAME
          "pitch-offset": PITCH_OFFSET_STUDY, "knee": KNEE_STUDY}
-# a plan's own harness settings where they differ from the speedrun's (its base steps and results folder)
-PLAN_SETTINGS = {"knee": dict(base_steps=KNEE_STEPS, root="results/knee")}
+# a plan's own harness settings where they differ from the speedrun's: its base steps, results folder, and
+# whether each network is also scored with every stage's features as its embedding (12a_probes)
+PLAN_SETTINGS = {"knee": dict(base_steps=KNEE_STEPS, root="results/knee", stages=True)}

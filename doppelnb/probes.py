@@ -5,15 +5,20 @@
 # %% ../nbs/12a_probes.ipynb #a0028078
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import torch
 from torch import nn
 
-from .evaluate import encoder_features, kfold_scores
+from .config import PretrainConfig
+from .evaluate import encoder_features, kfold_scores, score_features
+from .files import atomic_write
 from .model import mean_max_pool
+from .study import pretrained_encoder, random_encoder, ScoreRecord
 
 # %% auto #0
-__all__ = ['StageFeatures', 'stage_scores']
+__all__ = ['StageFeatures', 'stage_scores', 'stage_concat']
 
 # %% ../nbs/12a_probes.ipynb #a79dea07
 class StageFeatures(nn.Module):
@@ -45,3 +50,25 @@ def stage_scores(encoders: dict, task, k: int = 5, seed: int = 0) -> pd.DataFram
                      for r in kfold_scores(X[:, start:start + width], task, k, seed)]
             start += width
     return pd.DataFrame(rows)
+
+# %% ../nbs/12a_probes.ipynb #6dd45d71
+def stage_concat(folder, tasks=None) -> pd.DataFrame | None:
+    """Per-fold scores of the finished speedrun entry in `folder` with every stage's pooled features as its
+    embedding (method `'<entry> stages'`, the folds of its own scores), computed once into
+    `folder/stage_concat.csv`; None where they are not there and cannot be computed (no `tasks`, log-mel
+    statistics, no checkpoint of the finished run)."""
+    folder = Path(folder); path = folder / "stage_concat.csv"
+    if path.exists(): return pd.read_csv(path)
+    record = ScoreRecord(folder).read() if ScoreRecord(folder).exists() else None
+    if tasks is None or record is None or record["key"]["mode"] == "logmel": return None
+    cfg = PretrainConfig.from_dict(record["key"]["config"])
+    if record["key"]["mode"] == "random": encoder = random_encoder(cfg)
+    elif (folder / "pretrain" / "last.pt").exists():
+        encoder, ckpt = pretrained_encoder(folder / "pretrain", cfg.channels_last)
+        if ckpt["step"] != record["steps"]: return None          # pretrained again, not finished yet
+    else: return None
+    stages, key = StageFeatures(encoder), record["key"]
+    scores = score_features(f"{record['name']} stages", lambda t: encoder_features(stages, t), tasks,
+                            key["k"], key["seed"])
+    atomic_write(path, scores.to_csv(index=False))
+    return scores

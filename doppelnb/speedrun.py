@@ -21,6 +21,7 @@ from .study_tables import FIG_DPI, FIG_WIDTH, interval_text, paired_differences,
 from .files import atomic_write
 from .cli import Flag, run_command
 from .plans import CONTROLS, PLAN_SETTINGS, PLANS, SEARCH
+from .probes import stage_concat
 from .config import delta_control, PretrainConfig
 from .pretrain import held_out_views, pretrain, twin_top1
 from .run import RunFolder
@@ -208,9 +209,10 @@ def read_monitor(root, name: str) -> pd.DataFrame:
 
 # %% ../nbs/12_speedrun.ipynb #0880e0f0
 def run_plan(plan: dict, base_steps: int, tasks, root="results/speedrun", base: PretrainConfig = BASE,
-             only=None, log=print) -> pd.DataFrame:
-    """Run (or read back) every entry of `plan` in order; `only`: a subset of names. Returns all per-fold
-    scores."""
+             only=None, log=print, stages: bool = False) -> pd.DataFrame:
+    """Run (or read back) every entry of `plan` in order; `only`: a subset of names; `stages`: each network
+    also scored with every stage's features as its embedding (`probes.stage_concat`), while its checkpoint is
+    at hand. Returns all per-fold scores."""
     scores, previous = [], None
     for name, overrides in plan.items():
         overrides = dict(overrides); mode = overrides.pop("mode", "pretrain")
@@ -229,6 +231,7 @@ def run_plan(plan: dict, base_steps: int, tasks, root="results/speedrun", base: 
                 raise ValueError(f"{name}: run {source!r} first (it takes that run's steps)")
             kwargs = dict(steps=max(1, round(json.loads(plan_path.read_text())["steps"] * factor)))
         scores.append(speedrun(name, cfg, base_steps, tasks, root, mode=mode, log=log, **kwargs))
+        if stages: stage_concat(Path(root) / name, tasks)
     return pd.concat(scores, ignore_index=True)
 
 def speedrun_command(
@@ -266,7 +269,7 @@ def speedrun_command(
         cfg, ratio = found
         for name, run_cfg in ((curve, cfg), (f"{curve} ~ctrl", delta_control(cfg))):
             learning_curve(name, run_cfg, tasks, Path(root) / "curves", cost_ratio=ratio)
-    else: run_plan(PLANS[plan], base_steps, tasks, root, only=only)
+    else: run_plan(PLANS[plan], base_steps, tasks, root, only=only, stages=settings.get("stages", False))
 
 def speedrun_cli(argv=None):
     "Command line `doppelnb_speedrun` (`speedrun_command`)."
