@@ -16,7 +16,8 @@ run = json.loads((Path(out) / "run.json").read_text())
 cfg = run["config"]
 record = dict(command=run["command"], finished=run["finished"], seconds=run["seconds"], timings_s=run["timings_s"],
               tasks=cfg["tasks"], folds=cfg["folds"], steps=cfg["pretrain"]["steps"],
-              batch_size=cfg["pretrain"]["batch_size"], cores=os.cpu_count(), load_before=load,
+              batch_size=cfg["pretrain"]["batch_size"], precision=cfg["pretrain"]["precision"],
+              cores=os.cpu_count(), load_before=load,
               load_after=round(os.getloadavg()[0], 2))
 Path("results/install/main_job.json").write_text(json.dumps(record, indent=2) + "\n")
 print(json.dumps(record, indent=2))
