@@ -111,9 +111,8 @@ class MixedPrecision(Callback):
         autocast(precision, self.device)         # a precision the device cannot do fails here
         if precision == "bf16" and not native_bf16(self.device):
             warnings.warn(f"precision: this {self.device.type.upper()} has no native bf16, so 'bf16' is "
-                          f"emulated, an order of magnitude slower than '32' for the main recipe; pass "
-                          f"--precision 32",
-                          RuntimeWarning, stacklevel=2)
+                          "emulated, an order of magnitude slower than '32' for the main recipe; pass "
+                          "--precision 32", RuntimeWarning, stacklevel=2)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=precision == "16-mixed")
     def before_fit(self, learn):
         learn.autocast, learn.scaler = (lambda: autocast(self.precision, self.device)), self.scaler

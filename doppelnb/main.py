@@ -279,9 +279,11 @@ def fit_precision(pcfg: PretrainConfig, given: bool = False, log=print) -> Pretr
     slower: `learner.native_bf16`), said in one line; a precision the user `given` stays."""
     from doppelnb.learner import native_bf16
     from doppelnb.model import check_device
-    if given or pcfg.precision != "bf16" or native_bf16(check_device(pcfg.device)): return pcfg
-    log("doppelnb_main: this CPU has no native bf16, so the recipe trains in float32 (--precision 32); "
-        "pass --precision bf16 to insist")
+    if given or pcfg.precision != "bf16": return pcfg
+    device = check_device(pcfg.device)
+    if native_bf16(device): return pcfg
+    log(f"doppelnb_main: this {device.type.upper()} has no native bf16, so the recipe trains in float32 "
+        "(--precision 32); pass --precision bf16 to insist")
     return replace(pcfg, precision="32")
 
 def main_cli(argv=None):

@@ -157,7 +157,7 @@ REAL_ENTRY = "real-audio-fonseca"
 def knee_round(seed: int, sweep: bool = False) -> dict:
     "The knee study's entries at pretraining seed `seed` in the order they run (`sweep`: with the δ sweep)."
     one = lambda name, overrides, controls=(): seeds_plan(name, overrides, (seed,), controls)
-    sweep = {e: o for d in KNEE_DELTAS * sweep
+    sweep = {e: o for d in (KNEE_DELTAS if sweep else ())
              for e, o in one(f"{KNEE_ENTRY}-delta{d:g}", {**KNEE_RECIPE, **EQUAL_STEPS, "delta": d}).items()}
     return {**one(KNEE_ENTRY, KNEE_RECIPE if seed == 0 else {**KNEE_RECIPE, **EQUAL_STEPS}, ("~ctrl",)),
             **one(REAL_ENTRY, REAL_AUDIO), **sweep, **one(MAIN_ENTRY, {**MAIN_RECIPE, **EQUAL_STEPS})}

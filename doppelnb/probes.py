@@ -51,7 +51,7 @@ def stage_scores(encoders: dict, task, k: int = 5, seed: int = 0) -> pd.DataFram
             start += width
     return pd.DataFrame(rows)
 
-# %% ../nbs/12a_probes.ipynb #6dd45d71
+# %% ../nbs/12a_probes.ipynb #1c018efb
 def stage_concat(folder, tasks=None) -> pd.DataFrame | None:
     """Per-fold scores of the finished speedrun entry in `folder` with every stage's pooled features as its
     embedding (method `'<entry> stages'`, the folds of its own scores), computed once into
@@ -59,7 +59,8 @@ def stage_concat(folder, tasks=None) -> pd.DataFrame | None:
     statistics, no checkpoint of the finished run)."""
     folder = Path(folder); path = folder / "stage_concat.csv"
     if path.exists(): return pd.read_csv(path)
-    record = ScoreRecord(folder).read() if ScoreRecord(folder).exists() else None
+    store = ScoreRecord(folder)
+    record = store.read() if store.exists() else None
     if tasks is None or record is None or record["key"]["mode"] == "logmel": return None
     cfg = PretrainConfig.from_dict(record["key"]["config"])
     if record["key"]["mode"] == "random": encoder = random_encoder(cfg)
