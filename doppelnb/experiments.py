@@ -10,25 +10,22 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
-from .evaluate import cached_logmels, embed_logmels, majority_rate, prediction_scores
 from .study_tables import FIG_DPI, FIG_WIDTH, paired_differences
-from .features import DOPPELGANGER, random_patches
-from .model import build_encoder
 from .config import delta_control, PretrainConfig
+from .model import build_encoder
 from .pretrain import ensure_pretrained
 from .run import config_differences, read_metrics, RESUMABLE, RunFolder
 from .runlock import run_lock
 from .study import (as_saved, find_controls, folds_key, method_features, pretrained_encoder,
-                            random_encoder, ScoreRecord, score_method, study_key)
+                            random_encoder, ScoreRecord, score_method, study_key, supervised_fold)
 from .synth import view_distance_by_delta
 from .tasks import Task, group_kfold
 
 # %% auto #0
-__all__ = ['MODES', 'RECORD', 'ExperimentRun', 'run_experiment', 'read_run', 'supervised_upper_bound', 'run_supervised',
-           'compare', 'paired_rows', 'run_times', 'plot_comparison', 'delta_table', 'best_delta', 'plot_delta_sweep',
-           'embedding_projection', 'plot_projection', 'experiment_plan', 'plan_controls']
+__all__ = ['MODES', 'RECORD', 'ExperimentRun', 'run_experiment', 'read_run', 'run_supervised', 'compare', 'paired_rows',
+           'run_times', 'plot_comparison', 'delta_table', 'best_delta', 'plot_delta_sweep', 'embedding_projection',
+           'plot_projection', 'experiment_plan', 'plan_controls']
 
 # %% ../nbs/10_experiments.ipynb #d42d68d7
 MODES = ("pretrain", "random", "logmel")
@@ -129,43 +126,19 @@ def read_run(out, tasks=None, k: int = 5, seed: int = 0,
                          0.0 if mode == "supervised" else seconds)
 
 # %% ../nbs/10_experiments.ipynb #eda822f8
-def supervised_upper_bound(encoder_name: str, task: Task, fold: int, k: int = 5, seed: int = 0,
-                           steps: int = 200, batch_size: int = 64, lr: float = 1e-3,
-                           encoder_kwargs: dict | None = None) -> dict:
-    """Train `encoder_name` (initial weights of `seed`) + a linear head with cross-entropy on random patches
-    of the clips outside fold `fold` of `group_kfold(task, k, seed)` (the probes' folds) for `steps` Adam
-    steps; score the fold's clips (mean patch embedding → head)."""
-    logmels = cached_logmels(task)
-    tr, te = group_kfold(task, k, seed)[fold]
-    encoder = build_encoder(encoder_name, seed=seed, **(encoder_kwargs or {}))
-    head = torch.nn.Linear(encoder.embed_dim, len(task.classes))
-    params = list(encoder.parameters()) + list(head.parameters())
-    opt = torch.optim.Adam(params, lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    g, c = torch.Generator().manual_seed(seed), DOPPELGANGER
-    y = torch.as_tensor(task.y)
-    encoder.train()
-    for _ in range(steps):
-        idx = tr[torch.randint(len(tr), (batch_size,), generator=g).numpy()]
-        x = torch.stack([random_patches(logmels[i], c.patch_frames, g, views=1,
-                                        pad=c.log_silence)[0] for i in idx])
-        loss = torch.nn.functional.cross_entropy(head(encoder(x[:, None])), y[idx])
-        opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
-    Z = torch.from_numpy(embed_logmels(encoder, [logmels[i] for i in te], c.patch_frames, 256, c.log_silence))
-    with torch.no_grad(): pred = head(Z).argmax(1).numpy()
-    return dict(task=task.name, fold=fold, **prediction_scores(task.y[te], pred),
-                chance=majority_rate(task, tr, te))
-
 def run_supervised(name: str, encoder_name: str, tasks, k: int = 5, seed: int = 0,
                    cache_dir="results/experiments", steps: int = 200, **kwargs) -> ExperimentRun:
-    """`supervised_upper_bound` on every fold of every task, as an `ExperimentRun` with one row per task and
-    fold like the probes', cached."""
+    """The supervised bound of `encoder_name` (initial weights of `seed`; `study.supervised_fold`, which
+    `kwargs` reach) on every fold of every task, as an `ExperimentRun` with one row per task and fold like the
+    probes', cached."""
     out = Path(cache_dir) / name
     out.mkdir(parents=True, exist_ok=True)
     folds = folds_key(tasks, k, seed)
     key = study_key("supervised", tasks, k, seed, steps=steps, encoder=encoder_name, **kwargs)
     def compute():
-        return [dict(method=name, **supervised_upper_bound(encoder_name, t, f, k, seed, steps, **kwargs))
+        options = dict(kwargs); encoder_kwargs = options.pop("encoder_kwargs", None) or {}
+        encoder = build_encoder(encoder_name, seed=seed, **encoder_kwargs)
+        return [dict(method=name, **supervised_fold(encoder, t, f, k, seed, steps, **options))
                 for t in tasks for f in range(len(group_kfold(t, k, seed)))]
     with run_lock(out, f"experiment {name}"):
         scores, seconds = ScoreRecord(out, RECORD).cached(key, compute, config=None)

@@ -10,9 +10,9 @@ from .synth_space import synth_mixture
 
 # %% auto #0
 __all__ = ['MAIN_RECIPE', 'SEARCH', 'CONTROLS', 'ZOO_MEMBERS', 'MAIN_ENTRY', 'ZOO_COST', 'ZOO_RECIPE', 'BOTH', 'ZOO_STUDY',
-           'PITCH_SAFE', 'PITCH_PATH', 'PITCH_STUDY', 'PITCH_OFFSET', 'PITCH_OFFSET_STUDY', 'KNEE_STEPS', 'KNEE_ENTRY',
-           'KNEE_RECIPE', 'KNEE_DELTAS', 'SYNTH_ONLY', 'EQUAL_STEPS', 'REAL_AUDIO', 'REAL_ENTRY', 'KNEE_STUDY', 'PLANS',
-           'PLAN_SETTINGS', 'seeds_plan', 'knee_round']
+           'PITCH_SAFE', 'PITCH_PATH', 'PITCH_STUDY', 'PITCH_OFFSET', 'PITCH_OFFSET_STUDY', 'KNEE_STEPS',
+           'KNEE_SUPERVISED_STEPS', 'KNEE_ENTRY', 'KNEE_RECIPE', 'KNEE_DELTAS', 'SYNTH_ONLY', 'EQUAL_STEPS',
+           'REAL_AUDIO', 'REAL_ENTRY', 'KNEE_STUDY', 'PLANS', 'PLAN_SETTINGS', 'seeds_plan', 'knee_round']
 
 # %% ../nbs/11a_plans.ipynb #e82d3c9b
 # the main job's recipe (its preset without the run length): the entries built on it
@@ -142,8 +142,11 @@ PITCH_OFFSET_STUDY = {**seeds_plan(f"{MAIN_ENTRY}-pitchsafe-pitchpath0-offset4",
 # through Fonseca's views, the knobs of synthetic pairs at their defaults), the δ sweep's other points and the
 # main recipe (the shipped encoder's). Every entry trains in float32 (bf16 is emulated, an order of magnitude
 # slower, on CPUs without native bf16) for the steps of the first, which the budget sets; seed 0 of every
-# entry runs first, then seeds 1 and 2 of all but the sweep
+# entry runs first, then seeds 1 and 2 of all but the sweep. The supervised bound (the same network from its
+# initial weights, trained on each fold's labels: study.supervised_fold) runs once, between seed 0 and seed
+# 1, with its own steps per fold (5 × the 200 of 10_experiments; 25 fits in all on the five tasks)
 KNEE_STEPS = 8000
+KNEE_SUPERVISED_STEPS = 1000
 KNEE_ENTRY = f"{MAIN_ENTRY}-pitchsafe-pitchpath0"
 KNEE_RECIPE = {**{k: v for k, v in PITCH_SAFE.items() if k != "steps_as"}, "keep_fixed": PITCH_PATH,
                "precision": "32"}
@@ -163,7 +166,8 @@ def knee_round(seed: int, sweep: bool = False) -> dict:
             **one(REAL_ENTRY, REAL_AUDIO), **sweep, **one(MAIN_ENTRY, {**MAIN_RECIPE, **EQUAL_STEPS})}
 
 KNEE_STUDY = {"random init": dict(mode="random"), "logmel stats": dict(mode="logmel"),
-              **knee_round(0, sweep=True), **knee_round(1), **knee_round(2)}
+              **knee_round(0, sweep=True), "supervised": dict(mode="supervised", steps=KNEE_SUPERVISED_STEPS),
+              **knee_round(1), **knee_round(2)}
 PLANS = {"search": SEARCH, "zoo": ZOO_STUDY, "pitch": PITCH_STUDY,   # doppelnb_speedrun --plan NAME
          "pitch-offset": PITCH_OFFSET_STUDY, "knee": KNEE_STUDY}
 # a plan's own harness settings where they differ from the speedrun's: its base steps, results folder, and

@@ -56,12 +56,13 @@ def stage_concat(folder, tasks=None) -> pd.DataFrame | None:
     """Per-fold scores of the finished speedrun entry in `folder` with every stage's pooled features as its
     embedding (method `'<entry> stages'`, the folds of its own scores), computed once into
     `folder/stage_concat.csv`; None where they are not there and cannot be computed (no `tasks`, log-mel
-    statistics, no checkpoint of the finished run)."""
+    statistics, the supervised bound, no checkpoint of the finished run)."""
     folder = Path(folder); path = folder / "stage_concat.csv"
     if path.exists(): return pd.read_csv(path)
     store = ScoreRecord(folder)
     record = store.read() if store.exists() else None
-    if tasks is None or record is None or record["key"]["mode"] == "logmel": return None
+    if tasks is None or record is None or record["key"]["mode"] in ("logmel", "supervised"):
+        return None
     cfg = PretrainConfig.from_dict(record["key"]["config"])
     if record["key"]["mode"] == "random": encoder = random_encoder(cfg)
     elif (folder / "pretrain" / "last.pt").exists():

@@ -26,7 +26,7 @@ from .config import delta_control, PretrainConfig
 from .pretrain import held_out_views, pretrain, twin_top1
 from .run import RunFolder
 from .runlock import RunLockError
-from .study import (environment_info, find_controls, missing_tasks, same_key, ScoreRecord,
+from .study import (environment_info, find_controls, METHODS, missing_tasks, same_key, ScoreRecord,
                             score_method, study_key, task_key)
 from .tasks import group_split
 
@@ -100,12 +100,14 @@ def speedrun(name: str, cfg: PretrainConfig | None, base_steps: int, tasks, root
              steps: int | None = None, log=print) -> pd.DataFrame:
     """One entry of the recipe search, cached in `root/name/`: pretrain `cfg` for the compute of `base_steps`
     CPU-default steps (or `steps` exactly), then probe it with `k` group-disjoint folds. `mode` 'random'
-    probes `cfg`'s untrained network, 'logmel' the log-mel statistics. Its `study.ScoreRecord`: `run.json`
-    records the key, steps, cost, times and versions; `scores.csv` the per-fold scores. A finished entry is
-    read back; an interrupted one resumes from its last checkpoint; a finished one probed on fewer of `tasks`
-    is probed on the others (`score_new_tasks`)."""
-    if mode not in ("pretrain", "random", "logmel"):
-        raise ValueError(f"mode: 'pretrain', 'random' or 'logmel', got {mode!r}")
+    probes `cfg`'s untrained network, 'logmel' the log-mel statistics, 'supervised' trains `cfg`'s untrained
+    network on each fold's labels for `steps` steps (the supervised bound, `study.supervised_fold`). Its
+    `study.ScoreRecord`: `run.json` records the key, steps, cost, times and versions; `scores.csv` the
+    per-fold scores. A finished entry is read back; an interrupted one resumes from its last checkpoint; a
+    finished one probed on fewer of `tasks` is probed on the others (`score_new_tasks`)."""
+    if mode not in METHODS: raise ValueError(f"mode: one of {', '.join(map(repr, METHODS))}, got {mode!r}")
+    if mode == "supervised" and not steps:
+        raise ValueError(f"speedrun {name!r}: a supervised entry needs its steps per fold (steps=...)")
     out = Path(root) / name
     config = None if cfg is None else {k_: v for k_, v in cfg.to_dict().items() if k_ not in ("out", "steps")}
     key = study_key(mode, tasks, k, seed, config=config, fixed_steps=steps,
@@ -123,9 +125,10 @@ def speedrun(name: str, cfg: PretrainConfig | None, base_steps: int, tasks, root
         plan, result = _train(name, cfg, out, base_steps, steps, root, monitor_points, tasks, log)
         record.update(plan, train_seconds=RunFolder(out / "pretrain").read_last()["elapsed"],
                       final_loss=result["loss"])
+    if mode == "supervised": record.update(steps=steps)                    # per fold
     t0 = time.perf_counter()
     scores = score_method(name, mode, tasks, k, seed, cfg, result["model"].encoder if result else None,
-                          out / "pretrain")
+                          out / "pretrain", steps=steps)
     record.update(probe_seconds=time.perf_counter() - t0,
                   finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
                   mean_accuracy=scores.groupby("task").accuracy.mean().round(4).to_dict())
@@ -171,7 +174,7 @@ def score_new_tasks(out, cfg, key: dict, tasks, log=print, base_steps=None, moni
             record["pretrained_again"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         t0 = time.perf_counter()
         added = score_method(record["name"], key["mode"], new, key["k"], key["seed"], cfg,
-                             folder=out / "pretrain")
+                             folder=out / "pretrain", steps=key["fixed_steps"])
         scores = pd.concat([scores, added], ignore_index=True)
         record["key"]["tasks"] += [task_key(t) for t in new]
         record["probe_seconds"] = record.get("probe_seconds", 0.0) + time.perf_counter() - t0
@@ -217,11 +220,13 @@ def run_plan(plan: dict, base_steps: int, tasks, root="results/speedrun", base: 
     for name, overrides in plan.items():
         overrides = dict(overrides); mode = overrides.pop("mode", "pretrain")
         steps_as = overrides.pop("steps_as", None)         # (entry, factor): that entry's steps × factor
+        steps = overrides.pop("steps", None)               # or exactly these steps
+        if steps and steps_as: raise ValueError(f"{name}: give steps or steps_as, not both")
         control = next((CONTROLS[k] for k in CONTROLS if name.endswith(f" {k}")), None)
         cfg = control(previous[1]) if control else replace(base, **overrides)
         if mode == "pretrain" and not control: previous = (name, cfg)
         if only is not None and name not in only: continue
-        kwargs = {}
+        kwargs = dict(steps=steps) if steps else {}
         # a control takes the steps of its recipe, an entry with `steps_as` those of another entry (planned
         # first)
         source, factor = (previous[0], 1.0) if control else (steps_as or (None, None))

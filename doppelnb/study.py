@@ -5,6 +5,7 @@
 # %% ../nbs/06b_study.ipynb #a4aaeaee
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import platform
@@ -19,16 +20,18 @@ from torch import nn
 
 from .checkpoint import load_pretrained
 from .config import delta_control, PretrainConfig
-from .evaluate import encoder_features, logmel_stats_of, majority_rate, score_features
+from .evaluate import (cached_logmels, embed_logmels, encoder_features, logmel_stats_of,
+                               majority_rate, prediction_scores, score_features)
+from .features import DOPPELGANGER, random_patches
 from .files import atomic_write, read_json
-from .model import build_encoder
+from .model import build_encoder, seeded
 from .run import RunFolder
 from .tasks import Task, group_kfold
 
 # %% auto #0
 __all__ = ['METHODS', 'environment_info', 'task_key', 'folds_key', 'as_saved', 'study_key', 'saved_config', 'same_key',
            'ScoreRecord', 'missing_tasks', 'random_encoder', 'pretrained_encoder', 'fold_chance', 'method_features',
-           'score_method', 'find_controls']
+           'supervised_fold', 'score_method', 'find_controls']
 
 # %% ../nbs/06b_study.ipynb #2eb64662
 def environment_info() -> dict:
@@ -141,11 +144,47 @@ def method_features(mode: str, encoder: nn.Module | None = None):
     if mode == "logmel": return logmel_stats_of
     return lambda t: encoder_features(encoder, t)
 
+def supervised_fold(encoder: nn.Module, task: Task, fold: int, k: int = 5, seed: int = 0, steps: int = 200,
+                    batch_size: int = 64, lr: float = 1e-3) -> dict:
+    """Train a copy of `encoder` + a linear head with cross-entropy on random patches of the clips outside
+    fold `fold` of `group_kfold(task, k, seed)` (the probes' folds) for `steps` Adam steps (cosine schedule);
+    score the fold's clips (mean patch embedding → head), with the fold's majority rate as `chance`. `seed`
+    fixes the head's initial weights and the patches, so the same seed gives the same scores."""
+    if steps < 1: raise ValueError(f"steps: a supervised net needs at least one step, got {steps}")
+    logmels = cached_logmels(task)
+    tr, te = group_kfold(task, k, seed)[fold]
+    encoder = copy.deepcopy(encoder)
+    with seeded(seed): head = torch.nn.Linear(encoder.embed_dim, len(task.classes))   # its weights, too
+    opt = torch.optim.Adam(list(encoder.parameters()) + list(head.parameters()), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    g, c = torch.Generator().manual_seed(seed), DOPPELGANGER
+    y = torch.as_tensor(task.y)
+    encoder.train()
+    for _ in range(steps):
+        idx = tr[torch.randint(len(tr), (batch_size,), generator=g).numpy()]
+        x = torch.stack([random_patches(logmels[i], c.patch_frames, g, views=1,
+                                        pad=c.log_silence)[0] for i in idx])
+        loss = torch.nn.functional.cross_entropy(head(encoder(x[:, None])), y[idx])
+        opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
+    Z = torch.from_numpy(embed_logmels(encoder, [logmels[i] for i in te], c.patch_frames, 256, c.log_silence))
+    with torch.no_grad(): pred = head(Z).argmax(1).numpy()
+    return dict(task=task.name, fold=fold, **prediction_scores(task.y[te], pred),
+                chance=majority_rate(task, tr, te))
+
 def score_method(name: str, mode: str, tasks, k: int = 5, seed: int = 0, cfg: PretrainConfig | None = None,
-                 encoder: nn.Module | None = None, folder=None, chance: bool = False) -> pd.DataFrame:
+                 encoder: nn.Module | None = None, folder=None, chance: bool = False,
+                 steps: int | None = None) -> pd.DataFrame:
     """Per-fold scores of method `name` on `tasks` (`k` group-disjoint folds of `seed`): mode 'logmel' the
     log-mel statistics, 'random' the untrained network of `cfg`, 'pretrain' `encoder` or else the last
-    checkpoint of the run in `folder` (in `cfg`'s memory format). `chance`: with each fold's majority rate."""
+    checkpoint of the run in `folder` (in `cfg`'s memory format), 'supervised' the untrained network of `cfg`
+    trained on each fold's labels for `steps` steps (`supervised_fold`). `chance`: with each fold's majority
+    rate."""
+    if mode == "supervised":
+        if cfg is None or steps is None:
+            raise ValueError(f"{name}: mode 'supervised' needs a config and its steps per fold")
+        scores = pd.DataFrame([dict(method=name, **supervised_fold(random_encoder(cfg), t, f, k, seed, steps))
+                               for t in tasks for f in range(len(group_kfold(t, k, seed)))])
+        return scores if chance else scores.drop(columns="chance")
     if mode == "logmel": features = method_features(mode)
     elif mode in ("random", "pretrain"):
         if encoder is None and cfg is None:
@@ -155,8 +194,7 @@ def score_method(name: str, mode: str, tasks, k: int = 5, seed: int = 0, cfg: Pr
                        else pretrained_encoder(folder, cfg.channels_last)[0])
         features = method_features(mode, encoder)
     else:
-        raise ValueError(f"mode: 'pretrain', 'random' or 'logmel' (a supervised net trains per fold), "
-                         f"got {mode!r}")
+        raise ValueError(f"mode: one of {', '.join(map(repr, METHODS))}, got {mode!r}")
     scores = score_features(name, features, tasks, k, seed)
     if not chance: return scores
     rates = pd.DataFrame([dict(task=t.name, fold=f, chance=c) for t in tasks

@@ -158,7 +158,7 @@ def test_experiment_respects_lock(data, tmp_path, monkeypatch):
     from doppelnb.config import PretrainConfig
     tasks, cache = [T.load_task(data / "toy")], tmp_path / "cache"
     out = cache / "dg"
-    for f in ("ensure_pretrained", "score_method", "supervised_upper_bound"):
+    for f in ("ensure_pretrained", "score_method", "supervised_fold"):
         monkeypatch.setattr(X, f, lambda *a, f=f, **k: pytest.fail(f"{f} started"))
     other = hold_lock(out)
     try:
